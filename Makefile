@@ -1,0 +1,28 @@
+# The two commands of the README: `make demo` runs the product, `make test` runs the tests.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: demo test venv lint stop clean
+
+venv: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock
+	scripts/uv.sh sync --frozen
+	touch $@
+
+demo: venv
+	scripts/demo.sh
+
+test: venv
+	scripts/test.sh $(PYTEST_ARGS)
+
+lint: venv
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+# Stop the demo's PostgreSQL cluster (its data stays under .local/pg).
+stop:
+	scripts/pg-cluster.sh stop .local/pg
+
+clean: stop
+	rm -rf .local .venv

@@ -1,0 +1,102 @@
+"""usage_period_aggregates and deployment_quotes: what the quote engine and finance read."""
+
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from arcadia_pipeline.billing.sql import (
+    QuoteError,
+    replace_aggregates_day,
+    replace_quotes_day,
+    stage_daily_usage,
+)
+from arcadia_pipeline.db.retry import DATABASE_RETRY_POLICY
+from arcadia_pipeline.metadata import markdown_table, per_kind
+from arcadia_pipeline.metering.assets import usage_records
+from arcadia_pipeline.partitions import daily_partitions, days_in_window
+from arcadia_pipeline.resources import WarehouseResource
+from arcadia_pipeline.run_days import day_transaction
+
+
+@asset(
+    deps=[usage_records],
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=DATABASE_RETRY_POLICY,
+    group_name="billing",
+    kinds={"postgres"},
+)
+def usage_period_aggregates(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> MaterializeResult:
+    """Billing-period (UTC calendar month) to date SUM(qty) per (deployment, billing kind)
+    as of each day: what `usage_for_period(deployment, month start, day)` returns."""
+    days = days_in_window(context.partition_time_window)
+    with warehouse.engine.connect() as connection:
+        with connection.begin():
+            stage_daily_usage(connection, days[0], days[-1])
+        for day in days:
+            with day_transaction(context, connection, "usage_period_aggregates", day):
+                aggregated = replace_aggregates_day(connection, day, context.run_id)
+            context.add_asset_metadata(
+                {
+                    "deployments": MetadataValue.int(aggregated.deployments),
+                    **per_kind("period_qty", aggregated.qty),
+                },
+                partition_key=day.isoformat(),
+            )
+    return MaterializeResult(metadata={"days_in_run": len(days)})
+
+
+@asset(
+    deps=[usage_period_aggregates],
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=DATABASE_RETRY_POLICY,
+    group_name="billing",
+    kinds={"postgres"},
+)
+def deployment_quotes(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> MaterializeResult:
+    """Month-to-date quote per deployment as of each day: plan base (not prorated) plus a
+    line per billing kind, overage rounded half-up to the cent (DESIGN.md's plan catalog)."""
+    days = days_in_window(context.partition_time_window)
+    with warehouse.engine.connect() as connection:
+        for day in days:
+            try:
+                with day_transaction(context, connection, "deployment_quotes", day):
+                    quoted = replace_quotes_day(connection, day, context.run_id)
+            except QuoteError as error:
+                raise Failure(
+                    description=f"deployment_quotes failed on {day}: {error}",
+                    allow_retries=False,
+                ) from error
+            context.add_asset_metadata(
+                {
+                    "quotes": MetadataValue.int(quoted.quotes),
+                    "base_usd": MetadataValue.float(float(quoted.base_usd)),
+                    "overage_usd": MetadataValue.float(float(quoted.overage_usd)),
+                    "total_usd": MetadataValue.float(float(quoted.total_usd)),
+                    "top_quotes": markdown_table(
+                        ["deployment", "plan", "base USD", "overage USD", "total USD"],
+                        [
+                            [
+                                r["deployment_id"],
+                                r["plan_code"],
+                                r["base_usd"],
+                                r["overage_usd"],
+                                r["total_usd"],
+                            ]
+                            for r in quoted.top
+                        ],
+                    ),
+                },
+                partition_key=day.isoformat(),
+            )
+    return MaterializeResult(metadata={"days_in_run": len(days)})

@@ -1,0 +1,105 @@
+"""The quote rule: plan base (not prorated) plus, per billing kind,
+round_half_up(max(0, usage - included) * unit_price, 0.01).
+
+The pure functions are the reference (the CLI's live quotes use them); the `_sql` twins
+generate the same arithmetic for the deployment_quotes asset, and the tests check that
+the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import func
+from sqlalchemy.sql.elements import ColumnElement
+
+CENT = Decimal("0.01")
+
+
+def round_cents(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def overage_qty(usage: Decimal, included: Decimal) -> Decimal:
+    return max(Decimal(0), usage - included)
+
+
+def overage_usd(usage: Decimal, included: Decimal, unit_price: Decimal) -> Decimal:
+    return round_cents(overage_qty(usage, included) * unit_price)
+
+
+def overage_qty_sql(usage, included) -> ColumnElement:
+    return func.greatest(usage - included, 0)
+
+
+def overage_usd_sql(usage, included, unit_price) -> ColumnElement:
+    # PostgreSQL's round(numeric, 2) rounds half away from zero: half-up for amounts >= 0.
+    return func.round(overage_qty_sql(usage, included) * unit_price, 2)
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    billing_kind: str
+    usage: Decimal
+    included: Decimal
+    overage_qty: Decimal
+    unit_price_usd: Decimal
+    overage_usd: Decimal
+
+
+@dataclass(frozen=True)
+class Quote:
+    deployment_id: str
+    plan_code: str
+    period_start: date
+    as_of: date
+    base_usd: Decimal
+    lines: list[QuoteLine] = field(default_factory=list)
+
+    @property
+    def total_usd(self) -> Decimal:
+        return self.base_usd + sum((line.overage_usd for line in self.lines), Decimal(0))
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan_code: str
+    base_usd: Decimal
+    included: dict[str, Decimal]
+
+
+class UnpricedKind(LookupError):
+    """A billing kind has usage but no overage price in metering.overage_prices."""
+
+
+def price_quote(
+    deployment_id: str,
+    plan: Plan,
+    prices: dict[str, Decimal],
+    usage: dict[str, Decimal],
+    period_start: date,
+    as_of: date,
+) -> Quote:
+    """A quote line for every kind the plan includes or the deployment used."""
+    lines = []
+    for kind in sorted(set(plan.included) | set(usage)):
+        if kind not in prices:
+            raise UnpricedKind(
+                f"billing kind {kind!r} used by deployment {deployment_id!r} has no "
+                "overage price in metering.overage_prices"
+            )
+        used = usage.get(kind, Decimal(0))
+        included = plan.included.get(kind, Decimal(0))
+        lines.append(
+            QuoteLine(
+                billing_kind=kind,
+                usage=used,
+                included=included,
+                overage_qty=overage_qty(used, included),
+                unit_price_usd=prices[kind],
+                overage_usd=overage_usd(used, included, prices[kind]),
+            )
+        )
+    return Quote(deployment_id, plan.plan_code, period_start, as_of, plan.base_usd, lines)

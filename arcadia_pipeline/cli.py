@@ -1,0 +1,222 @@
+"""`arcadia-pipeline`: database set-up, demo data and ad-hoc usage/quote look-ups.
+
+arcadia-pipeline db upgrade
+arcadia-pipeline demo seed [--deployments N] [--days D] [--seed S] [--end-date YYYY-MM-DD]
+arcadia-pipeline usage DEPLOYMENT --from YYYY-MM-DD --to YYYY-MM-DD
+arcadia-pipeline quote DEPLOYMENT --as-of YYYY-MM-DD
+arcadia-pipeline quotes --as-of YYYY-MM-DD      (the materialised quotes, as a table)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from arcadia_pipeline.billing.pricing import Quote
+from arcadia_pipeline.billing.usage import month_to_date_quote, usage_for_period
+from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.db.schema import deployment_quotes
+
+
+class CliError(Exception):
+    """A one-line message for the user; the command exits non-zero."""
+
+
+def decimal_str(value: Decimal) -> str:
+    """Exact decimal without exponent or trailing zeros ('24', '0.032258064516129032')."""
+    text_value = format(value, "f")
+    if "." in text_value:
+        text_value = text_value.rstrip("0").rstrip(".")
+    return text_value or "0"
+
+
+def iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _env_url(name: str, fallback: str | None = None) -> str:
+    url = os.getenv(name) or (os.getenv(fallback) if fallback else None)
+    if not url:
+        raise CliError(f"{name} is not set (a SQLAlchemy URL of the PostgreSQL database)")
+    return url
+
+
+def warehouse_url() -> str:
+    return _env_url("ARCADIA_DATABASE_URL")
+
+
+def source_url() -> str:
+    return _env_url("ARCADIA_SOURCE_DATABASE_URL", fallback="ARCADIA_DATABASE_URL")
+
+
+def plan_of(deployment_id: str) -> str:
+    """The deployment's plan from the source; an unknown deployment is an error."""
+    with make_engine(source_url()).connect() as source:
+        plan = source.execute(
+            text("SELECT plan_code FROM arcadia.deployments WHERE deployment_id = :d"),
+            {"d": deployment_id},
+        ).scalar_one_or_none()
+    if plan is None:
+        raise CliError(f"unknown deployment {deployment_id!r} (not in arcadia.deployments)")
+    return plan
+
+
+def quote_json(quote: Quote) -> dict:
+    return {
+        "deployment_id": quote.deployment_id,
+        "plan_code": quote.plan_code,
+        "period_start": quote.period_start.isoformat(),
+        "as_of": quote.as_of.isoformat(),
+        "base_usd": str(quote.base_usd),
+        "lines": [
+            {
+                "billing_kind": line.billing_kind,
+                "usage": decimal_str(line.usage),
+                "included": decimal_str(line.included),
+                "overage_qty": decimal_str(line.overage_qty),
+                "overage_usd": str(line.overage_usd),
+            }
+            for line in quote.lines
+        ],
+        "total_usd": str(quote.total_usd),
+    }
+
+
+def cmd_db_upgrade(args) -> None:
+    from arcadia_pipeline.db.migrate import upgrade
+
+    upgrade(warehouse_url())
+    print("metering schema is at the latest migration")
+
+
+def cmd_demo_seed(args) -> None:
+    from arcadia_pipeline.demo.seed import seed_demo
+
+    try:
+        with make_engine(source_url()).begin() as connection:
+            summary = seed_demo(
+                connection,
+                deployments=args.deployments,
+                days=args.days,
+                seed=args.seed,
+                end_date=args.end_date,
+            )
+    except ValueError as error:
+        raise CliError(str(error)) from error
+    print(
+        f"seeded {summary.deployments} deployments, {summary.resources} resources, "
+        f"{summary.versions} versions ({summary.unattributed_resources} never attributed) "
+        f"from {summary.start:%Y-%m-%d} to {summary.end:%Y-%m-%d}"
+    )
+
+
+def cmd_usage(args) -> None:
+    if args.start > args.end:
+        raise CliError(f"--from {args.start} is after --to {args.end}")
+    plan_of(args.deployment)
+    with make_engine(warehouse_url()).connect() as connection:
+        usage = usage_for_period(connection, args.deployment, args.start, args.end)
+    print(json.dumps({kind: decimal_str(qty) for kind, qty in usage.items()}, indent=2))
+
+
+def cmd_quote(args) -> None:
+    plan = plan_of(args.deployment)
+    with make_engine(warehouse_url()).connect() as connection:
+        quote = month_to_date_quote(connection, args.deployment, plan, args.as_of)
+    print(json.dumps(quote_json(quote), indent=2))
+
+
+def quotes_table(connection: Connection, as_of: date) -> str:
+    q = deployment_quotes.c
+    rows = connection.execute(
+        select(q.deployment_id, q.plan_code, q.base_usd, q.overage_usd, q.total_usd)
+        .where(q.as_of_date == as_of)
+        .order_by(q.deployment_id)
+    ).all()
+    if not rows:
+        return f"no materialised quotes as of {as_of} (materialise deployment_quotes first)"
+    header = f"{'deployment':<14}{'plan':<10}{'base USD':>12}{'overage USD':>14}{'total USD':>12}"
+    lines = [f"Month-to-date quotes as of {as_of}", header, "-" * len(header)]
+    lines += [f"{d:<14}{p:<10}{b:>12}{o:>14}{t:>12}" for d, p, b, o, t in rows]
+    total = sum((row.total_usd for row in rows), Decimal(0))
+    lines += ["-" * len(header), f"{'total':<24}{'':>12}{'':>14}{total:>12}"]
+    return "\n".join(lines)
+
+
+def cmd_quotes(args) -> None:
+    with make_engine(warehouse_url()).connect() as connection:
+        print(quotes_table(connection, args.as_of))
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments give one line on stderr (not the usage block) and exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="arcadia-pipeline", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="apply migrations to ARCADIA_DATABASE_URL").set_defaults(
+        handler=cmd_db_upgrade
+    )
+
+    demo = commands.add_parser("demo", help="demo data").add_subparsers(
+        dest="demo_command", required=True
+    )
+    seed = demo.add_parser("seed", help="create and fill the arcadia source tables")
+    seed.add_argument("--deployments", type=int, default=40)
+    seed.add_argument("--days", type=int, default=75)
+    seed.add_argument("--seed", type=int, default=7)
+    seed.add_argument("--end-date", type=iso_date, default=None, help="default: today (UTC)")
+    seed.set_defaults(handler=cmd_demo_seed)
+
+    usage = commands.add_parser("usage", help="usage_for_period as JSON")
+    usage.add_argument("deployment")
+    usage.add_argument("--from", dest="start", type=iso_date, required=True)
+    usage.add_argument("--to", dest="end", type=iso_date, required=True)
+    usage.set_defaults(handler=cmd_usage)
+
+    quote = commands.add_parser("quote", help="month-to-date quote as JSON")
+    quote.add_argument("deployment")
+    quote.add_argument("--as-of", type=iso_date, required=True)
+    quote.set_defaults(handler=cmd_quote)
+
+    quotes = commands.add_parser("quotes", help="materialised month-to-date quotes as a table")
+    quotes.add_argument("--as-of", type=iso_date, required=True)
+    quotes.set_defaults(handler=cmd_quotes)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad arguments: argparse prints one line and exits 2
+    try:
+        args.handler(args)
+    except CliError as error:
+        print(f"arcadia-pipeline: error: {error}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:
+        first_line = str(error.orig if getattr(error, "orig", None) else error).splitlines()[0]
+        print(f"arcadia-pipeline: database error: {first_line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Alembic environment: migrates the `metering` schema of ARCADIA_DATABASE_URL."""
+
+from alembic import context
+from sqlalchemy import text
+
+from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.db.schema import SCHEMA
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        url = context.config.get_main_option("sqlalchemy.url")
+        with make_engine(url).connect() as connection:
+            _run(connection)
+            connection.commit()
+    else:
+        _run(connection)
+
+
+def _run(connection) -> None:
+    # The version table lives in the schema it versions, so that schema must exist first.
+    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+    context.configure(
+        connection=connection,
+        version_table_schema=SCHEMA,
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (SQL script) migrations are not supported; run `db upgrade`")
+run_migrations_online()

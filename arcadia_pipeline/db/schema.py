@@ -1,0 +1,161 @@
+"""SQLAlchemy Core descriptions of the `metering` tables, for building queries.
+
+The tables themselves are created by the Alembic migrations in `db/migrations`; a test
+checks that these descriptions match what the migrations build.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from arcadia_pipeline.metering.accrual import QTY_TYPE
+
+SCHEMA = "metering"
+metadata = MetaData(schema=SCHEMA)
+TSTZ = DateTime(timezone=True)
+MONEY = Numeric(14, 2)
+
+kind_map = Table(
+    "kind_map",
+    metadata,
+    Column("inventory_kind", Text, primary_key=True),
+    Column("billing_kind", Text),
+    Column("accrual", Text),
+)
+
+metering_config = Table(
+    "metering_config",
+    metadata,
+    Column("billing_kind", Text, primary_key=True),
+    Column("granularity", Text, nullable=False),
+    Column("retention_days", Integer, nullable=False),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("plan_code", Text, primary_key=True),
+    Column("base_usd", MONEY, nullable=False),
+)
+
+plan_items = Table(
+    "plan_items",
+    metadata,
+    Column("plan_code", Text, primary_key=True),
+    Column("billing_kind", Text, primary_key=True),
+    Column("included_qty", Numeric, nullable=False),
+)
+
+overage_prices = Table(
+    "overage_prices",
+    metadata,
+    Column("billing_kind", Text, primary_key=True),
+    Column("unit_price_usd", Numeric, nullable=False),
+)
+
+inventory_snapshots = Table(
+    "inventory_snapshots",
+    metadata,
+    Column("snapshot_id", BigInteger, primary_key=True),
+    Column("day", Date, nullable=False, unique=True),
+    Column("run_id", Text),
+    Column("taken_at", TSTZ, nullable=False),
+    Column("source_recorded_through", TSTZ),
+    Column("versions", Integer, nullable=False),
+    Column("resources", Integer, nullable=False),
+    Column("unattributed_resources", Integer, nullable=False),
+)
+
+# Versions that existed during `day`, clipped to it ([starts_at, ends_at)); partitioned by month.
+resource_inventory = Table(
+    "resource_inventory",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("snapshot_id", BigInteger, nullable=False),
+    Column("resource_id", Text, nullable=False),
+    Column("deployment_id", Text),
+    Column("inventory_kind", Text, nullable=False),
+    Column("billing_kind", Text),
+    Column("accrual", Text),
+    Column("size_gb", Numeric),
+    Column("status", Text, nullable=False),
+    Column("valid_from", TSTZ, nullable=False),
+    Column("valid_to", TSTZ),
+    Column("starts_at", TSTZ, nullable=False),
+    Column("ends_at", TSTZ, nullable=False),
+    Column("recorded_at", TSTZ, nullable=False),
+)
+
+inventory_deployments = Table(
+    "inventory_deployments",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("deployment_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("plan_code", Text, nullable=False),
+)
+
+# Partitioned by month on period_start.
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("deployment_id", Text, nullable=False),
+    Column("resource_id", Text, nullable=False),
+    Column("resource_kind", Text, nullable=False),
+    Column("period_start", TSTZ, nullable=False),
+    Column("granularity", Text, nullable=False),
+    Column("qty", QTY_TYPE, nullable=False),
+    Column("sub_attribution", JSONB),
+    Column("run_id", Text),
+    Column("inventory_snapshot_id", BigInteger),
+    Column("metered_at", TSTZ, nullable=False),
+)
+
+usage_period_aggregates = Table(
+    "usage_period_aggregates",
+    metadata,
+    Column("as_of_date", Date, primary_key=True),
+    Column("deployment_id", Text, primary_key=True),
+    Column("billing_kind", Text, primary_key=True),
+    Column("period_start", Date, nullable=False),
+    Column("qty", Numeric, nullable=False),
+    Column("records", BigInteger, nullable=False),
+    Column("run_id", Text),
+    Column("computed_at", TSTZ, nullable=False),
+)
+
+deployment_quotes = Table(
+    "deployment_quotes",
+    metadata,
+    Column("as_of_date", Date, primary_key=True),
+    Column("deployment_id", Text, primary_key=True),
+    Column("plan_code", Text, nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("base_usd", MONEY, nullable=False),
+    Column("overage_usd", MONEY, nullable=False),
+    Column("total_usd", MONEY, nullable=False),
+    Column("run_id", Text),
+    Column("computed_at", TSTZ, nullable=False),
+)
+
+deployment_quote_lines = Table(
+    "deployment_quote_lines",
+    metadata,
+    Column("as_of_date", Date, primary_key=True),
+    Column("deployment_id", Text, primary_key=True),
+    Column("billing_kind", Text, primary_key=True),
+    Column("usage", Numeric, nullable=False),
+    Column("included", Numeric, nullable=False),
+    Column("overage_qty", Numeric, nullable=False),
+    Column("unit_price_usd", Numeric, nullable=False),
+    Column("overage_usd", MONEY, nullable=False),
+)

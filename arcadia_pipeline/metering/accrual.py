@@ -1,0 +1,152 @@
+"""The accrual model and the default kind map: the one place that says how usage accrues.
+
+A version of a resource accrues, over the part of it inside a metering period, either
+droplet hours (`s / 3600` while active), GB-months (`size_gb * s / seconds_in_month`) or
+unit-months (`s / seconds_in_month`). The kind map (data in `metering.kind_map`, seeded
+from DEFAULT_KIND_MAP) assigns each inventory kind a billing kind and one of these rules,
+so a new billable kind needs a row, not code.
+
+Exactness: a quantity is the difference of two *rounded cumulative* positions measured
+from the start of the period's UTC month,
+
+    qty(x, y) = R(w * (y - m0) / unit) - R(w * (x - m0) / unit),   R = round half-up to 1e-18
+
+so the records of adjacent periods telescope: a resource that exists all month sums to
+exactly its size in GB-months (or exactly 1 zone), and 24 hourly records sum to exactly the
+daily one. The pure functions below are the reference; `accrued_qty_sql` generates the same
+arithmetic for PostgreSQL (integer `div`, no float, no intermediate rounding), and the
+tests check that the two agree.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+
+from sqlalchemy import Numeric, case, cast, extract, func, literal
+from sqlalchemy.dialects.postgresql import INTERVAL
+from sqlalchemy.sql.elements import ColumnElement
+
+QTY_SCALE = 18
+QTY_TYPE = Numeric(38, QTY_SCALE)
+_QUANTUM = 10**QTY_SCALE
+
+GRANULARITIES = ("day", "hour")
+DEFAULT_GRANULARITY = "day"
+DEFAULT_RETENTION_DAYS = 400
+# The open month plus the whole previous one span at most 31 + 31 days: retention may never
+# reach into them, so no kind may keep records for fewer days than this.
+MIN_RETENTION_DAYS = 62
+STATUSES = ("active", "off")
+
+
+class Accrual(StrEnum):
+    ACTIVE_HOURS = "active_hours"  # s / 3600 while status = 'active', 0 when 'off'
+    SIZE_MONTH = "size_month"  # size_gb * s / seconds_in_month
+    UNIT_MONTH = "unit_month"  # s / seconds_in_month
+
+
+@dataclass(frozen=True)
+class KindMapping:
+    inventory_kind: str
+    billing_kind: str | None  # None: known but not billable (skipped, not an error)
+    accrual: Accrual | None
+
+
+DEFAULT_KIND_MAP: tuple[KindMapping, ...] = (
+    KindMapping("droplet", "droplet_hours", Accrual.ACTIVE_HOURS),
+    KindMapping("spaces_bucket", "spaces_gb_month", Accrual.SIZE_MONTH),
+    KindMapping("snapshot", "snapshot_gb_month", Accrual.SIZE_MONTH),
+    KindMapping("droplet_backup", "droplet_backup_gb_month", Accrual.SIZE_MONTH),
+    KindMapping("dns_zone", "dns_zones", Accrual.UNIT_MONTH),
+)
+
+BILLING_KINDS: tuple[str, ...] = tuple(m.billing_kind for m in DEFAULT_KIND_MAP if m.billing_kind)
+
+
+# ---- pure reference ---------------------------------------------------------------------
+
+
+def month_start(t: datetime) -> datetime:
+    t = t.astimezone(UTC)
+    return datetime(t.year, t.month, 1, tzinfo=UTC)
+
+
+def seconds_in_month(t: datetime) -> int:
+    t = t.astimezone(UTC)
+    return calendar.monthrange(t.year, t.month)[1] * 86400
+
+
+def unit_seconds(accrual: Accrual, period_start: datetime) -> int:
+    return 3600 if accrual is Accrual.ACTIVE_HOURS else seconds_in_month(period_start)
+
+
+def weight(accrual: Accrual, status: str, size_gb: Decimal | None) -> Decimal:
+    if accrual is Accrual.ACTIVE_HOURS:
+        return Decimal(1) if status == "active" else Decimal(0)
+    if accrual is Accrual.SIZE_MONTH:
+        if size_gb is None:
+            raise ValueError("a storage kind needs size_gb")
+        return Decimal(size_gb)
+    return Decimal(1)
+
+
+def _seconds(delta: timedelta) -> Fraction:
+    return Fraction(delta.days * 86400 + delta.seconds) + Fraction(delta.microseconds, 10**6)
+
+
+def _cumulative_units(w: Decimal, offset: timedelta, unit: int) -> int:
+    """R(w * offset / unit) in units of 1e-18, rounding half-up (quantities are >= 0)."""
+    exact = Fraction(w) * _seconds(offset) * _QUANTUM / unit
+    return (exact + Fraction(1, 2)).__floor__()
+
+
+def accrued_qty(
+    accrual: Accrual,
+    status: str,
+    size_gb: Decimal | None,
+    start: datetime,
+    end: datetime,
+) -> Decimal:
+    """Quantity a version accrues over [start, end), an interval inside one UTC month."""
+    if end <= start:
+        return Decimal(0)
+    m0 = month_start(start)
+    if end > m0 + timedelta(seconds=seconds_in_month(start)):
+        raise ValueError("an accrual interval must lie inside one UTC month")
+    w, unit = weight(accrual, status, size_gb), unit_seconds(accrual, start)
+    units = _cumulative_units(w, end - m0, unit) - _cumulative_units(w, start - m0, unit)
+    return Decimal(units).scaleb(-QTY_SCALE)
+
+
+# ---- the same arithmetic as SQL ----------------------------------------------------------
+
+
+def weight_sql(accrual, status, size_gb) -> ColumnElement:
+    return case(
+        (accrual == Accrual.ACTIVE_HOURS.value, case((status == "active", 1), else_=0)),
+        (accrual == Accrual.SIZE_MONTH.value, size_gb),
+        else_=1,
+    )
+
+
+def _cumulative_units_sql(w, offset_seconds, unit) -> ColumnElement:
+    # div() is PostgreSQL's exact truncating division; adding unit/2 first rounds half-up.
+    return func.div(w * offset_seconds * literal(2 * _QUANTUM, Numeric) + unit, 2 * unit)
+
+
+def accrued_qty_sql(accrual, status, size_gb, start, end) -> ColumnElement:
+    """SQL for `accrued_qty` over [start, end) (timestamptz expressions in one UTC month)."""
+    m0 = func.date_trunc("month", start, "UTC")
+    month_seconds = extract("epoch", m0 + cast(literal("1 month"), INTERVAL) - m0)
+    unit = case((accrual == Accrual.ACTIVE_HOURS.value, 3600), else_=month_seconds)
+    w = weight_sql(accrual, status, size_gb)
+    units = _cumulative_units_sql(w, extract("epoch", end - m0), unit) - _cumulative_units_sql(
+        w, extract("epoch", start - m0), unit
+    )
+    # Multiplying by 1e-18 (not dividing) keeps the scale at exactly 18 digits.
+    return cast(units * literal(Decimal(1).scaleb(-QTY_SCALE), Numeric), QTY_TYPE)

@@ -1,0 +1,233 @@
+"""The demo inventory generator, against a real PostgreSQL (ARCADIA_DATABASE_URL).
+
+Every test runs inside a transaction that is rolled back, so the shared database keeps its data.
+"""
+
+import os
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from arcadia_pipeline.demo.seed import KINDS, PLANS, STORAGE_KINDS, seed_demo
+
+END = date(2025, 3, 15)  # last complete month: February 2025
+SMALL = {"deployments": 3, "days": 10}
+
+
+@pytest.fixture(scope="module")
+def engine():
+    url = os.environ.get("ARCADIA_DATABASE_URL")
+    if not url:
+        pytest.skip("ARCADIA_DATABASE_URL is not set")
+    engine = sa.create_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine):
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        yield connection
+        transaction.rollback()
+
+
+def read_rows(connection):
+    versions = connection.execute(
+        sa.text("SELECT * FROM arcadia.resource_versions ORDER BY resource_id, valid_from")
+    ).mappings()
+    deployments = connection.execute(
+        sa.text("SELECT * FROM arcadia.deployments ORDER BY deployment_id")
+    ).mappings()
+    return [dict(r) for r in versions], [dict(r) for r in deployments]
+
+
+def histories(versions):
+    """resource_id -> its versions in time order."""
+    by_resource = defaultdict(list)
+    for v in versions:
+        by_resource[v["resource_id"]].append(v)
+    return by_resource
+
+
+def midday(instant):
+    return instant.astimezone(UTC).time() != time()
+
+
+# One seeded data set per case, read back and shared by the content tests.
+def seed_and_read(engine, **arguments):
+    """Seed in a transaction that is rolled back; return what was written."""
+    with engine.connect() as connection, connection.begin() as transaction:
+        summary = seed_demo(connection, end_date=END, **arguments)
+        versions, deployments = read_rows(connection)
+        overlaps = connection.execute(
+            sa.text("""
+            SELECT count(*) FROM arcadia.resource_versions a
+            JOIN arcadia.resource_versions b ON a.resource_id = b.resource_id AND a.ctid <> b.ctid
+             AND tstzrange(a.valid_from, a.valid_to) && tstzrange(b.valid_from, b.valid_to)
+        """)
+        ).scalar_one()
+        transaction.rollback()
+    assert summary.start == summary.end - timedelta(days=arguments.get("days", 75))
+    return summary, versions, deployments, overlaps
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        {},
+        SMALL,
+        {**SMALL, "seed": 8},
+        {**SMALL, "seed": 2024},
+        {"deployments": 3, "days": 1},
+    ],
+    ids=["default", "small", "small-seed8", "small-seed2024", "one-day"],
+)
+def seeded(request, engine):
+    return seed_and_read(engine, **request.param)
+
+
+def test_summary_matches_the_rows(seeded):
+    summary, versions, deployments, _ = seeded
+    by_resource = histories(versions)
+    assert summary.deployments == len(deployments)
+    assert summary.resources == len(by_resource)
+    assert summary.versions == len(versions)
+    assert summary.unattributed_resources == sum(
+        all(v["deployment_id"] is None for v in h) for h in by_resource.values()
+    )
+    assert summary.end == datetime.combine(END, time(), UTC)
+    assert min(v["valid_from"] for v in versions) == summary.start  # some exist all along
+
+
+def test_every_kind_and_plan_is_present(seeded):
+    _, versions, deployments, _ = seeded
+    assert {v["inventory_kind"] for v in versions} == set(KINDS)
+    assert {d["plan_code"] for d in deployments} == set(PLANS)
+    assert [d["deployment_id"] for d in deployments][:2] == ["dep-0001", "dep-0002"]
+    assert all(d["name"] for d in deployments)
+
+
+def test_versions_are_contiguous_and_never_overlap(seeded):
+    summary, versions, _, overlaps = seeded
+    assert overlaps == 0
+    for history in histories(versions).values():
+        for before, after in zip(history, history[1:], strict=False):
+            assert before["valid_to"] == after["valid_from"]
+            # Each version records a change; no version repeats its predecessor's state.
+            state = ("deployment_id", "size_gb", "status")
+            assert [before[k] for k in state] != [after[k] for k in state]
+        for v in history:
+            assert summary.start <= v["valid_from"] < summary.end
+            assert v["valid_to"] is None or v["valid_from"] < v["valid_to"] < summary.end
+        assert all(v["valid_to"] is not None for v in history[:-1])
+
+
+def test_timestamps_are_whole_utc_seconds_recorded_minutes_later(seeded):
+    _, versions, _, _ = seeded
+    for v in versions:
+        for instant in (v["valid_from"], v["valid_to"], v["recorded_at"]):
+            assert instant is None or (instant.utcoffset() is not None and instant.microsecond == 0)
+        assert timedelta(0) < v["recorded_at"] - v["valid_from"] <= timedelta(minutes=15)
+
+
+def test_sizes_and_statuses_follow_the_contract(seeded):
+    _, versions, _, _ = seeded
+    for v in versions:
+        if v["inventory_kind"] in STORAGE_KINDS:
+            assert v["size_gb"] is not None and v["size_gb"] > 0
+            assert v["size_gb"] == round(v["size_gb"], 2)
+        if v["inventory_kind"] == "dns_zone":
+            assert v["size_gb"] is None
+        assert v["status"] in ("active", "off")
+        assert v["status"] == "active" or v["inventory_kind"] == "droplet"
+
+
+def test_every_history_case_is_present(seeded):
+    summary, versions, _, _ = seeded
+    by_resource = histories(versions).values()
+    pairs = [(a, b) for h in by_resource for a, b in zip(h, h[1:], strict=False)]
+    assert any(midday(h[0]["valid_from"]) for h in by_resource), "creation mid-day"
+    assert any(h[-1]["valid_to"] is not None for h in by_resource), "deletion"
+    assert any(v["status"] == "off" for v in versions), "power off"
+    assert any(a["status"] == "off" and b["status"] == "active" for a, b in pairs), "power on"
+    assert any(
+        a["size_gb"] != b["size_gb"] and a["inventory_kind"] in STORAGE_KINDS for a, b in pairs
+    ), "resize"
+    assert any(
+        None not in (a["deployment_id"], b["deployment_id"])
+        and a["deployment_id"] != b["deployment_id"]
+        and midday(b["valid_from"])
+        for a, b in pairs
+    ), "mid-day re-attribution"
+    assert summary.unattributed_resources >= 1, "unattributed for the whole life"
+    assert any(a["deployment_id"] is None and b["deployment_id"] is not None for a, b in pairs), (
+        "unattributed for a while"
+    )
+    assert any(
+        h[0]["valid_from"] == summary.start and h[-1]["valid_to"] is None for h in by_resource
+    ), "exists for the whole window"
+
+
+def test_defaults_give_a_realistic_volume_with_overage_last_month(engine):
+    summary, versions, deployments, _ = seed_and_read(engine)
+    assert 200 <= summary.resources <= 600
+    month_start, month_end = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)
+    month_seconds = (month_end - month_start).total_seconds()
+    usage = defaultdict(float)  # (deployment, billing kind) -> usage in February
+    for v in versions:
+        lo = max(v["valid_from"], month_start)
+        hi = min(v["valid_to"] or month_end, month_end)
+        if v["deployment_id"] is None or hi <= lo:
+            continue
+        seconds, deployment = (hi - lo).total_seconds(), v["deployment_id"]
+        if v["inventory_kind"] == "droplet" and v["status"] == "active":
+            usage[deployment, "droplet_hours"] += seconds / 3600
+        elif v["inventory_kind"] == "spaces_bucket":
+            usage[deployment, "spaces_gb_month"] += float(v["size_gb"]) * seconds / month_seconds
+    starters = [d["deployment_id"] for d in deployments if d["plan_code"] == "starter"]
+    over = {
+        d for d in starters if usage[d, "droplet_hours"] > 744 or usage[d, "spaces_gb_month"] > 50
+    }
+    assert len(over) >= 3, usage
+    assert len(over) < len(deployments)
+
+
+def test_same_arguments_give_identical_rows_and_replace_previous_data(connection):
+    first = (seed_demo(connection, end_date=END), read_rows(connection))
+    seed_demo(connection, **SMALL, seed=99, end_date=END)  # something else in between
+    again = (seed_demo(connection, end_date=END), read_rows(connection))
+    assert first == again
+    seed_demo(connection, seed=8, end_date=END)
+    assert read_rows(connection) != first[1]
+
+
+def test_creates_the_source_tables_when_missing(connection):
+    connection.execute(sa.text("DROP SCHEMA IF EXISTS arcadia CASCADE"))
+    summary = seed_demo(connection, **SMALL, end_date=END)
+    count = connection.execute(sa.text("SELECT count(*) FROM arcadia.resource_versions"))
+    assert count.scalar_one() == summary.versions
+
+
+def test_a_single_deployment_still_has_every_kind(connection):
+    summary = seed_demo(connection, deployments=1, days=1, end_date=END)
+    versions, deployments = read_rows(connection)
+    assert summary.deployments == 1 and deployments[0]["deployment_id"] == "dep-0001"
+    assert {v["inventory_kind"] for v in versions} == set(KINDS)
+
+
+def test_end_date_defaults_to_today_utc(connection):
+    summary = seed_demo(connection, deployments=1, days=1)
+    today = datetime.combine(datetime.now(UTC).date(), time(), UTC)
+    assert summary.end == today and summary.start == today - timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"deployments": 0}, {"deployments": -3}, {"days": 0}, {"days": -1}]
+)
+def test_bad_arguments_raise(bad):
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=f"{name} must be >= 1"):
+        seed_demo(None, **bad)  # validated before the database is touched

@@ -1,0 +1,105 @@
+"""Builders shared by the tests: source rows, materialising days, reading results."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from dagster import DagsterInstance, materialize
+from sqlalchemy import Engine, text
+
+from arcadia_pipeline.definitions import defs
+
+ASSETS = ("resource_inventory", "usage_records", "usage_period_aggregates", "deployment_quotes")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def add_deployment(engine: Engine, deployment_id: str, plan_code: str = "starter") -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO arcadia.deployments VALUES (:d, :n, :p)"),
+            {"d": deployment_id, "n": f"Deployment {deployment_id}", "p": plan_code},
+        )
+
+
+def add_version(
+    engine: Engine,
+    resource_id: str,
+    deployment_id: str | None,
+    inventory_kind: str,
+    valid_from: datetime,
+    valid_to: datetime | None = None,
+    *,
+    status: str = "active",
+    size_gb: Decimal | str | int | None = None,
+    recorded_at: datetime | None = None,
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO arcadia.resource_versions (resource_id, deployment_id, "
+                "inventory_kind, size_gb, status, valid_from, valid_to, recorded_at) "
+                "VALUES (:r, :d, :k, :s, :st, :f, :t, coalesce(:rec, :f))"
+            ),
+            {
+                "r": resource_id,
+                "d": deployment_id,
+                "k": inventory_kind,
+                "s": None if size_gb is None else Decimal(str(size_gb)),
+                "st": status,
+                "f": valid_from,
+                "t": valid_to,
+                "rec": recorded_at,
+            },
+        )
+
+
+def materialize_range(first: date, last: date, assets=ASSETS, instance=None, raise_on_error=True):
+    """One single-run materialisation of [first, last], as a UI range backfill launches it."""
+    return materialize(
+        [defs.get_assets_def(name) for name in assets],
+        resources=defs.resources,
+        instance=instance or DagsterInstance.ephemeral(),
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+        raise_on_error=raise_on_error,
+    )
+
+
+def materialize_day(day: date, assets=ASSETS, instance=None, raise_on_error=True):
+    return materialize(
+        [defs.get_assets_def(name) for name in assets],
+        resources=defs.resources,
+        instance=instance or DagsterInstance.ephemeral(),
+        partition_key=day.isoformat(),
+        raise_on_error=raise_on_error,
+    )
+
+
+def usage_rows(engine: Engine, where: str = "true", **params) -> list[dict]:
+    with engine.connect() as connection:
+        return [
+            dict(row)
+            for row in connection.execute(
+                text(
+                    "SELECT deployment_id, resource_id, resource_kind, period_start, "
+                    "granularity, qty, run_id, inventory_snapshot_id, sub_attribution "
+                    f"FROM metering.usage_records WHERE {where} "
+                    "ORDER BY deployment_id, resource_id, period_start, granularity"
+                ),
+                params,
+            ).mappings()
+        ]
+
+
+def set_granularity(engine: Engine, billing_kind: str, granularity: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE metering.metering_config SET granularity = :g WHERE billing_kind = :k"),
+            {"g": granularity, "k": billing_kind},
+        )

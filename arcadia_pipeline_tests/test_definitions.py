@@ -1,0 +1,24 @@
+from dagster import BackfillPolicy
+
+from arcadia_pipeline.definitions import defs
+from arcadia_pipeline_tests.support import ASSETS
+
+
+def test_definitions_load_and_wire_the_four_assets_in_order():
+    defs.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = [key.to_user_string() for key in graph.toposorted_asset_keys]
+    assert keys == list(ASSETS)
+    for name in ASSETS:
+        asset = defs.get_assets_def(name)
+        assert asset.backfill_policy == BackfillPolicy.single_run()
+        assert asset.partitions_def.timezone == "UTC"
+        assert asset.partitions_def.get_first_partition_key() == "2025-01-01"
+
+
+def test_job_and_schedule_exist():
+    job = defs.resolve_job_def("daily_metering_job")
+    assert job.partitions_def is not None
+    schedule = defs.get_schedule_def("daily_metering_schedule")
+    assert schedule.cron_schedule == "10 1 * * *"
+    assert schedule.execution_timezone == "UTC"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# make test: a throwaway PostgreSQL cluster, the whole test suite against it, then cleanup.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cluster=".local/pg-test-$$"
+trap 'scripts/pg-cluster.sh destroy "$cluster" >/dev/null 2>&1 || true' EXIT
+# fsync off: a cluster that is deleted after the run needs no crash safety.
+eval "$(ARCADIA_PG_FSYNC=off scripts/pg-cluster.sh start "$cluster")"
+.venv/bin/python -m pytest "$@"
