@@ -1,0 +1,110 @@
+"""Asset checks on the billing assets: aggregates equal the records, quotes add up."""
+
+from datetime import date, timedelta
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
+from sqlalchemy import Connection, and_, func, or_, select
+
+from arcadia_pipeline.billing.assets import deployment_quotes as deployment_quotes_asset
+from arcadia_pipeline.billing.assets import (
+    usage_period_aggregates as usage_period_aggregates_asset,
+)
+from arcadia_pipeline.billing.pricing import overage_usd_sql
+from arcadia_pipeline.checks import check_each_day
+from arcadia_pipeline.db.schema import (
+    deployment_quote_lines,
+    deployment_quotes,
+    usage_period_aggregates,
+    usage_records,
+)
+from arcadia_pipeline.partitions import daily_partitions, day_start
+from arcadia_pipeline.resources import WarehouseResource
+
+
+def aggregate_mismatches(connection: Connection, day: date) -> list[str]:
+    """(deployment, kind) whose aggregate differs from SUM(usage_records) month to date."""
+    u = usage_records.c
+    sums = (
+        select(u.deployment_id, u.resource_kind.label("billing_kind"), func.sum(u.qty).label("qty"))
+        .where(
+            u.period_start >= day_start(day.replace(day=1)),
+            u.period_start < day_start(day + timedelta(days=1)),
+        )
+        .group_by(u.deployment_id, u.resource_kind)
+    ).subquery("sums")
+    a = (
+        select(usage_period_aggregates)
+        .where(usage_period_aggregates.c.as_of_date == day)
+        .subquery("a")
+    )
+    joined = sums.join(
+        a,
+        and_(a.c.deployment_id == sums.c.deployment_id, a.c.billing_kind == sums.c.billing_kind),
+        full=True,
+    )
+    rows = connection.execute(
+        select(
+            func.coalesce(sums.c.deployment_id, a.c.deployment_id).label("deployment_id"),
+            func.coalesce(sums.c.billing_kind, a.c.billing_kind).label("billing_kind"),
+            a.c.qty.label("aggregate"),
+            sums.c.qty.label("records"),
+        )
+        .select_from(joined)
+        .where(a.c.qty.is_distinct_from(sums.c.qty))
+        .limit(20)
+    ).all()
+    return [
+        f"{r.deployment_id}/{r.billing_kind}: aggregate {r.aggregate}, records sum {r.records}"
+        for r in rows
+    ]
+
+
+def quote_mismatches(connection: Connection, day: date) -> list[str]:
+    """Quotes whose total is not base + lines, or whose lines do not follow the rule."""
+    q, ql = deployment_quotes.c, deployment_quote_lines.c
+    lines = (
+        select(
+            ql.deployment_id,
+            func.sum(ql.overage_usd).label("overage"),
+            func.count()
+            .filter(ql.overage_usd != overage_usd_sql(ql.usage, ql.included, ql.unit_price_usd))
+            .label("mispriced"),
+        )
+        .where(ql.as_of_date == day)
+        .group_by(ql.deployment_id)
+    ).subquery("lines")
+    overage = func.coalesce(lines.c.overage, 0)
+    rows = connection.execute(
+        select(q.deployment_id, q.base_usd, q.overage_usd, q.total_usd, overage, lines.c.mispriced)
+        .outerjoin(lines, lines.c.deployment_id == q.deployment_id)
+        .where(
+            q.as_of_date == day,
+            or_(
+                q.total_usd != q.base_usd + overage,
+                q.overage_usd != overage,
+                lines.c.mispriced > 0,
+            ),
+        )
+        .limit(20)
+    ).all()
+    return [
+        f"{r.deployment_id}: total {r.total_usd} != base {r.base_usd} + lines {r[4]}"
+        + (f" ({r.mispriced} mispriced line(s))" if r.mispriced else "")
+        for r in rows
+    ]
+
+
+@asset_check(asset=usage_period_aggregates_asset, blocking=True, partitions_def=daily_partitions)
+def aggregates_equal_usage_records(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    """Each aggregate equals SUM(qty) of usage_records over its billing period to date."""
+    return check_each_day(context, warehouse, aggregate_mismatches)
+
+
+@asset_check(asset=deployment_quotes_asset, blocking=True, partitions_def=daily_partitions)
+def quote_totals_add_up(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    """Each quote's total equals its base plus its lines, each line priced by the rule."""
+    return check_each_day(context, warehouse, quote_mismatches)

@@ -1,0 +1,169 @@
+"""Asset checks on usage_records: completeness, bounds, month closure (all blocking)."""
+
+from datetime import date, timedelta
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    asset_check,
+)
+from sqlalchemy import Connection, and_, case, except_, func, or_, select
+
+from arcadia_pipeline.checks import check_each_day
+from arcadia_pipeline.db.schema import kind_map, resource_inventory, usage_records
+from arcadia_pipeline.metering.accrual import Accrual
+from arcadia_pipeline.metering.assets import usage_records as usage_records_asset
+from arcadia_pipeline.metering.sql import metered_rows
+from arcadia_pipeline.partitions import daily_partitions, day_start
+from arcadia_pipeline.resources import WarehouseResource
+
+CLOSURE_TOLERANCE = "1e-9"
+_KEY = ("deployment_id", "resource_id", "period_start", "granularity")
+
+
+def _day_records(day: date):
+    u = usage_records.c
+    return and_(
+        u.period_start >= day_start(day), u.period_start < day_start(day + timedelta(days=1))
+    )
+
+
+def incomplete_records(connection: Connection, day: date) -> list[str]:
+    """Keys expected from the day's inventory but missing, and records nothing explains."""
+    expected = metered_rows(day, "check").subquery("expected")
+    expected_keys = select(*(expected.c[k] for k in _KEY))
+    actual_keys = select(*(usage_records.c[k] for k in _KEY)).where(_day_records(day))
+    missing = except_(expected_keys, actual_keys).subquery("missing")
+    extra = except_(actual_keys, expected_keys).subquery("extra")
+    found = [
+        f"missing {r.deployment_id}/{r.resource_id}@{r.period_start:%Y-%m-%dT%H:%M}Z"
+        f" ({r.granularity})"
+        for r in connection.execute(select(missing).limit(20))
+    ]
+    found += [
+        f"unexpected {r.deployment_id}/{r.resource_id}@{r.period_start:%Y-%m-%dT%H:%M}Z"
+        f" ({r.granularity})"
+        for r in connection.execute(select(extra).limit(20))
+    ]
+    return found
+
+
+def out_of_bounds_records(connection: Connection, day: date) -> list[str]:
+    """qty < 0, sub_attribution written, or more than 24 h a day / 1 h an hour of a resource."""
+    u = usage_records.c
+    found = [
+        f"{r.deployment_id}/{r.resource_id}@{r.period_start:%Y-%m-%dT%H:%M}Z: "
+        + ("qty < 0" if r.qty < 0 else "sub_attribution is written")
+        for r in connection.execute(
+            select(u.deployment_id, u.resource_id, u.period_start, u.qty)
+            .where(_day_records(day), or_(u.qty < 0, u.sub_attribution.is_not(None)))
+            .limit(20)
+        )
+    ]
+    hour_kinds = select(kind_map.c.billing_kind).where(
+        kind_map.c.accrual == Accrual.ACTIVE_HOURS.value
+    )
+    hours = u.resource_kind.in_(hour_kinds)
+    per_day = (
+        select(u.resource_id, func.sum(u.qty).label("qty"))
+        .where(_day_records(day), hours)
+        .group_by(u.resource_id)
+        .having(func.sum(u.qty) > 24)
+    )
+    found += [f"{r.resource_id}: {r.qty} hours on {day}" for r in connection.execute(per_day)]
+    per_hour = (
+        select(u.resource_id, u.period_start, func.sum(u.qty).label("qty"))
+        .where(_day_records(day), hours, u.granularity == "hour")
+        .group_by(u.resource_id, u.period_start)
+        .having(func.sum(u.qty) > 1)
+    )
+    found += [
+        f"{r.resource_id}: {r.qty} hours in the hour {r.period_start:%Y-%m-%dT%H:%M}Z"
+        for r in connection.execute(per_hour)
+    ]
+    return found
+
+
+def month_closure_errors(connection: Connection, last_day: date) -> list[str]:
+    """Each resource that existed all month with one deployment, size and status sums to
+    exactly its GB-months / 1 zone / hours-in-month (to CLOSURE_TOLERANCE)."""
+    first = last_day.replace(day=1)
+    days = (last_day - first).days + 1
+    i = resource_inventory.c
+    stable = (
+        select(
+            i.resource_id,
+            func.min(i.deployment_id).label("deployment_id"),
+            func.min(i.accrual).label("accrual"),
+            func.min(i.status).label("status"),
+            func.min(i.size_gb).label("size_gb"),
+        )
+        .where(i.day.between(first, last_day), i.billing_kind.is_not(None))
+        .group_by(i.resource_id)
+        .having(
+            func.sum(func.extract("epoch", i.ends_at - i.starts_at)) == days * 86400,
+            func.count(i.deployment_id) == func.count(),  # attributed all month
+            func.count(func.distinct(i.deployment_id)) == 1,
+            func.count(func.distinct(i.status)) == 1,
+            func.count(func.distinct(i.size_gb)) <= 1,
+        )
+    ).subquery("stable")
+    full_month = case(
+        (
+            stable.c.accrual == Accrual.ACTIVE_HOURS.value,
+            case((stable.c.status == "active", 24 * days), else_=0),
+        ),
+        (stable.c.accrual == Accrual.SIZE_MONTH.value, stable.c.size_gb),
+        else_=1,
+    )
+    u = usage_records.c
+    month_sum = func.coalesce(
+        select(func.sum(u.qty))
+        .where(
+            u.resource_id == stable.c.resource_id,
+            u.deployment_id == stable.c.deployment_id,
+            u.period_start >= day_start(first),
+            u.period_start < day_start(last_day + timedelta(days=1)),
+        )
+        .scalar_subquery(),
+        0,
+    )
+    rows = connection.execute(
+        select(stable.c.resource_id, full_month.label("expected"), month_sum.label("actual"))
+        .where(func.abs(month_sum - full_month) > CLOSURE_TOLERANCE)
+        .order_by(stable.c.resource_id)
+        .limit(20)
+    ).all()
+    return [f"{r.resource_id}: month sums to {r.actual}, expected {r.expected}" for r in rows]
+
+
+@asset_check(asset=usage_records_asset, blocking=True, partitions_def=daily_partitions)
+def usage_records_complete(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    """Every attributed billable version of the day's inventory has its record(s) for each
+    period of its granularity, and no record exists that the inventory does not explain."""
+    return check_each_day(context, warehouse, incomplete_records)
+
+
+@asset_check(asset=usage_records_asset, blocking=True, partitions_def=daily_partitions)
+def usage_records_within_bounds(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    """qty >= 0; droplet hours per resource <= 24 a day and <= 1 an hour; sub_attribution
+    never written."""
+    return check_each_day(context, warehouse, out_of_bounds_records)
+
+
+@asset_check(asset=usage_records_asset, blocking=True, partitions_def=daily_partitions)
+def usage_records_month_closure(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    """When a month's last day is metered, every resource that existed all month with one
+    size sums to exactly its GB-months / 1 zone / hours-in-month (to 1e-9)."""
+
+    def closure(connection, day):
+        is_last_day = (day + timedelta(days=1)).day == 1
+        return month_closure_errors(connection, day) if is_last_day else []
+
+    return check_each_day(context, warehouse, closure)

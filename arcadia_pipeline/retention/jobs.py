@@ -1,0 +1,54 @@
+"""The retention job and its own daily schedule."""
+
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetKey,
+    AssetObservation,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    ScheduleDefinition,
+    job,
+    op,
+)
+
+from arcadia_pipeline.db.retry import DATABASE_RETRY_POLICY
+from arcadia_pipeline.metadata import per_kind
+from arcadia_pipeline.resources import WarehouseResource
+from arcadia_pipeline.retention.sql import InvalidMeteringConfig, apply_retention
+
+
+@op(retry_policy=DATABASE_RETRY_POLICY)
+def remove_expired_usage_records(context: OpExecutionContext, warehouse: WarehouseResource):
+    """Delete usage records older than their kind's retention_days, never any in the open
+    or the previous billing month; report the rows removed per kind."""
+    today = datetime.now(UTC).date()
+    try:
+        with warehouse.engine.begin() as connection:
+            result = apply_retention(connection, today)
+    except InvalidMeteringConfig as error:
+        raise Failure(description=str(error), allow_retries=False) from error
+    metadata = {
+        "rows_removed": MetadataValue.int(sum(result.removed.values())),
+        **per_kind("rows_removed", result.removed),
+        "dropped_partitions": MetadataValue.text(", ".join(result.dropped_partitions) or "-"),
+    }
+    context.log_event(AssetObservation(asset_key=AssetKey("usage_records"), metadata=metadata))
+    context.log.info(f"retention removed {result.removed}")
+    return Output(result.removed, metadata=metadata)
+
+
+@job(description="Remove usage records past their billing kind's retention_days.")
+def retention_job():
+    remove_expired_usage_records()
+
+
+# Its own daily schedule, clear of the 01:10 metering run.
+retention_schedule = ScheduleDefinition(
+    name="retention_schedule",
+    job=retention_job,
+    cron_schedule="30 3 * * *",
+    execution_timezone="UTC",
+)
