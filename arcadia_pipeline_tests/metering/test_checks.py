@@ -1,0 +1,155 @@
+"""Each usage_records check passes on real metering and fails, naming the ids, on
+purpose-built bad data; a failed blocking check stops the downstream assets."""
+
+from datetime import date
+
+import pytest
+from dagster import AssetKey, DagsterInstance
+from sqlalchemy import text
+
+from arcadia_pipeline.metering.checks import (
+    incomplete_records,
+    month_closure_errors,
+    out_of_bounds_records,
+)
+from arcadia_pipeline_tests.support import (
+    add_deployment,
+    add_version,
+    materialize_day,
+    materialize_range,
+    utc,
+)
+
+DAY = date(2025, 3, 10)
+
+
+@pytest.fixture
+def metered(engine):
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
+    add_version(engine, "spaces:1", "dep-a", "spaces_bucket", utc(2025, 1, 1), size_gb=50)
+    add_version(engine, "dns:a.com", "dep-a", "dns_zone", utc(2025, 1, 1))
+    materialize_range(
+        date(2025, 2, 1), date(2025, 2, 28), assets=("resource_inventory", "usage_records")
+    )
+    materialize_day(DAY, assets=("resource_inventory", "usage_records"))
+    return engine
+
+
+def _run(engine, sql: str, **params) -> None:
+    with engine.begin() as connection:
+        connection.execute(text(sql), params)
+
+
+def test_checks_pass_on_real_metering(metered):
+    with metered.connect() as connection:
+        assert incomplete_records(connection, DAY) == []
+        assert out_of_bounds_records(connection, DAY) == []
+        assert month_closure_errors(connection, date(2025, 2, 28)) == []
+
+
+def test_completeness_names_missing_and_unexplained_records(metered):
+    _run(
+        metered,
+        "DELETE FROM metering.usage_records WHERE resource_id = 'spaces:1' "
+        "AND period_start = '2025-03-10'",
+    )
+    _run(
+        metered,
+        "INSERT INTO metering.usage_records (deployment_id, resource_id, resource_kind,"
+        " period_start, granularity, qty) VALUES ('dep-a', 'droplet:ghost', 'droplet_hours',"
+        " '2025-03-10', 'day', 1)",
+    )
+    with metered.connect() as connection:
+        problems = incomplete_records(connection, DAY)
+    assert any("missing dep-a/spaces:1@2025-03-10T00:00Z" in p for p in problems)
+    assert any("unexpected dep-a/droplet:ghost" in p for p in problems)
+
+
+def test_bounds_name_negative_overlong_and_sub_attributed_records(metered):
+    _run(metered, "ALTER TABLE metering.usage_records DROP CONSTRAINT usage_records_qty_check")
+    try:
+        _run(
+            metered,
+            "UPDATE metering.usage_records SET qty = 25 "
+            "WHERE resource_id = 'droplet:1' AND period_start = '2025-03-10'",
+        )
+        _run(
+            metered,
+            "UPDATE metering.usage_records SET qty = -1 "
+            "WHERE resource_id = 'spaces:1' AND period_start = '2025-03-10'",
+        )
+        _run(
+            metered,
+            "UPDATE metering.usage_records SET sub_attribution = '{\"team\": 1}' "
+            "WHERE resource_id = 'dns:a.com' AND period_start = '2025-03-10'",
+        )
+        with metered.connect() as connection:
+            problems = out_of_bounds_records(connection, DAY)
+    finally:
+        _run(metered, "TRUNCATE metering.usage_records")
+        _run(
+            metered,
+            "ALTER TABLE metering.usage_records ADD CONSTRAINT usage_records_qty_check "
+            "CHECK (qty >= 0)",
+        )
+    assert "droplet:1: 25.000000000000000000 hours on 2025-03-10" in problems
+    assert any(p.startswith("dep-a/spaces:1@") and "qty < 0" in p for p in problems)
+    assert any(p.startswith("dep-a/dns:a.com@") and "sub_attribution" in p for p in problems)
+
+
+def test_month_closure_names_a_resource_whose_month_does_not_sum(metered):
+    _run(
+        metered,
+        "UPDATE metering.usage_records SET qty = qty + 0.000001 "
+        "WHERE resource_id = 'spaces:1' AND period_start = '2025-02-14'",
+    )
+    with metered.connect() as connection:
+        problems = month_closure_errors(connection, date(2025, 2, 28))
+    assert problems == ["spaces:1: month sums to 50.000001000000000000, expected 50"]
+
+
+@pytest.fixture
+def doubling_trigger(engine):
+    """A fault in the write path: every droplet record lands with twice its hours."""
+    _run(
+        engine,
+        """
+        CREATE FUNCTION metering.test_double_qty() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.qty := NEW.qty * 2; RETURN NEW; END $$;
+        CREATE TRIGGER test_double_qty BEFORE INSERT ON metering.usage_records
+        FOR EACH ROW WHEN (NEW.resource_kind = 'droplet_hours')
+        EXECUTE FUNCTION metering.test_double_qty();
+    """,
+    )
+    yield
+    _run(
+        engine,
+        "DROP TRIGGER test_double_qty ON metering.usage_records;"
+        " DROP FUNCTION metering.test_double_qty()",
+    )
+
+
+def test_failed_blocking_check_stops_downstream_and_names_ids(engine, doubling_trigger):
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
+    instance = DagsterInstance.ephemeral()
+    result = materialize_day(DAY, instance=instance, raise_on_error=False)
+
+    assert not result.success
+    evaluations = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
+    bounds = evaluations["usage_records_within_bounds"]
+    assert not bounds.passed
+    assert "droplet:1: 48.000000000000000000 hours on 2025-03-10" in bounds.description
+    # usage_records was written, but nothing downstream of the failed check ran.
+    keys = {event.asset_key for event in result.asset_materializations_for_node("usage_records")}
+    assert keys == {AssetKey("usage_records")}
+    assert result.asset_materializations_for_node("usage_period_aggregates") == []
+    assert result.asset_materializations_for_node("deployment_quotes") == []
+    with engine.connect() as connection:
+        assert (
+            connection.execute(
+                text("SELECT count(*) FROM metering.usage_period_aggregates")
+            ).scalar_one()
+            == 0
+        )
