@@ -1,0 +1,146 @@
+"""Retention removes what is past each kind's retention_days, never the open or the previous
+billing month, and refuses an invalid metering_config."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+from dagster import DagsterInstance
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from arcadia_pipeline.db.partitions import ensure_month_partitions
+from arcadia_pipeline.resources import WarehouseResource
+from arcadia_pipeline.retention.jobs import retention_job
+from arcadia_pipeline.retention.sql import (
+    InvalidMeteringConfig,
+    apply_retention,
+    protected_from,
+)
+
+TODAY = date(2026, 6, 15)
+
+
+def _record(connection, kind: str, day: date) -> None:
+    connection.execute(
+        text("INSERT INTO metering.usage_records (deployment_id, resource_id, resource_kind, "
+             "period_start, granularity, qty) VALUES ('dep-a', :r, :k, :p, 'day', 1)"),
+        {"r": f"{kind}:1", "k": kind, "p": datetime(day.year, day.month, day.day, tzinfo=UTC)},
+    )  # fmt: skip
+
+
+def _kinds_by_day(connection):
+    return set(
+        connection.execute(
+            text("SELECT resource_kind, (period_start AT TIME ZONE 'UTC')::date "
+                 "FROM metering.usage_records")
+        ).all()
+    )  # fmt: skip
+
+
+def test_protected_months_are_the_open_and_the_previous_one():
+    assert protected_from(date(2026, 6, 15)) == date(2026, 5, 1)
+    assert protected_from(date(2026, 1, 1)) == date(2025, 12, 1)
+    assert protected_from(date(2026, 3, 31)) == date(2026, 2, 1)
+
+
+def test_removes_per_kind_drops_whole_expired_months_and_keeps_protected(engine):
+    days = [date(2025, 3, 10), date(2025, 6, 10), date(2026, 4, 13), date(2026, 4, 14),
+            date(2026, 5, 1), date(2026, 6, 14)]  # fmt: skip
+    with engine.begin() as connection:
+        ensure_month_partitions(connection, days[0], days[-1])
+        connection.execute(
+            text("UPDATE metering.metering_config SET retention_days = 62 "
+                 "WHERE billing_kind = 'droplet_hours'")
+        )  # fmt: skip
+        for day in days:
+            _record(connection, "droplet_hours", day)
+            _record(connection, "spaces_gb_month", day)
+    with engine.begin() as connection:
+        result = apply_retention(connection, TODAY)
+        left = _kinds_by_day(connection)
+
+    # droplet_hours keeps 62 days (from 2026-04-14); spaces keep 400 (from 2025-05-11).
+    assert left == {
+        ("droplet_hours", date(2026, 4, 14)), ("droplet_hours", date(2026, 5, 1)),
+        ("droplet_hours", date(2026, 6, 14)),
+        ("spaces_gb_month", date(2025, 6, 10)), ("spaces_gb_month", date(2026, 4, 13)),
+        ("spaces_gb_month", date(2026, 4, 14)), ("spaces_gb_month", date(2026, 5, 1)),
+        ("spaces_gb_month", date(2026, 6, 14)),
+    }  # fmt: skip
+    assert result.removed["droplet_hours"] == 3
+    assert result.removed["spaces_gb_month"] == 1
+    # Months every kind has expired go whole (2025-04 was created empty, ahead of writes).
+    assert result.dropped_partitions == ["usage_records_2025_03", "usage_records_2025_04"]
+
+
+def test_the_schema_rejects_invalid_config_with_a_named_constraint(engine):
+    for statement, constraint in [
+        ("UPDATE metering.metering_config SET retention_days = 30",
+         "metering_config_retention_keeps_open_and_previous_month"),
+        ("UPDATE metering.metering_config SET granularity = 'week'",
+         "metering_config_granularity_is_day_or_hour"),
+    ]:  # fmt: skip
+        with pytest.raises(IntegrityError, match=constraint), engine.begin() as connection:
+            connection.execute(text(statement))
+
+
+def test_invalid_config_that_got_past_the_schema_is_refused_and_nothing_removed(
+    engine, database_url
+):
+    with engine.begin() as connection:
+        ensure_month_partitions(connection, date(2025, 3, 1), date(2025, 3, 1))
+        _record(connection, "dns_zones", date(2025, 3, 10))
+        connection.execute(text(
+            "ALTER TABLE metering.metering_config "
+            "DROP CONSTRAINT metering_config_retention_keeps_open_and_previous_month"
+        ))  # fmt: skip
+        connection.execute(
+            text("UPDATE metering.metering_config SET retention_days = 10 "
+                 "WHERE billing_kind = 'dns_zones'")
+        )  # fmt: skip
+    try:
+        with (
+            pytest.raises(InvalidMeteringConfig, match="dns_zones: retention_days 10"),
+            engine.begin() as connection,
+        ):
+            apply_retention(connection, TODAY)
+        run = retention_job.execute_in_process(
+            resources={
+                "warehouse": WarehouseResource(
+                    database_url=str(engine.url.render_as_string(hide_password=False))
+                )
+            },
+            instance=DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+        assert not run.success
+        with engine.connect() as connection:
+            assert (
+                connection.execute(text("SELECT count(*) FROM metering.usage_records")).scalar_one()
+                == 1
+            )
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE metering.metering_config SET retention_days = 400"))
+            connection.execute(text(
+                "ALTER TABLE metering.metering_config ADD CONSTRAINT "
+                "metering_config_retention_keeps_open_and_previous_month "
+                "CHECK (retention_days >= 62)"
+            ))  # fmt: skip
+
+
+def test_retention_job_reports_rows_removed_per_kind(engine, database_url):
+    with engine.begin() as connection:
+        ensure_month_partitions(connection, date(2024, 1, 1), date(2024, 1, 1))
+        _record(connection, "snapshot_gb_month", date(2024, 1, 5))
+        _record(connection, "snapshot_gb_month", date(2024, 1, 6))
+    run = retention_job.execute_in_process(
+        resources={"warehouse": WarehouseResource(database_url=database_url)},
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert run.success
+    metadata = run.output_for_node("remove_expired_usage_records")
+    assert metadata["snapshot_gb_month"] == 2
+    observations = [e for e in run.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+    observed = observations[0].event_specific_data.asset_observation.metadata
+    assert observed["rows_removed_snapshot_gb_month"].value == 2

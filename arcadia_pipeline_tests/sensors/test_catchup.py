@@ -1,0 +1,54 @@
+"""Days missed while the daemon was down are requested on the next evaluation."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from dagster import DagsterInstance, SkipReason, build_sensor_context
+
+from arcadia_pipeline.sensors.catchup import days_due, missed_days_sensor
+from arcadia_pipeline_tests.support import materialize_range
+
+
+def test_days_due_leaves_yesterday_to_the_schedule_until_its_grace_passes():
+    early = datetime(2025, 3, 10, 2, 0, tzinfo=UTC)
+    late = datetime(2025, 3, 10, 4, 0, tzinfo=UTC)
+    assert days_due(early, 7) == [date(2025, 3, 3) + timedelta(days=n) for n in range(6)]
+    assert days_due(late, 7) == [date(2025, 3, 3) + timedelta(days=n) for n in range(7)]
+
+
+def test_days_due_never_reaches_before_the_first_partition():
+    assert days_due(datetime(2025, 1, 4, 12, tzinfo=UTC), 7) == [
+        date(2025, 1, 1),
+        date(2025, 1, 2),
+        date(2025, 1, 3),
+    ]
+
+
+def test_three_days_of_downtime_heal_on_the_next_evaluation(engine):
+    instance = DagsterInstance.ephemeral()
+    due = days_due(datetime.now(UTC), 7)
+    # Metered up to three days before the end of the look-back, then the daemon was down.
+    down = due[-3:]
+    materialize_range(due[0], due[-4], instance=instance)
+
+    requests = missed_days_sensor(build_sensor_context(instance=instance))
+
+    assert [(r.tags["dagster/asset_partition_range_start"],
+             r.tags["dagster/asset_partition_range_end"]) for r in requests] == [
+        (down[0].isoformat(), down[-1].isoformat())
+    ]  # fmt: skip
+    # Once that range is metered, nothing is left to catch up.
+    materialize_range(down[0], down[-1], instance=instance)
+    assert isinstance(missed_days_sensor(build_sensor_context(instance=instance)), SkipReason)
+
+
+def test_gaps_are_requested_as_separate_single_run_ranges(engine):
+    instance = DagsterInstance.ephemeral()
+    due = days_due(datetime.combine(date.today(), time(12), UTC), 7)
+    materialize_range(due[2], due[3], instance=instance)
+    requests = missed_days_sensor(build_sensor_context(instance=instance))
+    ranges = [
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for r in requests
+    ]
+    assert ranges[0] == (due[0].isoformat(), due[1].isoformat())
+    assert ranges[1][0] == due[4].isoformat()

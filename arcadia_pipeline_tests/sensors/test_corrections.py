@@ -1,0 +1,113 @@
+"""A late correction of the source re-meters exactly the affected metered days."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from dagster import DagsterInstance, SkipReason, build_sensor_context
+from sqlalchemy import text
+
+from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
+from arcadia_pipeline.sensors.corrections import billing_tail, late_corrections_sensor
+from arcadia_pipeline_tests.support import (
+    add_deployment,
+    add_version,
+    materialize_range,
+    usage_rows,
+)
+
+
+def _evaluate(database_url, instance, cursor=None):
+    resources = {
+        "warehouse": WarehouseResource(database_url=database_url),
+        "arcadia_source": ArcadiaSourceResource(database_url=database_url),
+    }
+    context = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    return late_corrections_sensor(context), context
+
+
+def _ranges(result):
+    def assets(request):
+        keys = request.asset_selection
+        return None if keys is None else sorted(k.to_user_string() for k in keys)
+
+    return [
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"],
+         assets(r))
+        for r in result.run_requests
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def metered_days(engine):
+    """Ten recent days metered, with a droplet that ran all along."""
+    today = datetime.now(UTC).date()
+    first, last = today - timedelta(days=12), today - timedelta(days=3)
+    add_deployment(engine, "dep-a", "starter")
+    start = datetime.combine(first - timedelta(days=30), datetime.min.time(), UTC)
+    add_version(engine, "droplet:1", "dep-a", "droplet", start)
+    materialize_range(first, last)
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def test_no_correction_no_run_and_the_cursor_is_persisted(engine, database_url, metered_days):
+    result, _ = _evaluate(database_url, DagsterInstance.ephemeral())
+    assert result.run_requests == []
+    assert isinstance(result.skip_reason, SkipReason)
+    assert result.cursor is not None  # newest recorded_at, so the next tick reads only news
+
+
+def test_backdated_resource_re_meters_its_day_and_refreshes_the_month_after(
+    engine, database_url, metered_days
+):
+    instance = DagsterInstance.ephemeral()
+    first_tick, _ = _evaluate(database_url, instance)
+    # The app's sync catches up: a snapshot that existed on one metered day, recorded now.
+    day = metered_days[4]
+    midday = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=6)
+    add_version(engine, "snapshot:9", "dep-a", "snapshot", midday, midday + timedelta(hours=12),
+                size_gb=30, recorded_at=datetime.now(UTC))  # fmt: skip
+
+    result, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
+
+    tail = sorted(billing_tail({day}, set(metered_days)))
+    expected = [(day.isoformat(), day.isoformat(), None)]
+    if tail:
+        expected.append((tail[0].isoformat(), tail[-1].isoformat(),
+                         ["deployment_quotes", "usage_period_aggregates"]))  # fmt: skip
+    assert _ranges(result) == expected
+
+    # Running what the sensor asked for meters the snapshot; the next tick is quiet.
+    materialize_range(day, day, instance=instance)
+    assert [r["resource_id"] for r in usage_rows(engine, "resource_id = 'snapshot:9'")] == [
+        "snapshot:9"
+    ]
+    again, _ = _evaluate(database_url, instance, cursor=result.cursor)
+    assert again.run_requests == []
+
+
+def test_backdated_power_off_re_meters_exactly_the_days_it_touches(
+    engine, database_url, metered_days
+):
+    instance = DagsterInstance.ephemeral()
+    first_tick, _ = _evaluate(database_url, instance)
+    off_from = datetime.combine(metered_days[2], datetime.min.time(), UTC) + timedelta(hours=20)
+    off_to = datetime.combine(metered_days[4], datetime.min.time(), UTC) + timedelta(hours=3)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        # Split the running version around a back-dated power-off, as the app would.
+        connection.execute(
+            text("UPDATE arcadia.resource_versions SET valid_to = :t, recorded_at = :now "
+                 "WHERE resource_id = 'droplet:1'"),
+            {"t": off_from, "now": now},
+        )  # fmt: skip
+    add_version(engine, "droplet:1", "dep-a", "droplet", off_from, off_to, status="off",
+                recorded_at=now)  # fmt: skip
+    add_version(engine, "droplet:1", "dep-a", "droplet", off_to, recorded_at=now)
+
+    result, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
+
+    # All three rows were (re)recorded now: the closed version spans the days up to the
+    # power-off, the reopened one every day after it, so every metered day is re-metered,
+    # as one single-run range.
+    assert _ranges(result) == [(metered_days[0].isoformat(), metered_days[-1].isoformat(), None)]
+    assert result.cursor > first_tick.cursor
