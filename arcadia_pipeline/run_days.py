@@ -21,7 +21,10 @@ def day_transaction(
     """Replace one day of `table` in its own transaction, holding the day's lock.
 
     Days already done in this run stay committed (each is complete on its own); the failing
-    day is rolled back whole, and the run fails saying which day and why.
+    day is rolled back whole, and the run fails saying which day and why. Bad data
+    (ValueError/LookupError from our SQL layer) fails without retries: a retry would fail
+    the same way. Anything else (a dropped connection, a deadlock) is left to the retry
+    policy.
     """
     try:
         with connection.begin():
@@ -29,6 +32,10 @@ def day_transaction(
             yield
     except Failure:
         raise
+    except (ValueError, LookupError) as error:
+        raise Failure(
+            description=f"{table} failed on {day.isoformat()}: {error}", allow_retries=False
+        ) from error
     except Exception as error:
         raise DayFailed(f"{table} failed on {day.isoformat()}: {error}") from error
     context.log.info(f"{table}: {day.isoformat()} replaced")

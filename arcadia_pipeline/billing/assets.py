@@ -3,14 +3,12 @@
 from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
 from arcadia_pipeline.billing.sql import (
-    QuoteError,
     replace_aggregates_day,
     replace_quotes_day,
     stage_daily_usage,
@@ -69,14 +67,8 @@ def deployment_quotes(
     days = days_in_window(context.partition_time_window)
     with warehouse.engine.connect() as connection:
         for day in days:
-            try:
-                with day_transaction(context, connection, "deployment_quotes", day):
-                    quoted = replace_quotes_day(connection, day, context.run_id)
-            except QuoteError as error:
-                raise Failure(
-                    description=f"deployment_quotes failed on {day}: {error}",
-                    allow_retries=False,
-                ) from error
+            with day_transaction(context, connection, "deployment_quotes", day):
+                quoted = replace_quotes_day(connection, day, context.run_id)
             context.add_asset_metadata(
                 {
                     "quotes": MetadataValue.int(quoted.quotes),

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from sqlalchemy import func
 from sqlalchemy.sql.elements import ColumnElement
 
 CENT = Decimal("0.01")
+# Enough digits that usage (38 digits, 18 after the point) minus included, times a price,
+# is exact: the only rounding is the one to the cent (the default context keeps 28).
+EXACT_DIGITS = 100
 
 
 def round_cents(amount: Decimal) -> Decimal:
@@ -23,11 +26,13 @@ def round_cents(amount: Decimal) -> Decimal:
 
 
 def overage_qty(usage: Decimal, included: Decimal) -> Decimal:
-    return max(Decimal(0), usage - included)
+    with localcontext(prec=EXACT_DIGITS):
+        return max(Decimal(0), usage - included)
 
 
 def overage_usd(usage: Decimal, included: Decimal, unit_price: Decimal) -> Decimal:
-    return round_cents(overage_qty(usage, included) * unit_price)
+    with localcontext(prec=EXACT_DIGITS):
+        return round_cents(overage_qty(usage, included) * unit_price)
 
 
 def overage_qty_sql(usage, included) -> ColumnElement:
@@ -87,8 +92,8 @@ def price_quote(
     for kind in sorted(set(plan.included) | set(usage)):
         if kind not in prices:
             raise UnpricedKind(
-                f"billing kind {kind!r} used by deployment {deployment_id!r} has no "
-                "overage price in metering.overage_prices"
+                f"billing kind {kind!r} in the quote of deployment {deployment_id!r} has "
+                "no overage price in metering.overage_prices"
             )
         used = usage.get(kind, Decimal(0))
         included = plan.included.get(kind, Decimal(0))

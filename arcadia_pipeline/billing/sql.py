@@ -156,6 +156,17 @@ def _quoted_deployments(day: date):
     ).subquery("quoted")
 
 
+def _quote_kinds(day: date, quoted):
+    """(deployment, billing kind) of every quote line: what the plan includes or was used."""
+    a = usage_period_aggregates.c
+    return union(
+        select(quoted.c.deployment_id, plan_items.c.billing_kind).join_from(
+            quoted, plan_items, plan_items.c.plan_code == quoted.c.plan_code
+        ),
+        select(a.deployment_id, a.billing_kind).where(a.as_of_date == day),
+    ).subquery("kinds")
+
+
 def _check_priceable(connection: Connection, day: date, quoted) -> None:
     problems = connection.execute(
         select(quoted.c.deployment_id, quoted.c.plan_code)
@@ -169,16 +180,17 @@ def _check_priceable(connection: Connection, day: date, quoted) -> None:
             f"{len(problems)} deployment(s) have usage on {day} but no plan in "
             f"metering.plans: {listed}"
         )
-    a = usage_period_aggregates.c
+    # Every line needs a price: the kinds the quoted plans include and the kinds used.
+    kinds = _quote_kinds(day, quoted)
     unpriced = connection.execute(
-        select(a.billing_kind, func.min(a.deployment_id))
-        .outerjoin(overage_prices, overage_prices.c.billing_kind == a.billing_kind)
-        .where(a.as_of_date == day, overage_prices.c.billing_kind.is_(None))
-        .group_by(a.billing_kind)
+        select(kinds.c.billing_kind, func.min(kinds.c.deployment_id))
+        .outerjoin(overage_prices, overage_prices.c.billing_kind == kinds.c.billing_kind)
+        .where(overage_prices.c.billing_kind.is_(None))
+        .group_by(kinds.c.billing_kind)
     ).all()
     if unpriced:
         listed = ", ".join(f"{kind} (e.g. deployment {dep})" for kind, dep in unpriced)
-        raise QuoteError(f"billing kinds with usage but no overage price: {listed}")
+        raise QuoteError(f"billing kinds in quotes but no overage price: {listed}")
 
 
 def replace_quotes_day(connection: Connection, day: date, run_id: str) -> QuotedDay:
@@ -213,12 +225,7 @@ def replace_quotes_day(connection: Connection, day: date, run_id: str) -> Quoted
     )
     # A line for every kind the plan includes or the deployment used this month.
     a = usage_period_aggregates.c
-    kinds = union(
-        select(quoted.c.deployment_id, plan_items.c.billing_kind).join_from(
-            quoted, plan_items, plan_items.c.plan_code == quoted.c.plan_code
-        ),
-        select(a.deployment_id, a.billing_kind).where(a.as_of_date == day),
-    ).subquery("kinds")
+    kinds = _quote_kinds(day, quoted)
     usage = func.coalesce(a.qty, 0)
     included = func.coalesce(plan_items.c.included_qty, 0)
     price = overage_prices.c.unit_price_usd

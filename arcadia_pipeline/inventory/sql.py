@@ -35,12 +35,15 @@ from arcadia_pipeline.db.schema import (
 from arcadia_pipeline.metering.accrual import STATUSES, Accrual
 from arcadia_pipeline.partitions import day_start
 
-# What the pipeline reads of the source: every version overlapping [window_start, window_end).
+# What the pipeline reads of the source: every version overlapping [window_start, window_end),
+# and every version starting inside it even when it ends before it starts (so validation
+# names that row instead of it silently falling out of the window).
 SOURCE_VERSIONS_SQL = """
 SELECT resource_id, deployment_id, inventory_kind, size_gb, status,
        valid_from, valid_to, recorded_at
 FROM arcadia.resource_versions
-WHERE valid_from < %(window_end)s AND (valid_to IS NULL OR valid_to > %(window_start)s)
+WHERE valid_from < %(window_end)s
+  AND (valid_to IS NULL OR valid_to > %(window_start)s OR valid_from >= %(window_start)s)
 """
 SOURCE_DEPLOYMENTS_SQL = "SELECT deployment_id, name, plan_code FROM arcadia.deployments"
 

@@ -141,8 +141,11 @@ def _cumulative_units_sql(w, offset_seconds, unit) -> ColumnElement:
 
 def accrued_qty_sql(accrual, status, size_gb, start, end) -> ColumnElement:
     """SQL for `accrued_qty` over [start, end) (timestamptz expressions in one UTC month)."""
+    # Month bounds in UTC whatever the session's time zone (32 days past a month's start is
+    # always inside the next month).
     m0 = func.date_trunc("month", start, "UTC")
-    month_seconds = extract("epoch", m0 + cast(literal("1 month"), INTERVAL) - m0)
+    next_month = func.date_trunc("month", m0 + cast(literal("32 days"), INTERVAL), "UTC")
+    month_seconds = extract("epoch", next_month - m0)
     unit = case((accrual == Accrual.ACTIVE_HOURS.value, 3600), else_=month_seconds)
     w = weight_sql(accrual, status, size_gb)
     units = _cumulative_units_sql(w, extract("epoch", end - m0), unit) - _cumulative_units_sql(

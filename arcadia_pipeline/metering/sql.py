@@ -60,7 +60,8 @@ def metered_rows(day: date, run_id: str):
     i = resource_inventory.c
     granularity = func.coalesce(metering_config.c.granularity, DEFAULT_GRANULARITY)
     hourly = granularity == "hour"
-    step = case((hourly, _interval("1 hour")), else_=_interval("1 day"))
+    # '24 hours', not '1 day': a calendar day may be 23 or 25 hours in a non-UTC session.
+    step = case((hourly, _interval("1 hour")), else_=_interval("24 hours"))
     first_period = case((hourly, func.date_trunc("hour", i.starts_at, "UTC")), else_=d0)
     periods = select(
         func.generate_series(

@@ -1,0 +1,385 @@
+"""resource_inventory: source validation, the kind map as data, and a separate source database.
+
+A source row the pipeline cannot meter must fail the run naming the row and the problem,
+before anything of the range is written; what the kind map says is data, not code.
+"""
+
+import os
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from dagster import DagsterInstance, materialize
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.definitions import defs
+from arcadia_pipeline.inventory.source import create_source_tables
+from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
+from arcadia_pipeline_tests.support import (
+    ASSETS,
+    add_deployment,
+    add_version,
+    materialize_day,
+    materialize_range,
+    usage_rows,
+    utc,
+)
+
+WRITTEN_TABLES = (
+    "metering.inventory_snapshots",
+    "metering.resource_inventory",
+    "metering.inventory_deployments",
+    "metering.usage_records",
+    "metering.usage_period_aggregates",
+    "metering.deployment_quotes",
+)
+
+
+def failure_messages(result) -> str:
+    """Every message of the run's step failures, with their causes (Failure, DayFailed…)."""
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error is not None:
+                messages.append(error.message)
+                error = error.cause
+            user = event.step_failure_data.user_failure_data
+            if user is not None and user.description:
+                messages.append(user.description)
+    return "\n".join(messages)
+
+
+def written_rows(engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in WRITTEN_TABLES
+        }
+
+
+NOTHING_WRITTEN = dict.fromkeys(WRITTEN_TABLES, 0)
+
+
+# ---- validation --------------------------------------------------------------------------
+
+
+def unknown_kind(engine):
+    add_version(engine, "lb:9", "dep", "load_balancer", utc(2025, 3, 3, 8))
+    return "lb:9", ["'load_balancer'", "kind_map"]
+
+
+def storage_without_size(engine):
+    add_version(engine, "spaces:9", "dep", "spaces_bucket", utc(2025, 3, 3, 8))
+    return "spaces:9", ["size_gb"]
+
+
+def unknown_status(engine):
+    add_version(engine, "droplet:9", "dep", "droplet", utc(2025, 3, 3, 8), status="deleted")
+    return "droplet:9", ["'deleted'", "status"]
+
+
+def ends_before_it_starts(engine):
+    add_version(engine, "droplet:9", "dep", "droplet", utc(2025, 3, 3, 8), utc(2025, 3, 3, 7))
+    return "droplet:9", ["valid_to"]
+
+
+def ends_before_the_range_it_starts_in(engine):
+    # starts inside the range but claims to end before the range even began: a corrupt row
+    # of the metered days that must be reported, not silently left out of the inventory
+    add_version(engine, "droplet:9", "dep", "droplet", utc(2025, 3, 3, 8), utc(2025, 2, 28))
+    return "droplet:9", ["valid_to"]
+
+
+def unattributed_of_unknown_kind(engine):
+    # an unknown kind is an error even when nobody would be billed for it
+    add_version(engine, "lb:9", None, "load_balancer", utc(2025, 3, 3, 8))
+    return "lb:9", ["'load_balancer'", "kind_map"]
+
+
+def ends_when_it_starts(engine):
+    add_version(engine, "droplet:9", "dep", "droplet", utc(2025, 3, 3, 8), utc(2025, 3, 3, 8))
+    return "droplet:9", ["valid_to"]
+
+
+def overlapping_versions(engine):
+    add_version(engine, "droplet:9", "dep", "droplet", utc(2025, 3, 3, 8), utc(2025, 3, 3, 12))
+    add_version(engine, "droplet:9", "dep", "droplet", utc(2025, 3, 3, 11), status="off")
+    return "droplet:9", ["overlap"]
+
+
+def overlapping_an_open_version(engine):
+    add_version(engine, "droplet:9", "dep", "droplet", utc(2025, 3, 3, 8))
+    add_version(engine, "droplet:9", "dep", "droplet", utc(2025, 3, 3, 11), status="off")
+    return "droplet:9", ["overlap"]
+
+
+def unknown_deployment(engine):
+    add_version(engine, "droplet:9", "ghost", "droplet", utc(2025, 3, 3, 8))
+    return "droplet:9", ["'ghost'", "arcadia.deployments"]
+
+
+def unknown_plan(engine):
+    add_deployment(engine, "dep-x", "platinum")
+    add_version(engine, "droplet:9", "dep-x", "droplet", utc(2025, 3, 3, 8))
+    return "droplet:9", ["'platinum'", "plan_code"]
+
+
+@pytest.mark.parametrize(
+    "bad_input",
+    [
+        unknown_kind,
+        unattributed_of_unknown_kind,
+        storage_without_size,
+        unknown_status,
+        ends_before_it_starts,
+        ends_before_the_range_it_starts_in,
+        ends_when_it_starts,
+        overlapping_versions,
+        overlapping_an_open_version,
+        unknown_deployment,
+        unknown_plan,
+    ],
+)
+def test_a_row_that_cannot_be_metered_fails_the_range_naming_it_and_writes_nothing(
+    engine, bad_input
+):
+    add_deployment(engine, "dep")
+    add_version(engine, "droplet:ok", "dep", "droplet", utc(2025, 3, 1))
+    # the bad row exists on the last day only: the earlier, valid days must not be written
+    resource_id, problem_words = bad_input(engine)
+
+    result = materialize_range(date(2025, 3, 1), date(2025, 3, 3), raise_on_error=False)
+
+    assert not result.success
+    message = failure_messages(result)
+    assert resource_id in message
+    for word in problem_words:
+        assert word in message
+    assert "droplet:ok" not in message  # only the offending rows are named
+    assert written_rows(engine) == NOTHING_WRITTEN
+
+
+def test_a_failed_validation_keeps_what_earlier_runs_wrote(engine):
+    add_deployment(engine, "dep")
+    add_version(engine, "droplet:ok", "dep", "droplet", utc(2025, 3, 1))
+    materialize_day(date(2025, 3, 2))
+    before = usage_rows(engine)
+    add_version(engine, "droplet:9", "dep", "droplet", utc(2025, 3, 2, 8), status="paused")
+
+    result = materialize_day(date(2025, 3, 2), raise_on_error=False)
+
+    assert not result.success
+    assert "droplet:9" in failure_messages(result)
+    assert usage_rows(engine) == before
+
+
+def test_usage_without_its_days_inventory_snapshot_fails_naming_the_day(engine):
+    add_deployment(engine, "dep")
+    add_version(engine, "droplet:1", "dep", "droplet", utc(2025, 3, 1))
+
+    result = materialize_day(date(2025, 3, 4), assets=("usage_records",), raise_on_error=False)
+
+    assert not result.success
+    assert "2025-03-04" in failure_messages(result)
+    assert "resource_inventory" in failure_messages(result)
+    assert usage_rows(engine) == []
+
+
+# ---- the kind map is data ------------------------------------------------------------------
+
+
+def test_a_kind_marked_not_billable_is_skipped_without_error(engine):
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO metering.kind_map (inventory_kind, billing_kind, accrual) "
+                "VALUES ('floating_ip', NULL, NULL)"
+            )
+        )
+    add_deployment(engine, "dep")
+    add_version(engine, "droplet:1", "dep", "droplet", utc(2025, 3, 1))
+    add_version(engine, "fip:1", "dep", "floating_ip", utc(2025, 3, 1))
+    add_version(engine, "fip:2", None, "floating_ip", utc(2025, 3, 1))
+
+    result = materialize_day(date(2025, 3, 2))
+
+    assert result.success
+    assert [r["resource_id"] for r in usage_rows(engine)] == ["droplet:1"]
+
+
+@pytest.fixture
+def load_balancer_kind(engine):
+    """A new billable kind added purely as rows (removed again: the fixture `engine` only
+    restores the kind map)."""
+    statements = [
+        "INSERT INTO metering.kind_map VALUES ('load_balancer', 'lb_hours', 'active_hours')",
+        "INSERT INTO metering.metering_config (billing_kind, granularity, retention_days) "
+        "VALUES ('lb_hours', 'day', 400)",
+        "INSERT INTO metering.plan_items SELECT plan_code, 'lb_hours', 100 FROM metering.plans",
+        "INSERT INTO metering.overage_prices VALUES ('lb_hours', 0.015)",
+    ]
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+    yield "lb_hours"
+    with engine.begin() as connection:
+        for table in ("overage_prices", "plan_items", "metering_config"):
+            connection.execute(
+                text(f"DELETE FROM metering.{table} WHERE billing_kind = 'lb_hours'")
+            )
+        connection.execute(
+            text("DELETE FROM metering.kind_map WHERE inventory_kind = 'load_balancer'")
+        )
+
+
+def test_a_new_billable_kind_added_as_data_is_metered(engine, load_balancer_kind):
+    add_deployment(engine, "dep")
+    add_version(engine, "lb:1", "dep", "load_balancer", utc(2025, 3, 1))
+    add_version(engine, "lb:2", "dep", "load_balancer", utc(2025, 3, 2, 18))
+
+    result = materialize_day(date(2025, 3, 2))  # every asset, down to the quotes
+
+    assert result.success
+    rows = usage_rows(engine)
+    assert [(r["resource_id"], r["resource_kind"], r["qty"]) for r in rows] == [
+        ("lb:1", "lb_hours", Decimal(24)),
+        ("lb:2", "lb_hours", Decimal(6)),
+    ]
+    # ...and priced from its catalog rows: 30 hours used, 100 included, no overage
+    with engine.connect() as connection:
+        line = connection.execute(
+            text(
+                "SELECT usage, included, overage_usd FROM metering.deployment_quote_lines "
+                "WHERE deployment_id = 'dep' AND billing_kind = 'lb_hours'"
+            )
+        ).one()
+    assert tuple(line) == (Decimal(30), Decimal(100), Decimal("0.00"))
+
+
+# ---- a separate source database ----------------------------------------------------------------
+
+
+def seed_tricky_source(engine):
+    """Values that must survive a trip through COPY: long decimals, microseconds, NULLs."""
+    add_deployment(engine, "dep-a")
+    add_deployment(engine, "dep-b", "agency")
+    add_version(
+        engine,
+        "spaces:1",
+        "dep-a",
+        "spaces_bucket",
+        utc(2025, 2, 27, 3, 4, 5, 123456),
+        utc(2025, 3, 2, 9, 0, 0, 999999),
+        size_gb="100.123456789012345678",
+    )
+    add_version(
+        engine,
+        "spaces:1",
+        "dep-b",
+        "spaces_bucket",
+        utc(2025, 3, 2, 9, 0, 0, 999999),
+        size_gb="0.5",
+    )
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 3, 1, 13, 27, 41))
+    add_version(engine, "droplet:2", "dep-b", "droplet", utc(2025, 3, 1), status="off")
+    add_version(engine, "droplet:stray", None, "droplet", utc(2025, 3, 1))
+    add_version(engine, "dns:1", "dep-b", "dns_zone", utc(2025, 1, 1), utc(2025, 3, 2, 22))
+
+
+def content(rows):
+    return [
+        {k: v for k, v in r.items() if k not in ("run_id", "inventory_snapshot_id")} for r in rows
+    ]
+
+
+@pytest.fixture
+def source_database(engine):
+    """A second database on the same server holding the `arcadia` source relations."""
+    name = f"arcadia_source_{os.getpid()}"
+    url = make_url(engine.url.render_as_string(hide_password=False)).set(database=name)
+    url = url.render_as_string(hide_password=False)
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    with make_engine(url).begin() as connection:
+        create_source_tables(connection)
+    yield url
+    make_engine(url).dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def test_a_separate_source_database_gives_the_same_records(engine, source_database, monkeypatch):
+    seed_tricky_source(engine)
+    first, last = date(2025, 3, 1), date(2025, 3, 2)
+    materialize_range(first, last, assets=("resource_inventory", "usage_records"))
+    same_database = usage_rows(engine)
+    inventory_same_database = inventory_rows(engine)
+
+    # move the source rows to the other database, leaving the warehouse's own copy empty
+    source = make_engine(source_database)
+    with engine.connect() as connection:
+        deployments = connection.execute(text("SELECT * FROM arcadia.deployments")).mappings()
+        deployments = [dict(r) for r in deployments]
+        versions = connection.execute(text("SELECT * FROM arcadia.resource_versions")).mappings()
+        versions = [dict(r) for r in versions]
+    with source.begin() as connection:
+        connection.execute(
+            text("INSERT INTO arcadia.deployments VALUES (:deployment_id, :name, :plan_code)"),
+            deployments,
+        )
+        connection.execute(
+            text(
+                "INSERT INTO arcadia.resource_versions VALUES (:resource_id, :deployment_id, "
+                ":inventory_kind, :size_gb, :status, :valid_from, :valid_to, :recorded_at)"
+            ),
+            versions,
+        )
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "TRUNCATE arcadia.resource_versions, arcadia.deployments, "
+                "metering.usage_records, metering.resource_inventory, "
+                "metering.inventory_snapshots, metering.inventory_deployments"
+            )
+        )
+    monkeypatch.setenv("ARCADIA_SOURCE_DATABASE_URL", source_database)
+    warehouse_url = os.environ["ARCADIA_DATABASE_URL"]
+
+    result = materialize(
+        [defs.get_assets_def(name) for name in ASSETS[:2]],
+        resources={
+            "warehouse": WarehouseResource(database_url=warehouse_url),
+            "arcadia_source": ArcadiaSourceResource(database_url=source_database),
+        },
+        instance=DagsterInstance.ephemeral(),
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+    )
+
+    assert result.success
+    assert len(same_database) == 9
+    assert content(usage_rows(engine)) == content(same_database)
+    assert inventory_rows(engine) == inventory_same_database
+
+
+def inventory_rows(engine):
+    """The inventory snapshots' content, without ids."""
+    with engine.connect() as connection:
+        return [
+            dict(r)
+            for r in connection.execute(
+                text(
+                    "SELECT day, resource_id, deployment_id, inventory_kind, billing_kind, "
+                    "accrual, size_gb, status, valid_from, valid_to, starts_at, ends_at, "
+                    "recorded_at FROM metering.resource_inventory "
+                    "ORDER BY day, resource_id, valid_from"
+                )
+            ).mappings()
+        ]
