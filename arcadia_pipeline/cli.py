@@ -44,19 +44,16 @@ def iso_date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _env_url(name: str, fallback: str | None = None) -> str:
-    url = os.getenv(name) or (os.getenv(fallback) if fallback else None)
+def warehouse_url() -> str:
+    url = os.getenv("ARCADIA_DATABASE_URL")
     if not url:
-        raise CliError(f"{name} is not set (a SQLAlchemy URL of the PostgreSQL database)")
+        raise CliError("ARCADIA_DATABASE_URL is not set (a SQLAlchemy URL of the warehouse)")
     return url
 
 
-def warehouse_url() -> str:
-    return _env_url("ARCADIA_DATABASE_URL")
-
-
 def source_url() -> str:
-    return _env_url("ARCADIA_SOURCE_DATABASE_URL", fallback="ARCADIA_DATABASE_URL")
+    """ARCADIA_SOURCE_DATABASE_URL when set, else the warehouse (and its error message)."""
+    return os.getenv("ARCADIA_SOURCE_DATABASE_URL") or warehouse_url()
 
 
 def plan_of(deployment_id: str) -> str:

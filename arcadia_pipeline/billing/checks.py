@@ -11,13 +11,14 @@ from arcadia_pipeline.billing.assets import (
 )
 from arcadia_pipeline.billing.pricing import overage_usd_sql
 from arcadia_pipeline.checks import check_each_day
+from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
     usage_period_aggregates,
     usage_records,
 )
-from arcadia_pipeline.partitions import daily_partitions, day_start
+from arcadia_pipeline.partitions import daily_partitions
 from arcadia_pipeline.resources import WarehouseResource
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from arcadia_pipeline.billing.pricing import overage_qty_sql, overage_usd_sql
+from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
@@ -36,7 +37,6 @@ from arcadia_pipeline.db.schema import (
     usage_period_aggregates,
     usage_records,
 )
-from arcadia_pipeline.partitions import day_start
 
 # Per (deployment, kind, day) sums of the window's months, computed once per run so each
 # as-of day's month-to-date total is a sum over a small table, not over raw records.
@@ -141,18 +141,21 @@ class QuotedDay:
 
 
 def _quoted_deployments(day: date):
-    """Deployments with usage this month to date, with the plan they had on `day`."""
+    """Every deployment of the day's inventory (its base fee is due even without usage) and
+    any with usage this month, with the plan it had on `day` (NULL if unknown)."""
     a = usage_period_aggregates.c
     dep = inventory_deployments.c
+    ids = union(
+        select(dep.deployment_id).where(dep.day == day),
+        select(a.deployment_id).where(a.as_of_date == day),
+    ).subquery("ids")
     return (
-        select(a.deployment_id, dep.plan_code)
-        .distinct()
-        .select_from(usage_period_aggregates)
+        select(ids.c.deployment_id, dep.plan_code)
+        .select_from(ids)
         .outerjoin(
             inventory_deployments,
-            and_(dep.day == day, dep.deployment_id == a.deployment_id),
+            and_(dep.day == day, dep.deployment_id == ids.c.deployment_id),
         )
-        .where(a.as_of_date == day)
     ).subquery("quoted")
 
 

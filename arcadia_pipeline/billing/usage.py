@@ -8,8 +8,8 @@ from decimal import Decimal
 from sqlalchemy import Connection, func, select
 
 from arcadia_pipeline.billing.pricing import Plan, Quote, price_quote
+from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import overage_prices, plan_items, plans, usage_records
-from arcadia_pipeline.partitions import day_start
 
 
 def usage_for_period(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
 )
 
+from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import (
     TSTZ,
     inventory_deployments,
@@ -33,7 +34,6 @@ from arcadia_pipeline.db.schema import (
     resource_inventory,
 )
 from arcadia_pipeline.metering.accrual import STATUSES, Accrual
-from arcadia_pipeline.partitions import day_start
 
 # What the pipeline reads of the source: every version overlapping [window_start, window_end),
 # and every version starting inside it even when it ends before it starts (so validation

@@ -10,11 +10,12 @@ from dagster import (
 from sqlalchemy import Connection, and_, case, except_, func, or_, select
 
 from arcadia_pipeline.checks import check_each_day
+from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import kind_map, resource_inventory, usage_records
 from arcadia_pipeline.metering.accrual import Accrual
 from arcadia_pipeline.metering.assets import usage_records as usage_records_asset
 from arcadia_pipeline.metering.sql import metered_rows
-from arcadia_pipeline.partitions import daily_partitions, day_start
+from arcadia_pipeline.partitions import daily_partitions
 from arcadia_pipeline.resources import WarehouseResource
 
 CLOSURE_TOLERANCE = "1e-9"

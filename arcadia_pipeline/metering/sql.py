@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import INTERVAL
 
+from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import (
     inventory_snapshots,
     metering_config,
@@ -28,7 +29,6 @@ from arcadia_pipeline.db.schema import (
     usage_records,
 )
 from arcadia_pipeline.metering.accrual import DEFAULT_GRANULARITY, accrued_qty_sql
-from arcadia_pipeline.partitions import day_start
 
 
 @dataclass(frozen=True)

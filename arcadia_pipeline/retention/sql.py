@@ -5,10 +5,10 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection, delete, select, text
 
+from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.partitions import partition_name
 from arcadia_pipeline.db.schema import SCHEMA, metering_config, usage_records
 from arcadia_pipeline.metering.accrual import GRANULARITIES, MIN_RETENTION_DAYS
-from arcadia_pipeline.partitions import day_start
 
 
 class InvalidMeteringConfig(ValueError):

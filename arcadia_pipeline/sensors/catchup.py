@@ -15,7 +15,8 @@ from dagster import (
     sensor,
 )
 
-from arcadia_pipeline.partitions import contiguous_ranges, metering_start_date, range_tags
+from arcadia_pipeline.days import contiguous_ranges, range_tags
+from arcadia_pipeline.partitions import metering_start_date
 from arcadia_pipeline.schedules import daily_metering_job
 
 DEFAULT_LOOKBACK_DAYS = 7

@@ -16,7 +16,7 @@ from dagster import (
 )
 from sqlalchemy import Connection, Engine, text
 
-from arcadia_pipeline.partitions import contiguous_ranges, range_tags
+from arcadia_pipeline.days import contiguous_ranges, range_tags
 from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline.schedules import daily_metering_job
 
