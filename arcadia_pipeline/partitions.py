@@ -3,7 +3,9 @@
 import os
 from datetime import UTC, date, timedelta
 
-from dagster import DailyPartitionsDefinition, TimeWindow
+from dagster import BackfillPolicy, DailyPartitionsDefinition, TimeWindow, asset
+
+from arcadia_pipeline.db.retry import DATABASE_RETRY_POLICY
 
 DEFAULT_START_DATE = "2025-01-01"
 
@@ -27,3 +29,14 @@ def days_in_window(window: TimeWindow) -> list[date]:
     first = window.start.astimezone(UTC).date()
     last = window.end.astimezone(UTC).date()
     return [first + timedelta(days=n) for n in range((last - first).days)]
+
+
+def daily_asset(**kwargs):
+    """@asset on the daily partitions, a range as one run, database retries: every asset."""
+    return asset(
+        partitions_def=daily_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        retry_policy=DATABASE_RETRY_POLICY,
+        kinds={"postgres"},
+        **kwargs,
+    )

@@ -1,13 +1,16 @@
 """One transaction per day: the unit of replacement of every asset."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
+from typing import Any, TypeVar
 
 from dagster import AssetExecutionContext, Failure
 from sqlalchemy import Connection
 
 from arcadia_pipeline.db.locks import lock_day
+
+T = TypeVar("T")
 
 
 class DayFailed(Exception):
@@ -39,3 +42,22 @@ def day_transaction(
     except Exception as error:
         raise DayFailed(f"{table} failed on {day.isoformat()}: {error}") from error
     context.log.info(f"{table}: {day.isoformat()} replaced")
+
+
+def replace_each_day(
+    context: AssetExecutionContext,
+    connection: Connection,
+    table: str,
+    days: list[date],
+    replace: Callable[[Connection, date, str], T],
+    describe: Callable[[T], Mapping[str, Any]],
+) -> list[T]:
+    """Replace each day in turn, recording `describe(result)` as that partition's metadata
+    (the numbers the UI plots per partition)."""
+    results = []
+    for day in days:
+        with day_transaction(context, connection, table, day):
+            result = replace(connection, day, context.run_id)
+        context.add_asset_metadata(describe(result), partition_key=day.isoformat())
+        results.append(result)
+    return results

@@ -1,34 +1,46 @@
 """usage_period_aggregates and deployment_quotes: what the quote engine and finance read."""
 
-from dagster import (
-    AssetExecutionContext,
-    BackfillPolicy,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from arcadia_pipeline.billing.sql import (
+    AggregatedDay,
+    QuotedDay,
     replace_aggregates_day,
     replace_quotes_day,
     stage_daily_usage,
 )
-from arcadia_pipeline.db.retry import DATABASE_RETRY_POLICY
 from arcadia_pipeline.metadata import markdown_table, per_kind
 from arcadia_pipeline.metering.assets import usage_records
-from arcadia_pipeline.partitions import daily_partitions, days_in_window
+from arcadia_pipeline.partitions import daily_asset, days_in_window
 from arcadia_pipeline.resources import WarehouseResource
-from arcadia_pipeline.run_days import day_transaction
+from arcadia_pipeline.run_days import replace_each_day
 
 
-@asset(
-    deps=[usage_records],
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    retry_policy=DATABASE_RETRY_POLICY,
-    group_name="billing",
-    kinds={"postgres"},
-)
+def _aggregated_metadata(aggregated: AggregatedDay) -> dict:
+    return {
+        "deployments": MetadataValue.int(aggregated.deployments),
+        **per_kind("period_qty", aggregated.qty),
+    }
+
+
+def _quoted_metadata(quoted: QuotedDay) -> dict:
+    return {
+        "quotes": MetadataValue.int(quoted.quotes),
+        "base_usd": MetadataValue.float(float(quoted.base_usd)),
+        "overage_usd": MetadataValue.float(float(quoted.overage_usd)),
+        "total_usd": MetadataValue.float(float(quoted.total_usd)),
+        "top_quotes": markdown_table(
+            ["deployment", "plan", "base USD", "overage USD", "total USD"],
+            [
+                [r["deployment_id"], r["plan_code"], r["base_usd"], r["overage_usd"],
+                 r["total_usd"]]
+                for r in quoted.top
+            ],
+        ),
+    }  # fmt: skip
+
+
+@daily_asset(deps=[usage_records], group_name="billing")
 def usage_period_aggregates(
     context: AssetExecutionContext, warehouse: WarehouseResource
 ) -> MaterializeResult:
@@ -38,27 +50,14 @@ def usage_period_aggregates(
     with warehouse.engine.connect() as connection:
         with connection.begin():
             stage_daily_usage(connection, days[0], days[-1])
-        for day in days:
-            with day_transaction(context, connection, "usage_period_aggregates", day):
-                aggregated = replace_aggregates_day(connection, day, context.run_id)
-            context.add_asset_metadata(
-                {
-                    "deployments": MetadataValue.int(aggregated.deployments),
-                    **per_kind("period_qty", aggregated.qty),
-                },
-                partition_key=day.isoformat(),
-            )
+        replace_each_day(
+            context, connection, "usage_period_aggregates", days, replace_aggregates_day,
+            _aggregated_metadata,
+        )  # fmt: skip
     return MaterializeResult(metadata={"days_in_run": len(days)})
 
 
-@asset(
-    deps=[usage_period_aggregates],
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    retry_policy=DATABASE_RETRY_POLICY,
-    group_name="billing",
-    kinds={"postgres"},
-)
+@daily_asset(deps=[usage_period_aggregates], group_name="billing")
 def deployment_quotes(
     context: AssetExecutionContext, warehouse: WarehouseResource
 ) -> MaterializeResult:
@@ -66,29 +65,7 @@ def deployment_quotes(
     line per billing kind, overage rounded half-up to the cent (DESIGN.md's plan catalog)."""
     days = days_in_window(context.partition_time_window)
     with warehouse.engine.connect() as connection:
-        for day in days:
-            with day_transaction(context, connection, "deployment_quotes", day):
-                quoted = replace_quotes_day(connection, day, context.run_id)
-            context.add_asset_metadata(
-                {
-                    "quotes": MetadataValue.int(quoted.quotes),
-                    "base_usd": MetadataValue.float(float(quoted.base_usd)),
-                    "overage_usd": MetadataValue.float(float(quoted.overage_usd)),
-                    "total_usd": MetadataValue.float(float(quoted.total_usd)),
-                    "top_quotes": markdown_table(
-                        ["deployment", "plan", "base USD", "overage USD", "total USD"],
-                        [
-                            [
-                                r["deployment_id"],
-                                r["plan_code"],
-                                r["base_usd"],
-                                r["overage_usd"],
-                                r["total_usd"],
-                            ]
-                            for r in quoted.top
-                        ],
-                    ),
-                },
-                partition_key=day.isoformat(),
-            )
+        replace_each_day(
+            context, connection, "deployment_quotes", days, replace_quotes_day, _quoted_metadata
+        )
     return MaterializeResult(metadata={"days_in_run": len(days)})
