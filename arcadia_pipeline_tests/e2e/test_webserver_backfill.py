@@ -1,0 +1,223 @@
+"""A date-range backfill launched through the real webserver's GraphQL API, executed by the
+real daemon: one run for the whole range (single-run backfill policy), exactly the range's
+days in the warehouse, and the same rows when the range is backfilled again."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine, text
+
+from arcadia_pipeline.days import iter_days
+from arcadia_pipeline.demo.seed import seed_demo
+from arcadia_pipeline_tests.e2e.conftest import DagsterServer
+from arcadia_pipeline_tests.support import ASSETS
+
+pytestmark = pytest.mark.webserver
+
+# Crosses the Feb/Mar month boundary: month-to-date aggregates and quotes restart on Mar 1.
+FIRST, LAST = date(2025, 2, 20), date(2025, 3, 5)
+DAYS = list(iter_days(FIRST, LAST))
+BACKFILL_TIMEOUT_S = 300
+DONE = {"COMPLETED", "COMPLETED_SUCCESS"}  # COMPLETED is the deprecated spelling
+FAILED = {"FAILED", "COMPLETED_FAILED", "CANCELED", "CANCELING", "FAILING"}
+
+LAUNCH_BACKFILL = """
+mutation($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on PartitionKeysNotFoundError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+BACKFILL_STATUS = """
+query($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill {
+      status
+      numPartitions
+      error { message stack }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+BACKFILL_RUNS = """
+query($filter: RunsFilter!) {
+  runsOrError(filter: $filter) {
+    __typename
+    ... on Runs {
+      results {
+        runId
+        status
+        startTime
+        endTime
+        tags { key value }
+        assetSelection { path }
+      }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+DAEMON_HEALTH = """
+query { instance { daemonHealth { allDaemonStatuses { daemonType healthy lastHeartbeatErrors {
+  message } } } } }
+"""
+
+
+def range_params() -> dict:
+    """The API form: each asset with a partition range (what an API client sends)."""
+    return {
+        "partitionsByAssets": [
+            {
+                "assetKey": {"path": [name]},
+                "partitions": {"range": {"start": FIRST.isoformat(), "end": LAST.isoformat()}},
+            }
+            for name in ASSETS
+        ],
+        "title": "e2e range backfill",
+    }
+
+
+def ui_dialog_params() -> dict:
+    """The form the UI's "Materialize…" dialog sends for a range of one partitions definition
+    (LaunchAssetChoosePartitionsDialog.tsx): the asset keys and the range's partition keys."""
+    return {
+        "assetSelection": [{"path": [name]} for name in ASSETS],
+        "partitionNames": [day.isoformat() for day in DAYS],
+        "fromFailure": False,
+        "tags": [{"key": "dagster/from_ui", "value": "true"}],
+    }
+
+
+def run_backfill(server: DagsterServer, params: dict) -> tuple[str, float]:
+    """Launch a backfill and wait until the daemon reports it done; its id and wall time."""
+    started = time.monotonic()
+    launched = server.graphql(LAUNCH_BACKFILL, {"backfillParams": params})[
+        "launchPartitionBackfill"
+    ]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+    deadline = started + BACKFILL_TIMEOUT_S
+    backfill: dict = {}
+    while time.monotonic() < deadline:
+        backfill = server.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})[
+            "partitionBackfillOrError"
+        ]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        if backfill["status"] in DONE:
+            return backfill_id, time.monotonic() - started
+        if backfill["status"] in FAILED:
+            break
+        time.sleep(2)
+    pytest.fail(
+        f"backfill {backfill_id} not completed within {BACKFILL_TIMEOUT_S}s: {backfill}\n"
+        f"runs: {backfill_runs(server, backfill_id)}\n"
+        f"daemons: {server.graphql(DAEMON_HEALTH)}\n"
+        f"--- dagster dev log ---\n{server.log_tail()}"
+    )
+
+
+def backfill_runs(server: DagsterServer, backfill_id: str) -> list[dict]:
+    runs = server.graphql(
+        BACKFILL_RUNS, {"filter": {"tags": [{"key": "dagster/backfill", "value": backfill_id}]}}
+    )["runsOrError"]
+    assert runs["__typename"] == "Runs", runs
+    return runs["results"]
+
+
+def assert_one_range_run(server: DagsterServer, backfill_id: str) -> str:
+    """The single-run backfill policy: one successful run over the whole range."""
+    runs = backfill_runs(server, backfill_id)
+    assert len(runs) == 1, [(run["runId"], run["status"]) for run in runs]
+    run = runs[0]
+    tags = {tag["key"]: tag["value"] for tag in run["tags"]}
+    assert run["status"] == "SUCCESS", run
+    assert tags["dagster/asset_partition_range_start"] == FIRST.isoformat()
+    assert tags["dagster/asset_partition_range_end"] == LAST.isoformat()
+    assert sorted(key["path"][0] for key in run["assetSelection"]) == sorted(ASSETS)
+    print(f"  its one run {run['runId']} ran {run['endTime'] - run['startTime']:.1f}s")
+    return run["runId"]
+
+
+def days_in(engine: Engine, sql: str) -> list[date]:
+    with engine.connect() as connection:
+        return list(connection.execute(text(sql)).scalars())
+
+
+def warehouse_rows(engine: Engine) -> tuple[list, list]:
+    """usage_records and deployment_quotes without their lineage (run, snapshot, timestamps)."""
+    with engine.connect() as connection:
+        usage = connection.execute(
+            text(
+                "SELECT deployment_id, resource_id, resource_kind, period_start, granularity, "
+                "qty, sub_attribution FROM metering.usage_records "
+                "ORDER BY deployment_id, resource_id, period_start, granularity"
+            )
+        ).all()
+        quotes = connection.execute(
+            text(
+                "SELECT as_of_date, deployment_id, plan_code, period_start, base_usd, "
+                "overage_usd, total_usd FROM metering.deployment_quotes "
+                "ORDER BY as_of_date, deployment_id"
+            )
+        ).all()
+    return usage, quotes
+
+
+def test_range_backfill_through_the_webserver_runs_once_and_is_reproducible(
+    dagster_server: DagsterServer, engine: Engine
+):
+    with engine.begin() as connection:
+        seed_demo(connection, deployments=5, days=60, seed=11, end_date=date(2025, 4, 1))
+
+    backfill_id, seconds = run_backfill(dagster_server, range_params())
+    print(f"\nbackfill {FIRST}..{LAST} ({len(DAYS)} days): launch -> completed in {seconds:.1f}s")
+    first_run = assert_one_range_run(dagster_server, backfill_id)
+
+    # Every day of the range, across the month boundary, and nothing outside it.
+    usage_days = days_in(
+        engine,
+        "SELECT DISTINCT (period_start AT TIME ZONE 'UTC')::date AS day "
+        "FROM metering.usage_records ORDER BY day",
+    )
+    assert usage_days == DAYS
+    quote_days = days_in(
+        engine, "SELECT DISTINCT as_of_date FROM metering.deployment_quotes ORDER BY as_of_date"
+    )
+    assert quote_days == DAYS
+    # Month-to-date: the quotes of Feb 20..28 are February's, those of Mar 1..5 March's.
+    with engine.connect() as connection:
+        periods = dict(
+            connection.execute(
+                text("SELECT DISTINCT as_of_date, period_start FROM metering.deployment_quotes")
+            ).all()
+        )
+    assert {day: day.replace(day=1) for day in DAYS} == periods
+    usage_before, quotes_before = warehouse_rows(engine)
+    assert usage_before and quotes_before
+
+    # The same range again, this time in the form the UI's dialog sends: again one run, and
+    # it replaces the rows with identical ones (only the lineage changes).
+    backfill_id, seconds = run_backfill(dagster_server, ui_dialog_params())
+    print(f"re-backfill (UI form): launch -> completed in {seconds:.1f}s")
+    second_run = assert_one_range_run(dagster_server, backfill_id)
+    assert second_run != first_run
+    usage_after, quotes_after = warehouse_rows(engine)
+    assert usage_after == usage_before
+    assert quotes_after == quotes_before
+    with engine.connect() as connection:
+        lineage = connection.execute(
+            text(
+                "SELECT DISTINCT u.run_id, s.run_id FROM metering.usage_records u "
+                "JOIN metering.inventory_snapshots s ON s.snapshot_id = u.inventory_snapshot_id"
+            )
+        ).all()
+    assert lineage == [(second_run, second_run)]
