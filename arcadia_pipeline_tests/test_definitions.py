@@ -19,6 +19,6 @@ def test_definitions_load_and_wire_the_four_assets_in_order():
 def test_job_and_schedule_exist():
     job = defs.resolve_job_def("daily_metering_job")
     assert job.partitions_def is not None
-    schedule = defs.get_schedule_def("daily_metering_schedule")
+    schedule = defs.resolve_schedule_def("daily_metering_schedule")
     assert schedule.cron_schedule == "10 1 * * *"
     assert schedule.execution_timezone == "UTC"
