@@ -2,6 +2,7 @@
 
 from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
 
+from arcadia_pipeline.automation import SCHEDULE_STATUS
 from arcadia_pipeline.partitions import daily_partitions
 
 METERING_ASSETS = AssetSelection.assets(
@@ -22,4 +23,5 @@ daily_metering_schedule = build_schedule_from_partitioned_job(
     name="daily_metering_schedule",
     hour_of_day=1,
     minute_of_hour=10,
+    default_status=SCHEDULE_STATUS,
 )

@@ -1,4 +1,4 @@
-from dagster import BackfillPolicy
+from dagster import BackfillPolicy, DefaultScheduleStatus, DefaultSensorStatus
 
 from arcadia_pipeline.definitions import defs
 from arcadia_pipeline_tests.support import ASSETS
@@ -22,3 +22,10 @@ def test_job_and_schedule_exist():
     schedule = defs.resolve_schedule_def("daily_metering_schedule")
     assert schedule.cron_schedule == "10 1 * * *"
     assert schedule.execution_timezone == "UTC"
+
+
+def test_schedules_and_sensors_run_without_being_switched_on():
+    for name in ("daily_metering_schedule", "retention_schedule"):
+        assert defs.resolve_schedule_def(name).default_status == DefaultScheduleStatus.RUNNING
+    for name in ("missed_days_sensor", "late_corrections_sensor"):
+        assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.RUNNING

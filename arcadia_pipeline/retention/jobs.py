@@ -14,6 +14,7 @@ from dagster import (
     op,
 )
 
+from arcadia_pipeline.automation import SCHEDULE_STATUS
 from arcadia_pipeline.db.retry import DATABASE_RETRY_POLICY
 from arcadia_pipeline.metadata import per_kind
 from arcadia_pipeline.resources import WarehouseResource
@@ -51,4 +52,5 @@ retention_schedule = ScheduleDefinition(
     job=retention_job,
     cron_schedule="30 3 * * *",
     execution_timezone="UTC",
+    default_status=SCHEDULE_STATUS,
 )

@@ -15,6 +15,7 @@ from dagster import (
     sensor,
 )
 
+from arcadia_pipeline.automation import SENSOR_STATUS
 from arcadia_pipeline.days import contiguous_ranges, range_tags
 from arcadia_pipeline.partitions import metering_start_date
 from arcadia_pipeline.schedules import daily_metering_job
@@ -47,7 +48,7 @@ def days_due(now: datetime, lookback: int) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-@sensor(job=daily_metering_job, minimum_interval_seconds=600)
+@sensor(job=daily_metering_job, minimum_interval_seconds=600, default_status=SENSOR_STATUS)
 def missed_days_sensor(context: SensorEvaluationContext):
     """Request every day of the look-back (ARCADIA_CATCHUP_LOOKBACK_DAYS, default 7) whose
     quotes were never materialised, one single run per contiguous range."""

@@ -16,6 +16,7 @@ from dagster import (
 )
 from sqlalchemy import Connection, Engine, text
 
+from arcadia_pipeline.automation import SENSOR_STATUS
 from arcadia_pipeline.days import contiguous_ranges, range_tags
 from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline.schedules import daily_metering_job
@@ -93,7 +94,7 @@ def billing_tail(stale: set[date], metered: set[date]) -> set[date]:
     return tail - stale
 
 
-@sensor(job=daily_metering_job, minimum_interval_seconds=300)
+@sensor(job=daily_metering_job, minimum_interval_seconds=300, default_status=SENSOR_STATUS)
 def late_corrections_sensor(
     context: SensorEvaluationContext,
     warehouse: WarehouseResource,
