@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test venv lint stop clean
+.PHONY: demo test bench venv lint stop clean
 
 venv: .venv/.synced
 
@@ -15,6 +15,9 @@ demo: venv
 
 test: venv
 	scripts/test.sh $(PYTEST_ARGS)
+
+bench: venv
+	scripts/bench.sh $(BENCH_ARGS)
 
 lint: venv
 	.venv/bin/ruff check .

@@ -1,0 +1,557 @@
+"""Speed and memory of the metering pipeline at scale, measured side by side in one run.
+
+    scripts/bench.sh [--quick | --scale N]      (make bench / make bench BENCH_ARGS=--quick)
+
+Needs ARCADIA_DATABASE_URL pointing at a PostgreSQL server (scripts/bench.sh starts a
+throwaway one). On that server it creates the database `arcadia_bench`, migrates it, creates
+the source tables and fills them with a synthetic inventory (one set-based statement per
+table), then materialises the four assets and their checks — each configuration in its own
+subprocess, so that the peak RSS reported is that configuration's — and prints the figures
+with the ratios that matter next to them. Machines are noisy: nothing here is a pass/fail
+threshold, the ratios are what to read. The database is dropped at the end.
+
+Measurements (N = --scale, default 1,000,000 resources; --quick uses 100,000):
+  (a) one day at N/10 vs one day at N       seconds ≈ ×10 (linear), peak RSS ≈ ×1 (flat)
+  (b) 7 days as one run vs 7 one-day runs   at N/10: one single-run backfill vs the schedule
+  (c) droplet_hours hourly vs daily         at N/10: records and seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+BENCH_DATABASE = "arcadia_bench"
+ASSETS = ("resource_inventory", "usage_records", "usage_period_aggregates", "deployment_quotes")
+METERING_START_DATE = "2025-01-01"
+# The benchmark month: every resource has a version from HISTORY_START on (the last one is
+# still current), so each covers the whole month; changes happen on days of MONTH.
+MONTH = date(2025, 3, 1)
+MONTH_DAYS = 31
+HISTORY_START = date(2025, 2, 1)
+DAY = date(2025, 3, 10)  # the day of (a) and (c): mid-month, so no month-closure work
+RANGE = (date(2025, 3, 10), date(2025, 3, 16))  # the 7 days of (b)
+DEFAULT_SCALE = 1_000_000
+QUICK_SCALE = 100_000
+RESOURCES_PER_DEPLOYMENT = 20
+# Every resource changes (mid-day) on every CHANGE_EVERY-th day of the month: 1/5 = 20% of
+# the resources change on each day.
+CHANGE_EVERY = 5
+
+METERING_TABLES = (
+    "metering.deployment_quote_lines",
+    "metering.deployment_quotes",
+    "metering.usage_period_aggregates",
+    "metering.usage_records",
+    "metering.inventory_deployments",
+    "metering.resource_inventory",
+    "metering.inventory_snapshots",
+)
+
+# ---- synthetic inventory: one set-based statement per table ------------------------------
+
+DEPLOYMENTS_SQL = """
+INSERT INTO arcadia.deployments (deployment_id, name, plan_code)
+SELECT 'dep-' || lpad(d::text, 7, '0'),
+       'Deployment ' || d,
+       (ARRAY['starter', 'studio', 'agency'])[1 + d % 3]
+FROM generate_series(1, :deployments) AS d
+"""
+
+# Resource i: kind by i % 10 (60% droplet, 10% each storage kind and dns_zone), deployment
+# (i - 1) / 20 + 1 so each deployment has every kind, unattributed when (i / 10) % 50 = 3
+# (2%, spread over the kinds). Its first change day is 1 + i % 5, then every 5th day, at a
+# time between 06:00 and 17:59 UTC that varies with the resource and the day. Version k
+# (0..changes) runs from the k-th change (version 0 from HISTORY_START) to the next (the
+# last one is still current): contiguous, never overlapping. A change flips a droplet's
+# status and grows a storage kind's size_gb by 5 GB.
+VERSIONS_SQL = """
+INSERT INTO arcadia.resource_versions
+  (resource_id, deployment_id, inventory_kind, size_gb, status, valid_from, valid_to,
+   recorded_at)
+WITH r AS (
+  SELECT i,
+         CASE i % 10 WHEN 6 THEN 'spaces_bucket' WHEN 7 THEN 'snapshot'
+                     WHEN 8 THEN 'droplet_backup' WHEN 9 THEN 'dns_zone'
+                     ELSE 'droplet' END AS kind,
+         CASE WHEN (i / 10) % 50 = 3 THEN NULL
+              ELSE 'dep-' || lpad(((i - 1) / :per_deployment + 1)::text, 7, '0') END
+           AS deployment_id,
+         1 + i % :every AS first_change,
+         (:month_days - (1 + i % :every)) / :every + 1 AS changes
+  FROM generate_series(1, :resources) AS i
+), v AS (
+  SELECT r.*, k,
+         CASE WHEN k = 0 THEN CAST(:history_start AS timestamptz)
+              ELSE CAST(:month_start AS timestamptz)
+                   + (r.first_change + :every * (k - 1) - 1) * interval '1 day'
+                   + interval '6 hours'
+                   + ((r.i * 37 + (r.first_change + :every * (k - 1)) * 11) % 720)
+                     * interval '1 minute'
+         END AS valid_from,
+         CASE WHEN k = r.changes THEN NULL
+              ELSE CAST(:month_start AS timestamptz)
+                   + (r.first_change + :every * k - 1) * interval '1 day'
+                   + interval '6 hours'
+                   + ((r.i * 37 + (r.first_change + :every * k) * 11) % 720)
+                     * interval '1 minute'
+         END AS valid_to
+  FROM r CROSS JOIN LATERAL generate_series(0, r.changes) AS k
+)
+SELECT kind || ':' || i,
+       deployment_id,
+       kind,
+       CASE WHEN kind IN ('spaces_bucket', 'snapshot', 'droplet_backup')
+            THEN (10 + i % 490 + 5 * k)::numeric END,
+       CASE WHEN kind = 'droplet' AND (k + (i % 4 = 0)::int) % 2 = 1 THEN 'off'
+            ELSE 'active' END,
+       valid_from,
+       valid_to,
+       valid_from
+FROM v
+"""
+
+
+def _engine(url: str, **options):
+    from sqlalchemy import create_engine
+
+    return create_engine(url, connect_args={"options": "-c timezone=UTC"}, **options)
+
+
+def create_bench_database(server_url: str) -> str:
+    """Drop and create `arcadia_bench` on the server; migrate it; create the source tables."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from arcadia_pipeline.db.migrate import upgrade
+    from arcadia_pipeline.inventory.source import create_source_tables
+
+    admin = _engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+    admin.dispose()
+    url = make_url(server_url).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+    upgrade(url)
+    engine = _engine(url)
+    with engine.begin() as connection:
+        create_source_tables(connection)
+    engine.dispose()
+    return url
+
+
+def drop_bench_database(server_url: str) -> None:
+    from sqlalchemy import text
+
+    from arcadia_pipeline.db.engine import make_engine
+
+    make_engine(server_url).dispose()
+    admin = _engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
+    admin.dispose()
+
+
+@dataclass
+class Inventory:
+    resources: int
+    deployments: int
+    versions: int
+    seconds: float
+
+
+def seed(url: str, resources: int) -> Inventory:
+    """Replace the source inventory by `resources` synthetic resources; reset metering."""
+    from sqlalchemy import text
+
+    deployments = -(-resources // RESOURCES_PER_DEPLOYMENT)
+    started = time.perf_counter()
+    engine = _engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE arcadia.resource_versions, arcadia.deployments"))
+        connection.execute(text(DEPLOYMENTS_SQL), {"deployments": deployments})
+        connection.execute(
+            text(VERSIONS_SQL),
+            {
+                "resources": resources,
+                "per_deployment": RESOURCES_PER_DEPLOYMENT,
+                "every": CHANGE_EVERY,
+                "month_days": MONTH_DAYS,
+                "month_start": datetime(MONTH.year, MONTH.month, 1, tzinfo=UTC),
+                "history_start": datetime(
+                    HISTORY_START.year, HISTORY_START.month, HISTORY_START.day, tzinfo=UTC
+                ),
+            },
+        )
+    ac = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with ac.connect() as connection:
+        connection.execute(text("VACUUM ANALYZE arcadia.deployments, arcadia.resource_versions"))
+        versions = connection.execute(
+            text("SELECT count(*) FROM arcadia.resource_versions")
+        ).scalar_one()
+    engine.dispose()
+    reset_metering(url)
+    return Inventory(resources, deployments, versions, time.perf_counter() - started)
+
+
+def reset_metering(url: str) -> None:
+    """Every measurement starts from the same state: no metering rows, daily granularity."""
+    from sqlalchemy import text
+
+    engine = _engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(METERING_TABLES)}"))
+        connection.execute(text("UPDATE metering.metering_config SET granularity = 'day'"))
+    with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(text("CHECKPOINT"))
+    engine.dispose()
+
+
+def set_granularity(url: str, billing_kind: str, granularity: str) -> None:
+    from sqlalchemy import text
+
+    engine = _engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE metering.metering_config SET granularity = :g WHERE billing_kind = :k"),
+            {"g": granularity, "k": billing_kind},
+        )
+    engine.dispose()
+
+
+# ---- one measurement, in a child process ------------------------------------------------
+
+
+def run_measurement(spec: dict) -> dict:
+    """The child: one materialisation of the assets + checks over [first, last], one run."""
+    from dagster import DagsterEventType, DagsterInstance, materialize
+    from sqlalchemy import text
+
+    from arcadia_pipeline.definitions import defs
+
+    first, last = date.fromisoformat(spec["first"]), date.fromisoformat(spec["last"])
+    checks = [
+        check
+        for check in defs.asset_checks or []
+        if all(key.asset_key.to_user_string() in ASSETS for key in check.check_keys)
+    ]
+    instance = DagsterInstance.ephemeral()
+    started = time.perf_counter()
+    result = materialize(
+        [defs.get_assets_def(name) for name in ASSETS] + checks,
+        resources=defs.resources,
+        instance=instance,
+        # One run for [first, last], as a single-run range backfill launches it.
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+    )
+    seconds = time.perf_counter() - started
+    max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    # Seconds per step (each asset and each check is a step of the run).
+    steps: dict[str, float] = {}
+    started_at: dict[str, float] = {}
+    for entry in instance.all_logs(result.run_id):
+        event = entry.dagster_event
+        if event is None or not entry.step_key:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            started_at[entry.step_key] = entry.timestamp
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            steps[entry.step_key] = entry.timestamp - started_at[entry.step_key]
+    engine = _engine(os.environ["ARCADIA_DATABASE_URL"])
+    with engine.connect() as connection:
+        records = connection.execute(
+            text(
+                "SELECT count(*) FROM metering.usage_records "
+                "WHERE period_start >= :d0 AND period_start < :d1"
+            ),
+            {
+                "d0": datetime(first.year, first.month, first.day, tzinfo=UTC),
+                "d1": datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1),
+            },
+        ).scalar_one()
+    engine.dispose()
+    return {
+        "seconds": seconds,
+        "max_rss_mb": max_rss_mb,
+        "records": records,
+        "success": result.success,
+        "failed_checks": failed_checks,
+        "steps": steps,
+    }
+
+
+@dataclass
+class Figures:
+    seconds: float
+    max_rss_mb: float
+    records: int
+    wall_seconds: float = 0.0  # the whole child process: interpreter, imports, run
+    runs: int = 1
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+def measure(url: str, first: date, last: date) -> Figures:
+    """Run one materialisation of [first, last] in a fresh interpreter; its figures."""
+    env = dict(os.environ)
+    env["ARCADIA_DATABASE_URL"] = url
+    env.pop("ARCADIA_SOURCE_DATABASE_URL", None)  # the source is the bench database itself
+    env["ARCADIA_METERING_START_DATE"] = METERING_START_DATE
+    spec = {"first": first.isoformat(), "last": last.isoformat()}
+    started = time.perf_counter()
+    child = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--measure", json.dumps(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    wall_seconds = time.perf_counter() - started
+    lines = child.stdout.strip().splitlines()
+    if child.returncode != 0 or not lines:
+        sys.stderr.write(child.stderr[-8000:])
+        raise SystemExit(f"measurement {first}..{last} failed (exit {child.returncode})")
+    out = json.loads(lines[-1])
+    if not out["success"] or out["failed_checks"]:
+        sys.stderr.write(child.stderr[-8000:])
+        raise SystemExit(
+            f"measurement {first}..{last}: run failed or checks failed: {out['failed_checks']}"
+        )
+    return Figures(
+        out["seconds"], out["max_rss_mb"], out["records"], wall_seconds, steps=out["steps"]
+    )
+
+
+def measure_days_one_by_one(url: str, first: date, last: date) -> Figures:
+    """One run per day (what the daily schedule does), each in its own process."""
+    runs = []
+    day = first
+    while day <= last:
+        runs.append(measure(url, day, day))
+        day += timedelta(days=1)
+    steps: dict[str, float] = {}
+    for run in runs:
+        for key, seconds in run.steps.items():
+            steps[key] = steps.get(key, 0.0) + seconds
+    return Figures(
+        seconds=sum(r.seconds for r in runs),
+        max_rss_mb=max(r.max_rss_mb for r in runs),
+        records=sum(r.records for r in runs),
+        wall_seconds=sum(r.wall_seconds for r in runs),
+        runs=len(runs),
+        steps=steps,
+    )
+
+
+# ---- the report ------------------------------------------------------------------------
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"×{a / b:.2f}" if b else "n/a"
+
+
+def _step_table(title: str, label_a: str, a: Figures, label_b: str, b: Figures) -> list[str]:
+    """Seconds per step of two measurements side by side, biggest of the second first."""
+    keys = sorted(set(a.steps) | set(b.steps), key=lambda k: -b.steps.get(k, 0.0))
+    width = max([len(k) for k in keys] + [20]) + 2
+    total_b = sum(b.steps.values()) or 1.0
+    lines = [
+        "",
+        f"{title}: seconds per step",
+        f"{'step':<{width}}{label_a:>9}{label_b:>9}{'ratio':>9}   share of {label_b}",
+        "-" * (width + 45),
+    ]
+    for key in keys:
+        sa, sb = a.steps.get(key, 0.0), b.steps.get(key, 0.0)
+        lines.append(f"{key:<{width}}{sa:>9.1f}{sb:>9.1f}{_ratio(sb, sa):>9}{sb / total_b:>12.0%}")
+    return lines
+
+
+def _revision() -> str:
+    """The product's git commit, "+changes" when arcadia_pipeline/ differs from it."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--", "arcadia_pipeline"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" +uncommitted changes in arcadia_pipeline/" if dirty else "")
+
+
+def report(
+    command: str,
+    scale: int,
+    small: Inventory,
+    big: Inventory,
+    results: dict[str, Figures],
+    total_seconds: float,
+    revision: str,
+) -> str:
+    n, n10 = f"{scale:,}", f"{scale // 10:,}"
+    rows = [
+        ("(a) one day, N/10 = " + n10, results["day_small"]),
+        ("(a) one day, N = " + n, results["day_big"]),
+        ("(b) 7 days as ONE run, N/10", results["range_one_run"]),
+        ("(b) 7 one-day runs, N/10", results["range_seven_runs"]),
+        ("(c) droplet_hours daily, N/10", results["daily"]),
+        ("(c) droplet_hours hourly, N/10", results["hourly"]),
+    ]
+    ratios = [
+        (
+            "(a) N / (N/10)",
+            results["day_big"],
+            results["day_small"],
+            "seconds ≈ ×10 (linear), RSS ≈ ×1 (flat)",
+        ),
+        (
+            "(b) one run / 7 runs",
+            results["range_one_run"],
+            results["range_seven_runs"],
+            "seconds ≤ ×1, records ×1",
+        ),
+        (
+            "(c) hourly / daily",
+            results["hourly"],
+            results["daily"],
+            "records ≈ ×(1 + 23 × droplet share)",
+        ),
+    ]
+    width = max(len(label) for label, _ in rows) + 2
+    lines = [
+        "arcadia_pipeline metering benchmark",
+        f"command: {command}",
+        f"product: commit {revision}",
+        f"date:    {datetime.now(UTC):%Y-%m-%d %H:%M} UTC   host: {platform.node()}, "
+        f"{os.cpu_count()} CPU(s), Python {platform.python_version()}",
+        f"inventory N/10: {small.resources:,} resources, {small.deployments:,} deployments, "
+        f"{small.versions:,} versions (seeded in {small.seconds:.1f} s)",
+        f"inventory N:    {big.resources:,} resources, {big.deployments:,} deployments, "
+        f"{big.versions:,} versions (seeded in {big.seconds:.1f} s)",
+        f"days: (a),(c) {DAY}; (b) {RANGE[0]}..{RANGE[1]}. Seconds = the materialisation "
+        "(4 assets + 5 checks) inside the run's process;",
+        "         wall s = that process from start to exit (interpreter, Dagster imports, run); "
+        "RSS = its peak (ru_maxrss).",
+        "",
+        f"{'measurement':<{width}}{'runs':>5}{'seconds':>10}{'wall s':>9}{'peak RSS MB':>13}"
+        f"{'records':>13}",
+        "-" * (width + 50),
+    ]
+    for label, f in rows:
+        lines.append(
+            f"{label:<{width}}{f.runs:>5}{f.seconds:>10.1f}{f.wall_seconds:>9.1f}"
+            f"{f.max_rss_mb:>13.0f}{f.records:>13,}"
+        )
+    lines += [
+        "",
+        f"{'ratio':<{width}}{'seconds':>10}{'wall s':>9}{'peak RSS':>10}{'records':>10}   expected",
+        "-" * (width + 75),
+    ]
+    for label, a, b, expected in ratios:
+        lines.append(
+            f"{label:<{width}}{_ratio(a.seconds, b.seconds):>10}"
+            f"{_ratio(a.wall_seconds, b.wall_seconds):>9}"
+            f"{_ratio(a.max_rss_mb, b.max_rss_mb):>10}{_ratio(a.records, b.records):>10}"
+            f"   {expected}"
+        )
+    # Where the time goes, per step (each asset and each check is a step of a run).
+    lines += _step_table("(a) one day", "N/10", results["day_small"], "N", results["day_big"])
+    lines += _step_table(
+        "(b) 7 days, N/10", "1 run", results["range_one_run"], "7 runs", results["range_seven_runs"]
+    )
+    lines += _step_table(
+        "(c) one day, N/10", "daily", results["daily"], "hourly", results["hourly"]
+    )
+    lines += ["", f"whole benchmark (seeding included): {total_seconds / 60:.1f} min"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--scale",
+        type=int,
+        default=DEFAULT_SCALE,
+        help=f"resources of the big case (default {DEFAULT_SCALE:,}); the others use 1/10",
+    )
+    size.add_argument("--quick", action="store_true", help=f"smoke run: --scale {QUICK_SCALE:,}")
+    parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: the child's spec
+    args = parser.parse_args(argv)
+
+    if args.measure:
+        print(json.dumps(run_measurement(json.loads(args.measure))))
+        return 0
+
+    server_url = os.getenv("ARCADIA_DATABASE_URL")
+    if not server_url:
+        raise SystemExit("ARCADIA_DATABASE_URL is not set: run it with scripts/bench.sh")
+    scale = QUICK_SCALE if args.quick else args.scale
+    if scale < 100:
+        raise SystemExit("--scale must be at least 100")
+    command = os.getenv("ARCADIA_BENCH_COMMAND") or shlex.join(
+        ["python", "benchmarks/metering_scale.py", *(argv if argv is not None else sys.argv[1:])]
+    )
+
+    def step(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    revision = _revision()
+    started = time.perf_counter()
+    url = create_bench_database(server_url)
+    results: dict[str, Figures] = {}
+    try:
+        step(f"seeding N/10 = {scale // 10:,} resources")
+        small = seed(url, scale // 10)
+        step(f"  {small.versions:,} versions in {small.seconds:.1f} s; (a) one day at N/10")
+        results["day_small"] = measure(url, DAY, DAY)
+        reset_metering(url)
+        step("(b) 7 days as one run at N/10")
+        results["range_one_run"] = measure(url, *RANGE)
+        reset_metering(url)
+        step("(b) 7 one-day runs at N/10")
+        results["range_seven_runs"] = measure_days_one_by_one(url, *RANGE)
+        reset_metering(url)
+        step("(c) droplet_hours daily at N/10")
+        results["daily"] = measure(url, DAY, DAY)
+        reset_metering(url)
+        set_granularity(url, "droplet_hours", "hour")
+        step("(c) droplet_hours hourly at N/10")
+        results["hourly"] = measure(url, DAY, DAY)
+        step(f"seeding N = {scale:,} resources")
+        big = seed(url, scale)
+        step(f"  {big.versions:,} versions in {big.seconds:.1f} s; (a) one day at N")
+        results["day_big"] = measure(url, DAY, DAY)
+    finally:
+        if args.keep_database:
+            step(f"kept database {BENCH_DATABASE}")
+        else:
+            drop_bench_database(server_url)
+    print()
+    print(report(command, scale, small, big, results, time.perf_counter() - started, revision))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
