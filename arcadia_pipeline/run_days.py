@@ -1,14 +1,15 @@
 """One transaction per day: the unit of replacement of every asset."""
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from typing import Any, TypeVar
 
 from dagster import AssetExecutionContext, Failure
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
 from arcadia_pipeline.db.locks import lock_day
+from arcadia_pipeline.db.statistics import analyze_written
 
 T = TypeVar("T")
 
@@ -47,17 +48,19 @@ def day_transaction(
 def replace_each_day(
     context: AssetExecutionContext,
     connection: Connection,
-    table: str,
+    written: Sequence[Table],
     days: list[date],
     replace: Callable[[Connection, date, str], T],
     describe: Callable[[T], Mapping[str, Any]],
 ) -> list[T]:
-    """Replace each day in turn, recording `describe(result)` as that partition's metadata
-    (the numbers the UI plots per partition)."""
+    """Replace each day of the `written` tables in turn (the first names the day's lock),
+    recording `describe(result)` as that partition's metadata (the numbers the UI plots per
+    partition), then refresh the tables' statistics for the checks and downstream assets."""
     results = []
     for day in days:
-        with day_transaction(context, connection, table, day):
+        with day_transaction(context, connection, written[0].name, day):
             result = replace(connection, day, context.run_id)
         context.add_asset_metadata(describe(result), partition_key=day.isoformat())
         results.append(result)
+    analyze_written(connection, written, days)
     return results

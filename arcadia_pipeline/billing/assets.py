@@ -9,6 +9,7 @@ from arcadia_pipeline.billing.sql import (
     replace_quotes_day,
     stage_daily_usage,
 )
+from arcadia_pipeline.db import schema
 from arcadia_pipeline.metadata import markdown_table, per_kind
 from arcadia_pipeline.metering.assets import usage_records
 from arcadia_pipeline.partitions import daily_asset, days_in_window
@@ -51,7 +52,7 @@ def usage_period_aggregates(
         with connection.begin():
             stage_daily_usage(connection, days[0], days[-1])
         replace_each_day(
-            context, connection, "usage_period_aggregates", days, replace_aggregates_day,
+            context, connection, [schema.usage_period_aggregates], days, replace_aggregates_day,
             _aggregated_metadata,
         )  # fmt: skip
     return MaterializeResult(metadata={"days_in_run": len(days)})
@@ -66,6 +67,11 @@ def deployment_quotes(
     days = days_in_window(context.partition_time_window)
     with warehouse.engine.connect() as connection:
         replace_each_day(
-            context, connection, "deployment_quotes", days, replace_quotes_day, _quoted_metadata
+            context,
+            connection,
+            [schema.deployment_quotes, schema.deployment_quote_lines],
+            days,
+            replace_quotes_day,
+            _quoted_metadata,
         )
     return MaterializeResult(metadata={"days_in_run": len(days)})

@@ -2,6 +2,7 @@
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
 
+from arcadia_pipeline.db import schema
 from arcadia_pipeline.db.partitions import ensure_month_partitions
 from arcadia_pipeline.inventory.sql import (
     InventorySnapshot,
@@ -54,8 +55,9 @@ def resource_inventory(
                 allow_retries=False,
             )
         snapshots = replace_each_day(
-            context, connection, "resource_inventory", days, replace_inventory_day,
-            _snapshot_metadata,
+            context, connection,
+            [schema.resource_inventory, schema.inventory_deployments, schema.inventory_snapshots],
+            days, replace_inventory_day, _snapshot_metadata,
         )  # fmt: skip
     return MaterializeResult(
         metadata={

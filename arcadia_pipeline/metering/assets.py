@@ -2,6 +2,7 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
+from arcadia_pipeline.db import schema
 from arcadia_pipeline.db.partitions import ensure_month_partitions
 from arcadia_pipeline.inventory.assets import resource_inventory
 from arcadia_pipeline.metadata import per_kind
@@ -37,7 +38,7 @@ def usage_records(
         with connection.begin():
             ensure_month_partitions(connection, days[0], days[-1])
         metered = replace_each_day(
-            context, connection, "usage_records", days, replace_usage_day, _metered_metadata
+            context, connection, [schema.usage_records], days, replace_usage_day, _metered_metadata
         )
     records = sum(sum(day.records.values()) for day in metered)
     return MaterializeResult(metadata={"days_in_run": len(days), "records_in_run": records})

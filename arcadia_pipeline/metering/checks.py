@@ -7,7 +7,7 @@ from dagster import (
     AssetCheckResult,
     asset_check,
 )
-from sqlalchemy import Connection, and_, case, except_, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from arcadia_pipeline.checks import check_each_day
 from arcadia_pipeline.days import day_start
@@ -30,23 +30,28 @@ def _day_records(day: date):
 
 
 def incomplete_records(connection: Connection, day: date) -> list[str]:
-    """Keys expected from the day's inventory but missing, and records nothing explains."""
+    """Keys expected from the day's inventory but missing, and records nothing explains.
+
+    One full join of the expected keys with the written ones: the metering is recomputed
+    once, not once per direction as two EXCEPTs would."""
     expected = metered_rows(day, "check").subquery("expected")
-    expected_keys = select(*(expected.c[k] for k in _KEY))
-    actual_keys = select(*(usage_records.c[k] for k in _KEY)).where(_day_records(day))
-    missing = except_(expected_keys, actual_keys).subquery("missing")
-    extra = except_(actual_keys, expected_keys).subquery("extra")
-    found = [
-        f"missing {r.deployment_id}/{r.resource_id}@{r.period_start:%Y-%m-%dT%H:%M}Z"
+    actual = select(*(usage_records.c[k] for k in _KEY)).where(_day_records(day))
+    actual = actual.subquery("actual")
+    joined = expected.join(actual, and_(*(expected.c[k] == actual.c[k] for k in _KEY)), full=True)
+    rows = connection.execute(
+        select(
+            case((actual.c.deployment_id.is_(None), "missing"), else_="unexpected").label("what"),
+            *(func.coalesce(expected.c[k], actual.c[k]).label(k) for k in _KEY),
+        )
+        .select_from(joined)
+        .where(or_(expected.c.deployment_id.is_(None), actual.c.deployment_id.is_(None)))
+        .limit(40)
+    )
+    return [
+        f"{r.what} {r.deployment_id}/{r.resource_id}@{r.period_start:%Y-%m-%dT%H:%M}Z"
         f" ({r.granularity})"
-        for r in connection.execute(select(missing).limit(20))
+        for r in rows
     ]
-    found += [
-        f"unexpected {r.deployment_id}/{r.resource_id}@{r.period_start:%Y-%m-%dT%H:%M}Z"
-        f" ({r.granularity})"
-        for r in connection.execute(select(extra).limit(20))
-    ]
-    return found
 
 
 def out_of_bounds_records(connection: Connection, day: date) -> list[str]:

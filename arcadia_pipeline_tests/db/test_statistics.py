@@ -1,0 +1,50 @@
+"""Each asset analyses the days it wrote, so checks and downstream steps plan on real counts."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import text
+
+from arcadia_pipeline.db import schema
+from arcadia_pipeline.db.statistics import relations_to_analyze
+from arcadia_pipeline_tests.support import add_deployment, add_version, materialize_range, utc
+
+WRITTEN = [
+    schema.resource_inventory,
+    schema.inventory_deployments,
+    schema.inventory_snapshots,
+    schema.usage_records,
+    schema.usage_period_aggregates,
+    schema.deployment_quotes,
+    schema.deployment_quote_lines,
+]
+
+
+def test_partitioned_tables_are_analysed_by_the_months_written():
+    days = [date(2025, 1, 31), date(2025, 2, 1)]
+    assert relations_to_analyze([schema.usage_records, schema.deployment_quotes], days) == [
+        "metering.usage_records_2025_01",
+        "metering.usage_records_2025_02",
+        "metering.deployment_quotes",
+    ]
+
+
+def test_a_run_leaves_every_written_relation_freshly_analysed(engine):
+    add_deployment(engine, "dep-1")
+    add_version(engine, "d1", "dep-1", "droplet", utc(2025, 1, 1))
+    with engine.connect() as connection:
+        started = connection.execute(text("SELECT clock_timestamp()")).scalar_one()
+
+    materialize_range(date(2025, 1, 31), date(2025, 2, 1))
+
+    expected = relations_to_analyze(WRITTEN, [date(2025, 1, 31), date(2025, 2, 1)])
+    with engine.connect() as connection:
+        analysed = connection.execute(
+            text(
+                "SELECT schemaname || '.' || relname FROM pg_stat_user_tables "
+                "WHERE last_analyze >= :started"
+            ),
+            {"started": started},
+        ).scalars()
+        assert set(expected) <= set(analysed)
