@@ -13,19 +13,14 @@ from sqlalchemy.engine import make_url
 
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import upgrade
+from arcadia_pipeline.db.schema import OUTPUT_TABLES
 from arcadia_pipeline.inventory.source import create_source_tables
 
 # Rows the tests write; config, kind map and plan catalog are reset to the migration's.
 DATA_TABLES = (
     "arcadia.resource_versions",
     "arcadia.deployments",
-    "metering.deployment_quote_lines",
-    "metering.deployment_quotes",
-    "metering.usage_period_aggregates",
-    "metering.usage_records",
-    "metering.inventory_deployments",
-    "metering.resource_inventory",
-    "metering.inventory_snapshots",
+    *(table.fullname for table in OUTPUT_TABLES),
 )
 
 

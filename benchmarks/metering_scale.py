@@ -47,16 +47,6 @@ RESOURCES_PER_DEPLOYMENT = 20
 # the resources change on each day.
 CHANGE_EVERY = 5
 
-METERING_TABLES = (
-    "metering.deployment_quote_lines",
-    "metering.deployment_quotes",
-    "metering.usage_period_aggregates",
-    "metering.usage_records",
-    "metering.inventory_deployments",
-    "metering.resource_inventory",
-    "metering.inventory_snapshots",
-)
-
 # ---- synthetic inventory: one set-based statement per table ------------------------------
 
 DEPLOYMENTS_SQL = """
@@ -207,9 +197,12 @@ def reset_metering(url: str) -> None:
     """Every measurement starts from the same state: no metering rows, daily granularity."""
     from sqlalchemy import text
 
+    from arcadia_pipeline.db.schema import OUTPUT_TABLES
+
     engine = _engine(url)
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(METERING_TABLES)}"))
+        tables = ", ".join(table.fullname for table in OUTPUT_TABLES)
+        connection.execute(text(f"TRUNCATE {tables}"))
         connection.execute(text("UPDATE metering.metering_config SET granularity = 'day'"))
     with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
         connection.execute(text("CHECKPOINT"))

@@ -159,3 +159,14 @@ deployment_quote_lines = Table(
     Column("unit_price_usd", Numeric, nullable=False),
     Column("overage_usd", MONEY, nullable=False),
 )
+
+# Every table the four assets write (quote lines first: they reference the quotes).
+OUTPUT_TABLES = (
+    deployment_quote_lines,
+    deployment_quotes,
+    usage_period_aggregates,
+    usage_records,
+    inventory_deployments,
+    resource_inventory,
+    inventory_snapshots,
+)

@@ -10,16 +10,6 @@ from arcadia_pipeline.db import schema
 from arcadia_pipeline.db.statistics import relations_to_analyze
 from arcadia_pipeline_tests.support import add_deployment, add_version, materialize_range, utc
 
-WRITTEN = [
-    schema.resource_inventory,
-    schema.inventory_deployments,
-    schema.inventory_snapshots,
-    schema.usage_records,
-    schema.usage_period_aggregates,
-    schema.deployment_quotes,
-    schema.deployment_quote_lines,
-]
-
 
 def test_partitioned_tables_are_analysed_by_the_months_written():
     days = [date(2025, 1, 31), date(2025, 2, 1)]
@@ -38,7 +28,7 @@ def test_a_run_leaves_every_written_relation_freshly_analysed(engine):
 
     materialize_range(date(2025, 1, 31), date(2025, 2, 1))
 
-    expected = relations_to_analyze(WRITTEN, [date(2025, 1, 31), date(2025, 2, 1)])
+    expected = relations_to_analyze(schema.OUTPUT_TABLES, [date(2025, 1, 31), date(2025, 2, 1)])
     with engine.connect() as connection:
         analysed = connection.execute(
             text(
