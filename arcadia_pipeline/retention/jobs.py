@@ -24,7 +24,8 @@ from arcadia_pipeline.retention.sql import InvalidMeteringConfig, apply_retentio
 @op(retry_policy=DATABASE_RETRY_POLICY)
 def remove_expired_usage_records(context: OpExecutionContext, warehouse: WarehouseResource):
     """Delete usage records older than their kind's retention_days, never any in the open
-    or the previous billing month; report the rows removed per kind."""
+    or the previous billing month, and the inventory snapshots of the days none is kept
+    for; report the rows removed per kind."""
     today = datetime.now(UTC).date()
     try:
         with warehouse.engine.begin() as connection:
@@ -34,14 +35,27 @@ def remove_expired_usage_records(context: OpExecutionContext, warehouse: Warehou
     metadata = {
         "rows_removed": MetadataValue.int(sum(result.removed.values())),
         **per_kind("rows_removed", result.removed),
+        "inventory_rows_removed": MetadataValue.int(result.inventory_rows_removed),
         "dropped_partitions": MetadataValue.text(", ".join(result.dropped_partitions) or "-"),
     }
     context.log_event(AssetObservation(asset_key=AssetKey("usage_records"), metadata=metadata))
+    context.log_event(
+        AssetObservation(
+            asset_key=AssetKey("resource_inventory"),
+            metadata={
+                "rows_removed": MetadataValue.int(result.inventory_rows_removed),
+                "kept_from": MetadataValue.text(str(result.inventory_kept_from or "-")),
+            },
+        )
+    )
     context.log.info(f"retention removed {result.removed}")
     return Output(result.removed, metadata=metadata)
 
 
-@job(description="Remove usage records past their billing kind's retention_days.")
+@job(
+    description="Remove usage records past their billing kind's retention_days, and the "
+    "inventory snapshots of the days no kind keeps."
+)
 def retention_job():
     remove_expired_usage_records()
 

@@ -1,4 +1,7 @@
-"""Retention of usage records: per billing kind, never inside the open or previous month."""
+"""Retention of usage records: per billing kind, never inside the open or previous month.
+
+The inventory snapshots behind them (their lineage, as large as the records) go with the
+last record of their day: kept while any kind still keeps that day."""
 
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -7,7 +10,14 @@ from sqlalchemy import Connection, delete, select, text
 
 from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.partitions import partition_name
-from arcadia_pipeline.db.schema import SCHEMA, metering_config, usage_records
+from arcadia_pipeline.db.schema import (
+    SCHEMA,
+    inventory_deployments,
+    inventory_snapshots,
+    metering_config,
+    resource_inventory,
+    usage_records,
+)
 from arcadia_pipeline.metering.accrual import GRANULARITIES, MIN_RETENTION_DAYS
 
 
@@ -43,52 +53,79 @@ def retention_cutoffs(connection: Connection, today: date) -> dict[str, date]:
 class RetentionResult:
     removed: dict[str, int]  # rows removed per billing kind
     dropped_partitions: list[str]
+    inventory_rows_removed: int = 0
+    inventory_kept_from: date | None = None
 
 
 def apply_retention(connection: Connection, today: date) -> RetentionResult:
-    """Remove expired usage records (caller holds the transaction).
+    """Remove expired usage records, then the inventory of days no kind keeps any more
+    (caller holds the transaction).
 
     Whole monthly partitions that every kind has expired are dropped (cheap at scale);
     the rest is deleted per kind.
     """
     cutoffs = retention_cutoffs(connection, today)
+    if not cutoffs:
+        return RetentionResult({}, [])
     u = usage_records.c
     removed = dict.fromkeys(cutoffs, 0)
+    oldest_kept = min(cutoffs.values())
     dropped = []
-    if cutoffs:
-        oldest_kept = min(cutoffs.values())
-        for month_start, name in _partitions(connection):
-            upper = (month_start.replace(day=28) + timedelta(days=4)).replace(day=1)
-            if upper > oldest_kept:
-                continue
-            counts = connection.execute(
-                text(f"SELECT resource_kind, count(*) FROM {SCHEMA}.{name} GROUP BY resource_kind")
-            ).all()
-            if any(kind not in cutoffs or upper > cutoffs[kind] for kind, _ in counts):
-                continue  # a kind without config, or one that keeps longer: delete per kind
-            for kind, n in counts:
-                removed[kind] += n
-            connection.execute(text(f"DROP TABLE {SCHEMA}.{name}"))
-            dropped.append(name)
+    for upper, name in _expired_partitions(connection, "usage_records", oldest_kept):
+        counts = connection.execute(
+            text(f"SELECT resource_kind, count(*) FROM {SCHEMA}.{name} GROUP BY resource_kind")
+        ).all()
+        if any(kind not in cutoffs or upper > cutoffs[kind] for kind, _ in counts):
+            continue  # a kind without config, or one that keeps longer: delete per kind
+        for kind, n in counts:
+            removed[kind] += n
+        connection.execute(text(f"DROP TABLE {SCHEMA}.{name}"))
+        dropped.append(name)
     for kind, cutoff in cutoffs.items():
         result = connection.execute(
             delete(usage_records).where(u.resource_kind == kind, u.period_start < day_start(cutoff))
         )
         removed[kind] += result.rowcount
-    return RetentionResult(removed, dropped)
+    inventory_removed, inventory_dropped = _remove_inventory_before(connection, oldest_kept)
+    return RetentionResult(removed, dropped + inventory_dropped, inventory_removed, oldest_kept)
 
 
-def _partitions(connection: Connection) -> list[tuple[date, str]]:
+def _remove_inventory_before(connection: Connection, first_kept: date) -> tuple[int, list[str]]:
+    """Inventory snapshots of the days before first_kept: whole months dropped, the rest
+    deleted. Returns the resource_inventory rows removed and the partitions dropped."""
+    removed, dropped = 0, []
+    for _, name in _expired_partitions(connection, "resource_inventory", first_kept):
+        removed += connection.execute(text(f"SELECT count(*) FROM {SCHEMA}.{name}")).scalar_one()
+        connection.execute(text(f"DROP TABLE {SCHEMA}.{name}"))
+        dropped.append(name)
+    removed += connection.execute(
+        delete(resource_inventory).where(resource_inventory.c.day < first_kept)
+    ).rowcount
+    for table in (inventory_deployments, inventory_snapshots):
+        connection.execute(delete(table).where(table.c.day < first_kept))
+    return removed, dropped
+
+
+def _expired_partitions(connection: Connection, table: str, first_kept: date):
+    """(upper bound, name) of the monthly partitions of `table` wholly before first_kept."""
+    for month_start, name in _partitions(connection, table):
+        upper = (month_start.replace(day=28) + timedelta(days=4)).replace(day=1)
+        if upper <= first_kept:
+            yield upper, name
+
+
+def _partitions(connection: Connection, table: str) -> list[tuple[date, str]]:
     names = connection.execute(
         text(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = 'metering.usage_records'::regclass ORDER BY c.relname"
-        )
+            "WHERE i.inhparent = CAST(:parent AS regclass) ORDER BY c.relname"
+        ),
+        {"parent": f"{SCHEMA}.{table}"},
     ).scalars()
     partitions = []
     for name in names:
-        year, month = name.removeprefix("usage_records_").split("_")
+        year, month = name.removeprefix(f"{table}_").split("_")
         month_start = date(int(year), int(month), 1)
-        if partition_name("usage_records", month_start) == name:
+        if partition_name(table, month_start) == name:
             partitions.append((month_start, name))
     return partitions

@@ -16,6 +16,7 @@ from arcadia_pipeline.retention.sql import (
     apply_retention,
     protected_from,
 )
+from arcadia_pipeline_tests.support import add_deployment, add_version, materialize_day, utc
 
 TODAY = date(2026, 6, 15)
 
@@ -144,5 +145,34 @@ def test_retention_job_reports_rows_removed_per_kind(engine, database_url):
     metadata = run.output_for_node("remove_expired_usage_records")
     assert metadata["snapshot_gb_month"] == 2
     observations = [e for e in run.all_events if e.event_type_value == "ASSET_OBSERVATION"]
-    observed = observations[0].event_specific_data.asset_observation.metadata
-    assert observed["rows_removed_snapshot_gb_month"].value == 2
+    observed = {
+        e.event_specific_data.asset_observation.asset_key.to_user_string():
+        e.event_specific_data.asset_observation.metadata
+        for e in observations
+    }  # fmt: skip
+    assert observed["usage_records"]["rows_removed_snapshot_gb_month"].value == 2
+    assert observed["resource_inventory"]["rows_removed"].value == 0
+
+
+def test_inventory_goes_with_the_last_kind_keeping_its_day(engine):
+    # Default retention is 400 days for every kind: on TODAY the first day kept is 2025-05-11.
+    add_deployment(engine, "dep-a")
+    add_version(engine, "d1", "dep-a", "droplet", utc(2025, 1, 1))
+    days = [date(2025, 3, 10), date(2025, 5, 10), date(2025, 5, 11), date(2026, 6, 14)]
+    for day in days:
+        materialize_day(day, assets=("resource_inventory",))
+    with engine.begin() as connection:
+        result = apply_retention(connection, TODAY)
+
+    assert result.inventory_kept_from == date(2025, 5, 11)
+    assert result.inventory_rows_removed == 2  # one version a day, 2025-03-10 and 2025-05-10
+    assert {"resource_inventory_2025_03", "resource_inventory_2025_04"} <= set(
+        result.dropped_partitions
+    )
+    assert "resource_inventory_2025_05" not in result.dropped_partitions
+    with engine.connect() as connection:
+        for table in ("resource_inventory", "inventory_deployments", "inventory_snapshots"):
+            kept = connection.execute(
+                text(f"SELECT DISTINCT day FROM metering.{table} ORDER BY day")
+            ).scalars()
+            assert list(kept) == [date(2025, 5, 11), date(2026, 6, 14)], table
