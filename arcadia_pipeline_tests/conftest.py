@@ -64,3 +64,21 @@ def engine(database_url):
             )
         )
     return engine
+
+
+@pytest.fixture
+def source_database(engine):
+    """A second database on the same server holding the `arcadia` source relations."""
+    name = f"arcadia_source_{os.getpid()}"
+    url = make_url(engine.url.render_as_string(hide_password=False)).set(database=name)
+    url = url.render_as_string(hide_password=False)
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    with make_engine(url).begin() as connection:
+        create_source_tables(connection)
+    yield url
+    make_engine(url).dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -1,5 +1,7 @@
 """resource_inventory: what existed during each day of the window, clipped to the day."""
 
+from functools import partial
+
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
 
 from arcadia_pipeline.db import schema
@@ -46,7 +48,7 @@ def resource_inventory(
             ensure_month_partitions(connection, days[0], days[-1])
         with connection.begin():
             source = None if same_database else arcadia_source.engine
-            staged = stage_source(connection, source, window.start, window.end)
+            staged, staged_at = stage_source(connection, source, window.start, window.end)
             total, rows = find_invalid_versions(connection)
         if total:
             raise Failure(
@@ -57,7 +59,7 @@ def resource_inventory(
         snapshots = replace_each_day(
             context, connection,
             [schema.resource_inventory, schema.inventory_deployments, schema.inventory_snapshots],
-            days, replace_inventory_day, _snapshot_metadata,
+            days, partial(replace_inventory_day, taken_at=staged_at), _snapshot_metadata,
         )  # fmt: skip
     return MaterializeResult(
         metadata={

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -33,6 +32,7 @@ from arcadia_pipeline.db.schema import (
     plans,
     resource_inventory,
 )
+from arcadia_pipeline.db.staging import stage_query
 from arcadia_pipeline.metering.accrual import STATUSES, Accrual
 
 # What the pipeline reads of the source: every version overlapping [window_start, window_end),
@@ -84,39 +84,23 @@ def stage_source(
     source: Engine | None,
     window_start: datetime,
     window_end: datetime,
-) -> int:
+) -> tuple[int, datetime]:
     """Copy the source versions overlapping the window into session temp tables.
 
     `source=None` means the source relations live in the warehouse database itself.
-    Returns the number of staged versions.
+    Returns the number of staged versions and when the staging transaction started: every
+    version recorded before then is in the stage (the snapshots' `taken_at`, which the
+    corrections sensor compares recorded_at with).
     """
     for table in (staged_versions, staged_deployments):
         table.drop(warehouse, checkfirst=True)
         table.create(warehouse)
     params = {"window_start": window_start, "window_end": window_end}
-    if source is None:
-        warehouse.exec_driver_sql(f"INSERT INTO staged_versions {SOURCE_VERSIONS_SQL}", params)
-        warehouse.exec_driver_sql(f"INSERT INTO staged_deployments {SOURCE_DEPLOYMENTS_SQL}")
-    else:
-        _copy_across(source, warehouse, SOURCE_VERSIONS_SQL, params, "staged_versions")
-        _copy_across(source, warehouse, SOURCE_DEPLOYMENTS_SQL, {}, "staged_deployments")
+    stage_query(warehouse, source, SOURCE_VERSIONS_SQL, params, "staged_versions")
+    stage_query(warehouse, source, SOURCE_DEPLOYMENTS_SQL, {}, "staged_deployments")
     warehouse.exec_driver_sql("ANALYZE staged_versions")
-    return warehouse.execute(select(func.count()).select_from(staged_versions)).scalar_one()
-
-
-def _copy_across(source: Engine, warehouse: Connection, query: str, params, table: str) -> None:
-    """Stream a source query into a warehouse table with COPY, through a spooled file."""
-    raw_source = source.raw_connection()
-    try:
-        with tempfile.SpooledTemporaryFile(max_size=64 << 20) as buffer:
-            with raw_source.cursor() as cursor:
-                sql = cursor.mogrify(query, params).decode()
-                cursor.copy_expert(f"COPY ({sql}) TO STDOUT", buffer)
-            buffer.seek(0)
-            with warehouse.connection.cursor() as cursor:
-                cursor.copy_expert(f"COPY {table} FROM STDIN", buffer)
-    finally:
-        raw_source.close()
+    staged = warehouse.execute(select(func.count()).select_from(staged_versions)).scalar_one()
+    return staged, warehouse.execute(select(func.now())).scalar_one()
 
 
 def _problem(reason, where, source=staged_versions):
@@ -232,8 +216,11 @@ class InventorySnapshot:
     unattributed_resources: int
 
 
-def replace_inventory_day(warehouse: Connection, day: date, run_id: str) -> InventorySnapshot:
-    """Replace day's snapshot from the staged rows (the caller holds the day's transaction)."""
+def replace_inventory_day(
+    warehouse: Connection, day: date, run_id: str, taken_at: datetime
+) -> InventorySnapshot:
+    """Replace day's snapshot from the staged rows, staged at `taken_at` (the caller holds
+    the day's transaction)."""
     d0, d1 = day_start(day), day_start(day + timedelta(days=1))
     v = staged_versions.c
     k = kind_map.c
@@ -249,6 +236,7 @@ def replace_inventory_day(warehouse: Connection, day: date, run_id: str) -> Inve
     counts = select(
         literal(day).label("day"),
         literal(run_id).label("run_id"),
+        literal(taken_at, TSTZ).label("taken_at"),
         func.max(v.recorded_at).label("source_recorded_through"),
         func.count().label("versions"),
         func.count(distinct(v.resource_id)).label("resources"),

@@ -1,7 +1,7 @@
 """Late corrections: the Arcadia app re-writes history (a sync catches up, a resize is
-back-dated). Versions recorded after a day's inventory snapshot was taken make that day's
-records stale; this sensor re-meters exactly those days, and refreshes the month-to-date
-aggregates and quotes of the later metered days of the same months."""
+back-dated). A day is stale when the source, as it is now, no longer gives the inventory
+its snapshot holds; this sensor re-meters exactly those days, and refreshes the
+month-to-date aggregates and quotes of the later metered days of the same months."""
 
 import os
 from datetime import UTC, date, datetime, timedelta
@@ -14,41 +14,82 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Column, Connection, Engine, MetaData, Numeric, Table, Text, text
 
 from arcadia_pipeline.automation import SENSOR_STATUS
-from arcadia_pipeline.days import contiguous_ranges, range_tags
+from arcadia_pipeline.days import contiguous_ranges, day_start, range_tags
+from arcadia_pipeline.db.schema import TSTZ
+from arcadia_pipeline.db.staging import stage_query
 from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline.schedules import daily_metering_job
 
 DEFAULT_LOOKBACK_DAYS = 35
-# Rows committed late with an earlier recorded_at are still seen: each tick re-reads this
-# much before the cursor (days already re-metered drop out by their snapshot time).
+# Rows committed late with an earlier recorded_at, and clocks that differ between the app
+# and the warehouse, are still seen: each tick re-reads this much before the cursor.
 CURSOR_OVERLAP = timedelta(minutes=10)
 BILLING_ASSETS = [AssetKey("usage_period_aggregates"), AssetKey("deployment_quotes")]
 # dagster.yaml limits this tag to one run at a time, so the billing refresh of the later
 # days runs after the re-metering it depends on (the queue starts runs in creation order).
 CORRECTION_TAGS = {"arcadia/trigger": "correction", "arcadia/serial": "corrections"}
 
-# Days (of those metered, with their snapshot times passed in) that a version recorded
-# after the day's snapshot overlaps; and the newest recorded_at, for the cursor.
-STALE_DAYS_SQL = text(
-    """
-    WITH snapshots AS (
-      SELECT day, taken_at, (day::timestamp AT TIME ZONE 'UTC') AS day_start
-      FROM unnest(CAST(:days AS date[]), CAST(:taken AS timestamptz[])) AS s(day, taken_at)
-    )
-    SELECT DISTINCT s.day
-    FROM arcadia.resource_versions v
-    JOIN snapshots s
-      ON v.valid_from < s.day_start + interval '1 day'
-     AND (v.valid_to IS NULL OR v.valid_to > s.day_start)
-     AND v.recorded_at > s.taken_at
-    WHERE v.recorded_at > :since
-    """
+# The resources with a version recorded since the last tick, and all their versions that
+# overlap the look-back: the source side of the comparison.
+CHANGED_RESOURCES_SQL = (
+    "SELECT DISTINCT resource_id FROM arcadia.resource_versions WHERE recorded_at > %(since)s"
 )
+CHANGED_VERSIONS_SQL = f"""
+SELECT resource_id, deployment_id, inventory_kind, size_gb, status, valid_from, valid_to
+FROM arcadia.resource_versions
+WHERE resource_id IN ({CHANGED_RESOURCES_SQL})
+  AND valid_from < %(window_end)s
+  AND (valid_to IS NULL OR valid_to > %(window_start)s)
+"""
 NEWEST_RECORDED_SQL = text(
     "SELECT max(recorded_at) FROM arcadia.resource_versions WHERE recorded_at > :since"
+)
+_staging = MetaData()
+changed_resources = Table(
+    "changed_resources", _staging, Column("resource_id", Text), prefixes=["TEMPORARY"]
+)
+changed_versions = Table(
+    "changed_versions",
+    _staging,
+    Column("resource_id", Text),
+    Column("deployment_id", Text),
+    Column("inventory_kind", Text),
+    Column("size_gb", Numeric),
+    Column("status", Text),
+    Column("valid_from", TSTZ),
+    Column("valid_to", TSTZ),
+    prefixes=["TEMPORARY"],
+)
+# Metered days of the look-back where the changed resources, clipped to the day, differ
+# from the day's snapshot of them (in either direction: added, removed or altered).
+STALE_DAYS_SQL = text(
+    """
+    WITH days AS (
+      SELECT day, (day::timestamp AT TIME ZONE 'UTC') AS d0,
+             (day::timestamp AT TIME ZONE 'UTC') + interval '24 hours' AS d1
+      FROM metering.inventory_snapshots WHERE day BETWEEN :first AND :last
+    ),
+    source_now AS (
+      SELECT d.day, v.resource_id, v.deployment_id, v.inventory_kind, v.size_gb, v.status,
+             greatest(v.valid_from, d.d0) AS starts_at,
+             least(coalesce(v.valid_to, d.d1), d.d1) AS ends_at
+      FROM changed_versions v
+      JOIN days d ON v.valid_from < d.d1 AND (v.valid_to IS NULL OR v.valid_to > d.d0)
+    ),
+    snapshot AS (
+      SELECT i.day, i.resource_id, i.deployment_id, i.inventory_kind, i.size_gb, i.status,
+             i.starts_at, i.ends_at
+      FROM metering.resource_inventory i
+      JOIN days d ON d.day = i.day
+      WHERE i.resource_id IN (SELECT resource_id FROM changed_resources)
+    )
+    SELECT day FROM (SELECT * FROM source_now EXCEPT ALL SELECT * FROM snapshot) added
+    UNION
+    SELECT day FROM (SELECT * FROM snapshot EXCEPT ALL SELECT * FROM source_now) removed
+    """
 )
 
 
@@ -71,19 +112,32 @@ def snapshot_times(warehouse: Connection, first: date, last: date) -> dict[date,
 
 
 def stale_days(
-    source: Engine, snapshots: dict[date, datetime], since: datetime
-) -> tuple[set[date], datetime | None]:
-    """Metered days touched by a version recorded after their snapshot, and the newest
-    recorded_at after `since` (None when nothing new)."""
-    with source.connect() as connection:
-        newest = connection.execute(NEWEST_RECORDED_SQL, {"since": since}).scalar_one()
-        if newest is None or not snapshots:
-            return set(), newest
-        days = connection.execute(
-            STALE_DAYS_SQL,
-            {"days": list(snapshots), "taken": list(snapshots.values()), "since": since},
-        ).scalars()
-        return set(days), newest
+    warehouse: Connection,
+    source: Engine | None,
+    snapshots: dict[date, datetime],
+    since: datetime,
+) -> set[date]:
+    """Metered days (those of `snapshots`) whose inventory the versions recorded after
+    `since` change (caller holds the transaction). `source=None`: the source relations
+    are in the warehouse database."""
+    if not snapshots:
+        return set()
+    first, last = min(snapshots), max(snapshots)
+    # A version recorded before every snapshot of the window is in all of them already.
+    since = max(since, min(snapshots.values()) - CURSOR_OVERLAP)
+    params = {
+        "since": since,
+        "window_start": day_start(first),
+        "window_end": day_start(last + timedelta(days=1)),
+    }
+    for table in (changed_resources, changed_versions):
+        table.drop(warehouse, checkfirst=True)
+        table.create(warehouse)
+    stage_query(warehouse, source, CHANGED_RESOURCES_SQL, params, "changed_resources")
+    stage_query(warehouse, source, CHANGED_VERSIONS_SQL, params, "changed_versions")
+    warehouse.exec_driver_sql("ANALYZE changed_resources")
+    days = warehouse.execute(STALE_DAYS_SQL, {"first": first, "last": last}).scalars()
+    return set(days)
 
 
 def billing_tail(stale: set[date], metered: set[date]) -> set[date]:
@@ -100,16 +154,22 @@ def late_corrections_sensor(
     warehouse: WarehouseResource,
     arcadia_source: ArcadiaSourceResource,
 ):
-    """Re-meter days whose source versions were recorded or corrected after they were
-    metered (look-back ARCADIA_CORRECTIONS_LOOKBACK_DAYS, default 35 days)."""
+    """Re-meter the days whose inventory versions recorded or corrected since the last tick
+    change (look-back ARCADIA_CORRECTIONS_LOOKBACK_DAYS, default 35 days)."""
     previous = datetime.fromisoformat(context.cursor) if context.cursor else None
     since = previous - CURSOR_OVERLAP if previous else datetime(1970, 1, 1, tzinfo=UTC)
     today = datetime.now(UTC).date()
-    with warehouse.engine.connect() as connection:
+    same_database = arcadia_source.database_url == warehouse.database_url
+    with arcadia_source.engine.connect() as connection:
+        newest = connection.execute(NEWEST_RECORDED_SQL, {"since": since}).scalar_one()
+    stale: set[date] = set()
+    with warehouse.engine.begin() as connection:
         snapshots = snapshot_times(
             connection, today - timedelta(days=lookback_days()), today - timedelta(days=1)
         )
-    stale, newest = stale_days(arcadia_source.engine, snapshots, since)
+        if newest is not None:
+            source = None if same_database else arcadia_source.engine
+            stale = stale_days(connection, source, snapshots, since)
     cursor = max(filter(None, [previous, newest]), default=None)
     if not stale:
         return SensorResult(

@@ -11,11 +11,9 @@ from decimal import Decimal
 import pytest
 from dagster import DagsterInstance, materialize
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.definitions import defs
-from arcadia_pipeline.inventory.source import create_source_tables
 from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline_tests.support import (
     ASSETS,
@@ -293,24 +291,6 @@ def content(rows):
     return [
         {k: v for k, v in r.items() if k not in ("run_id", "inventory_snapshot_id")} for r in rows
     ]
-
-
-@pytest.fixture
-def source_database(engine):
-    """A second database on the same server holding the `arcadia` source relations."""
-    name = f"arcadia_source_{os.getpid()}"
-    url = make_url(engine.url.render_as_string(hide_password=False)).set(database=name)
-    url = url.render_as_string(hide_password=False)
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    with make_engine(url).begin() as connection:
-        create_source_tables(connection)
-    yield url
-    make_engine(url).dispose()
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def test_a_separate_source_database_gives_the_same_records(engine, source_database, monkeypatch):

@@ -6,6 +6,8 @@ import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 from sqlalchemy import text
 
+from arcadia_pipeline.days import contiguous_ranges
+from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline.sensors.corrections import billing_tail, late_corrections_sensor
 from arcadia_pipeline_tests.support import (
@@ -106,8 +108,101 @@ def test_backdated_power_off_re_meters_exactly_the_days_it_touches(
 
     result, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
 
-    # All three rows were (re)recorded now: the closed version spans the days up to the
-    # power-off, the reopened one every day after it, so every metered day is re-metered,
-    # as one single-run range.
-    assert _ranges(result) == [(metered_days[0].isoformat(), metered_days[-1].isoformat(), None)]
+    # All three rows were (re)recorded now, but only the days from the power-off to the
+    # power-on meter differently: the closed version still covers the days before whole,
+    # the reopened one the days after. Those are re-metered as one single-run range; the
+    # month-to-date billing of the later days follows.
+    stale = set(metered_days[2:5])
+    tail = sorted(billing_tail(stale, set(metered_days)))
+    expected = [(metered_days[2].isoformat(), metered_days[4].isoformat(), None)]
+    expected += [
+        (first.isoformat(), last.isoformat(), ["deployment_quotes", "usage_period_aggregates"])
+        for first, last in contiguous_ranges(tail)
+    ]
+    assert _ranges(result) == expected
     assert result.cursor > first_tick.cursor
+
+
+def test_a_version_closed_today_re_meters_nothing_before(engine, database_url, metered_days):
+    """Ordinary activity (a droplet resized today) closes a long-lived version: that is a
+    new recorded_at on a row overlapping every metered day, and none of them changes."""
+    instance = DagsterInstance.ephemeral()
+    first_tick, _ = _evaluate(database_url, instance)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE arcadia.resource_versions SET valid_to = :now, recorded_at = :now "
+                 "WHERE resource_id = 'droplet:1'"),
+            {"now": now},
+        )  # fmt: skip
+    add_version(engine, "droplet:1", "dep-a", "droplet", now, recorded_at=now)
+
+    result, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
+
+    assert result.run_requests == []
+    assert result.cursor > first_tick.cursor
+
+
+def test_a_backdated_deletion_re_meters_the_days_it_removes(engine, database_url, metered_days):
+    """The version now ends earlier: the later days lose the resource (nothing overlaps
+    them any more, so only the snapshot side shows it)."""
+    instance = DagsterInstance.ephemeral()
+    first_tick, _ = _evaluate(database_url, instance)
+    deleted_at = datetime.combine(metered_days[-2], datetime.min.time(), UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE arcadia.resource_versions SET valid_to = :t, recorded_at = now() "
+                 "WHERE resource_id = 'droplet:1'"),
+            {"t": deleted_at},
+        )  # fmt: skip
+
+    result, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
+
+    assert _ranges(result) == [(metered_days[-2].isoformat(), metered_days[-1].isoformat(), None)]
+
+
+def test_a_correction_in_a_separate_source_database(
+    engine, database_url, source_database, metered_days
+):
+    """The comparison reads the source where ARCADIA_SOURCE_DATABASE_URL points; here the
+    warehouse's own arcadia tables keep the old history, so only the source shows the change."""
+    source = make_engine(source_database)
+    with engine.connect() as connection:
+        deployments = [
+            dict(r)
+            for r in connection.execute(text("SELECT * FROM arcadia.deployments")).mappings()
+        ]
+        versions = [dict(r) for r in connection.execute(
+            text("SELECT * FROM arcadia.resource_versions")).mappings()]  # fmt: skip
+    with source.begin() as connection:
+        connection.execute(
+            text("INSERT INTO arcadia.deployments VALUES (:deployment_id, :name, :plan_code)"),
+            deployments,
+        )
+        connection.execute(
+            text("INSERT INTO arcadia.resource_versions VALUES (:resource_id, :deployment_id, "
+                 ":inventory_kind, :size_gb, :status, :valid_from, :valid_to, :recorded_at)"),
+            versions,
+        )  # fmt: skip
+    resources = {
+        "warehouse": WarehouseResource(database_url=database_url),
+        "arcadia_source": ArcadiaSourceResource(database_url=source_database),
+    }
+    instance = DagsterInstance.ephemeral()
+    first_tick = late_corrections_sensor(
+        build_sensor_context(instance=instance, resources=resources)
+    )
+    deleted_at = datetime.combine(metered_days[-1], datetime.min.time(), UTC)
+    with source.begin() as connection:
+        connection.execute(
+            text("UPDATE arcadia.resource_versions SET valid_to = :t, recorded_at = now()"),
+            {"t": deleted_at},
+        )
+    source.dispose()
+
+    result = late_corrections_sensor(
+        build_sensor_context(instance=instance, cursor=first_tick.cursor, resources=resources)
+    )
+
+    last = metered_days[-1].isoformat()
+    assert _ranges(result) == [(last, last, None)]
