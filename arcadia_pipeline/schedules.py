@@ -1,13 +1,17 @@
 """The nightly job and its schedule: yesterday's UTC partition at 01:10 UTC."""
 
-from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
+from dagster import AssetKey, AssetSelection, build_schedule_from_partitioned_job, define_asset_job
 
 from arcadia_pipeline.automation import SCHEDULE_STATUS
 from arcadia_pipeline.partitions import daily_partitions
 
-METERING_ASSETS = AssetSelection.assets(
-    "resource_inventory", "usage_records", "usage_period_aggregates", "deployment_quotes"
-)
+METERING_ASSET_KEYS = [
+    AssetKey("resource_inventory"),
+    AssetKey("usage_records"),
+    AssetKey("usage_period_aggregates"),
+    AssetKey("deployment_quotes"),
+]
+METERING_ASSETS = AssetSelection.assets(*METERING_ASSET_KEYS)
 
 daily_metering_job = define_asset_job(
     "daily_metering_job",

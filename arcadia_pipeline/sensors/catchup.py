@@ -1,15 +1,15 @@
 """Missed days catch up: Dagster's partitioned schedule only ever targets the day before
 its tick, so days missed while the daemon was down would stay unmetered. This sensor asks
-for every unmetered day in a look-back window, as single-run ranges."""
+for every day in a look-back window that is not fully metered (never run, or its last run
+failed part-way), as single-run ranges."""
 
 import os
 from datetime import UTC, date, datetime, time, timedelta
 
 from dagster import (
-    AssetKey,
-    DagsterRunStatus,
+    AssetPartitionStatus,
+    DagsterInstance,
     RunRequest,
-    RunsFilter,
     SensorEvaluationContext,
     SkipReason,
     sensor,
@@ -17,18 +17,12 @@ from dagster import (
 
 from arcadia_pipeline.automation import SENSOR_STATUS
 from arcadia_pipeline.days import contiguous_ranges, range_tags
-from arcadia_pipeline.partitions import metering_start_date
-from arcadia_pipeline.schedules import daily_metering_job
+from arcadia_pipeline.partitions import daily_partitions, metering_start_date
+from arcadia_pipeline.schedules import METERING_ASSET_KEYS, daily_metering_job
 
 DEFAULT_LOOKBACK_DAYS = 7
 # Yesterday belongs to the 01:10 schedule; the sensor only takes it over after this grace.
 SCHEDULE_GRACE = time(3, 10)
-IN_FLIGHT = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-]
 
 
 def lookback_days() -> int:
@@ -48,21 +42,37 @@ def days_due(now: datetime, lookback: int) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+def days_to_meter(instance: DagsterInstance, due: list[date]) -> list[date]:
+    """The due days some asset has not materialised since its last run on them (never run,
+    or failed), leaving out the days a queued or running run already covers."""
+    keys = [day.isoformat() for day in due]
+    statuses = [
+        instance.get_status_by_partition(asset, keys, daily_partitions) or {}
+        for asset in METERING_ASSET_KEYS
+    ]
+    missing = []
+    for day, key in zip(due, keys, strict=True):
+        of_day = [status.get(key) for status in statuses]
+        if AssetPartitionStatus.IN_PROGRESS in of_day:
+            continue
+        if any(s != AssetPartitionStatus.MATERIALIZED for s in of_day):
+            missing.append(day)
+    return missing
+
+
 @sensor(job=daily_metering_job, minimum_interval_seconds=600, default_status=SENSOR_STATUS)
 def missed_days_sensor(context: SensorEvaluationContext):
-    """Request every day of the look-back (ARCADIA_CATCHUP_LOOKBACK_DAYS, default 7) whose
-    quotes were never materialised, one single run per contiguous range."""
-    instance = context.instance
-    if instance.get_runs_count(RunsFilter(job_name=daily_metering_job.name, statuses=IN_FLIGHT)):
-        return SkipReason("a metering run is in flight; catch-up waits for it")
-    materialized = instance.get_materialized_partitions(AssetKey("deployment_quotes"))
-    due = days_due(datetime.now(UTC), lookback_days())
-    missing = [day for day in due if day.isoformat() not in materialized]
+    """Request every day of the look-back (ARCADIA_CATCHUP_LOOKBACK_DAYS, default 7) not
+    fully metered, one single run per contiguous range."""
+    now = datetime.now(UTC)
+    missing = days_to_meter(context.instance, days_due(now, lookback_days()))
     if not missing:
-        return SkipReason("every day in the look-back is metered")
+        return SkipReason("every day in the look-back is metered or being metered")
+    # The hour in the key: a range whose run failed is asked for again the next hour, not
+    # on every tick (nor never, as a key Dagster has seen before would be).
     return [
         RunRequest(
-            run_key=f"catchup:{first}:{last}",
+            run_key=f"catchup:{first}:{last}:{now:%Y-%m-%dT%H}",
             tags={**range_tags(first, last), "arcadia/trigger": "catchup"},
         )
         for first, last in contiguous_ranges(missing)

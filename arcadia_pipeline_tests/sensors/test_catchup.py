@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 
 from arcadia_pipeline.sensors.catchup import days_due, missed_days_sensor
-from arcadia_pipeline_tests.support import materialize_range
+from arcadia_pipeline_tests.support import add_deployment, add_version, materialize_range, utc
 
 
 def test_days_due_leaves_yesterday_to_the_schedule_until_its_grace_passes():
@@ -52,3 +52,24 @@ def test_gaps_are_requested_as_separate_single_run_ranges(engine):
     ]
     assert ranges[0] == (due[0].isoformat(), due[1].isoformat())
     assert ranges[1][0] == due[4].isoformat()
+
+
+def test_a_day_whose_last_run_failed_is_asked_for_again(engine):
+    """Metered once, then a re-run failed (here on bad source data): the day is not fully
+    metered any more, though its quotes were materialised before."""
+    instance = DagsterInstance.ephemeral()
+    due = days_due(datetime.now(UTC), 7)
+    materialize_range(due[0], due[-1], instance=instance)
+    assert isinstance(missed_days_sensor(build_sensor_context(instance=instance)), SkipReason)
+
+    add_deployment(engine, "dep-a")
+    day = due[2]
+    add_version(engine, "x:1", "dep-a", "quantum_computer", utc(day.year, day.month, day.day))
+    failed = materialize_range(day, day, instance=instance, raise_on_error=False)
+    assert not failed.success
+
+    requests = missed_days_sensor(build_sensor_context(instance=instance))
+    assert [(r.tags["dagster/asset_partition_range_start"],
+             r.tags["dagster/asset_partition_range_end"]) for r in requests] == [
+        (day.isoformat(), day.isoformat())
+    ]  # fmt: skip
