@@ -17,6 +17,7 @@ from arcadia_pipeline_tests.support import (
     add_version,
     materialize_day,
     materialize_range,
+    set_granularity,
     utc,
 )
 
@@ -96,6 +97,25 @@ def test_bounds_name_negative_overlong_and_sub_attributed_records(metered):
     assert "droplet:1: 25.000000000000000000 hours on 2025-03-10" in problems
     assert any(p.startswith("dep-a/spaces:1@") and "qty < 0" in p for p in problems)
     assert any(p.startswith("dep-a/dns:a.com@") and "sub_attribution" in p for p in problems)
+
+
+def test_bounds_name_an_hourly_record_over_one_hour(engine):
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
+    set_granularity(engine, "droplet_hours", "hour")
+    materialize_day(DAY, assets=("resource_inventory", "usage_records"))
+    _run(
+        engine,
+        "UPDATE metering.usage_records SET qty = 1.5 "
+        "WHERE resource_id = 'droplet:1' AND period_start = '2025-03-10T07:00Z'",
+    )
+    with engine.connect() as connection:
+        problems = out_of_bounds_records(connection, DAY)
+    # The day is 24.5 hours too: both bounds name it.
+    assert problems == [
+        "droplet:1: 24.500000000000000000 hours on 2025-03-10",
+        "droplet:1: 1.500000000000000000 hours in the hour 2025-03-10T07:00Z",
+    ]
 
 
 def test_month_closure_names_a_resource_whose_month_does_not_sum(metered):
