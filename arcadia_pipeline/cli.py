@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from datetime import date
 from decimal import Decimal
@@ -22,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from arcadia_pipeline.billing.pricing import Quote
 from arcadia_pipeline.billing.usage import month_to_date_quote, usage_for_period
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.db.schema import deployment_quotes
+from arcadia_pipeline.db.schema import deployment_quotes, inventory_deployments
 
 
 class CliError(Exception):
@@ -38,7 +39,10 @@ def decimal_str(value: Decimal) -> str:
 
 
 def iso_date(value: str) -> date:
+    # fromisoformat alone also takes 20250219 and 2025-W08-3.
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
@@ -56,8 +60,19 @@ def source_url() -> str:
     return os.getenv("ARCADIA_SOURCE_DATABASE_URL") or warehouse_url()
 
 
-def plan_of(deployment_id: str) -> str:
-    """The deployment's plan from the source; an unknown deployment is an error."""
+def plan_of(deployment_id: str, day: date | None = None) -> str:
+    """The deployment's plan: as the day's inventory snapshot has it (what its materialised
+    quote used), else from the source now; an unknown deployment is an error."""
+    if day is not None:
+        with make_engine(warehouse_url()).connect() as warehouse:
+            plan = warehouse.execute(
+                select(inventory_deployments.c.plan_code).where(
+                    inventory_deployments.c.day == day,
+                    inventory_deployments.c.deployment_id == deployment_id,
+                )
+            ).scalar_one_or_none()
+        if plan is not None:
+            return plan
     with make_engine(source_url()).connect() as source:
         plan = source.execute(
             text("SELECT plan_code FROM arcadia.deployments WHERE deployment_id = :d"),
@@ -127,7 +142,7 @@ def cmd_usage(args) -> None:
 
 
 def cmd_quote(args) -> None:
-    plan = plan_of(args.deployment)
+    plan = plan_of(args.deployment, args.as_of)
     with make_engine(warehouse_url()).connect() as connection:
         quote = month_to_date_quote(connection, args.deployment, plan, args.as_of)
     print(json.dumps(quote_json(quote), indent=2))
@@ -205,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # bad arguments: argparse prints one line and exits 2
     try:
         args.handler(args)
-    except CliError as error:
+    except (CliError, ValueError, LookupError) as error:
+        # ValueError/LookupError: data the command cannot price (a plan or price missing
+        # from the catalog), said in one line like a bad argument.
         print(f"arcadia-pipeline: error: {error}", file=sys.stderr)
         return 1
     except SQLAlchemyError as error:

@@ -227,6 +227,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *mentions: str) -
         (["quote", "dep-9999", "--as-of", "2025-02-28"], ["dep-9999"]),
         (["usage", "dep-0001", "--from", "2025-02-30", "--to", "2025-03-01"], ["2025-02-30"]),
         (["quote", "dep-0001", "--as-of", "yesterday"], ["yesterday"]),
+        (["usage", "dep-0001", "--from", "20250219", "--to", "2025-02-28"], ["20250219"]),
+        (["quote", "dep-0001", "--as-of", "2025-W09-5"], ["2025-W09-5"]),
         (
             ["usage", "dep-0001", "--from", "2025-02-28", "--to", "2025-02-19"],
             ["2025-02-28", "2025-02-19"],
@@ -263,6 +265,21 @@ def test_an_unreachable_database_fails_with_one_line(demo):
         url=missing.render_as_string(hide_password=False),
     )
     assert_one_line_error(result, "arcadia_no_such_database")
+
+
+def test_a_plan_missing_from_the_catalog_fails_with_one_line(demo):
+    with demo["engine"].begin() as connection:
+        connection.execute(
+            text("INSERT INTO arcadia.deployments VALUES ('dep-odd', 'Odd', 'platinum')")
+        )
+    try:
+        result = cli("quote", "dep-odd", "--as-of", str(LAST), url=demo["url"])
+    finally:
+        with demo["engine"].begin() as connection:
+            connection.execute(
+                text("DELETE FROM arcadia.deployments WHERE deployment_id = 'dep-odd'")
+            )
+    assert_one_line_error(result, "platinum")
 
 
 def test_errors_left_the_demo_data_alone(demo):
