@@ -67,18 +67,24 @@ def engine(database_url):
 
 
 @pytest.fixture
-def source_database(engine):
-    """A second database on the same server holding the `arcadia` source relations."""
-    name = f"arcadia_source_{os.getpid()}"
+def scratch_database(engine):
+    """An empty second database on the same server, dropped afterwards."""
+    name = f"arcadia_scratch_{os.getpid()}"
     url = make_url(engine.url.render_as_string(hide_password=False)).set(database=name)
     url = url.render_as_string(hide_password=False)
     admin = engine.execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         connection.execute(text(f"CREATE DATABASE {name}"))
-    with make_engine(url).begin() as connection:
-        create_source_tables(connection)
     yield url
     make_engine(url).dispose()
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def source_database(scratch_database):
+    """A second database on the same server holding the `arcadia` source relations."""
+    with make_engine(scratch_database).begin() as connection:
+        create_source_tables(connection)
+    return scratch_database
