@@ -27,5 +27,7 @@ lint: venv
 stop:
 	scripts/pg-cluster.sh stop .local/pg
 
-clean: stop
+# Delete the demo cluster (its data too, wherever it lives), the instance and the virtualenv.
+clean:
+	scripts/pg-cluster.sh destroy .local/pg
 	rm -rf .local .venv
