@@ -49,7 +49,7 @@ def resource_inventory(
         with connection.begin():
             source = None if same_database else arcadia_source.engine
             staged, staged_at = stage_source(connection, source, window.start, window.end)
-            total, rows = find_invalid_versions(connection)
+            total, rows = find_invalid_versions(connection, window.start, window.end)
         if total:
             raise Failure(
                 description=describe_problems(total, rows),

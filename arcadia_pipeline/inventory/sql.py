@@ -14,6 +14,8 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
+    cast,
     delete,
     distinct,
     func,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.dialects.postgresql import INTERVAL
 
 from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import (
@@ -108,12 +111,33 @@ def _problem(reason, where, source=staged_versions):
     return select(
         v.resource_id.label("resource_id"),
         v.valid_from.label("valid_from"),
+        v.valid_to.label("valid_to"),
         reason.label("problem"),
     ).where(where)
 
 
-def find_invalid_versions(warehouse: Connection) -> tuple[int, list[dict]]:
-    """Every staged version the pipeline cannot meter, with the reason (set-based)."""
+def _days_touched(problems, window_start: datetime, window_end: datetime):
+    """First and last UTC day of the window a problem row touches (a row that ends before
+    it starts counts as the instant it starts)."""
+    p = problems.c
+    ends = case(
+        (or_(p.valid_to.is_(None), p.valid_to > p.valid_from),
+         func.least(func.coalesce(p.valid_to, window_end), window_end)
+         - cast(literal("1 microsecond"), INTERVAL)),
+        else_=p.valid_from,
+    )  # fmt: skip
+    first = func.greatest(p.valid_from, window_start)
+    return (
+        func.date(func.timezone("UTC", first)),
+        func.date(func.timezone("UTC", func.greatest(ends, first))),
+    )
+
+
+def find_invalid_versions(
+    warehouse: Connection, window_start: datetime, window_end: datetime
+) -> tuple[int, list[dict]]:
+    """Every staged version the pipeline cannot meter, with the reason and the days of the
+    window it touches (set-based); the first MAX_REPORTED_ROWS of them, and how many."""
     v = staged_versions.c
     k = kind_map.alias("k")
     previous_end = (
@@ -181,9 +205,19 @@ def find_invalid_versions(warehouse: Connection) -> tuple[int, list[dict]]:
         ),
     ]
     all_problems = problems[0].union_all(*problems[1:]).subquery("problems")
+    first_day, last_day = _days_touched(all_problems, window_start, window_end)
     rows = (
         warehouse.execute(
-            select(all_problems, func.count().over().label("total"))
+            select(
+                all_problems.c.resource_id,
+                all_problems.c.valid_from,
+                all_problems.c.problem,
+                first_day.label("first_day"),
+                last_day.label("last_day"),
+                func.min(first_day).over().label("run_first_day"),
+                func.max(last_day).over().label("run_last_day"),
+                func.count().over().label("total"),
+            )
             .order_by(all_problems.c.resource_id, all_problems.c.valid_from)
             .limit(MAX_REPORTED_ROWS)
         )
@@ -191,19 +225,25 @@ def find_invalid_versions(warehouse: Connection) -> tuple[int, list[dict]]:
         .all()
     )
     total = rows[0]["total"] if rows else 0
-    return total, [{k: r[k] for k in ("resource_id", "valid_from", "problem")} for r in rows]
+    return total, [dict(r) for r in rows]
+
+
+def _days(first: date, last: date) -> str:
+    return f"day {first}" if first == last else f"days {first} to {last}"
 
 
 def describe_problems(total: int, rows: list[dict]) -> str:
+    """The failure of a window with bad rows: which days of the run, which rows, why."""
     lines = [
-        f"  resource {r['resource_id']} version valid_from {r['valid_from'].isoformat()}: "
-        f"{r['problem']}"
+        f"  resource {r['resource_id']} version valid_from {r['valid_from'].isoformat()} "
+        f"({_days(r['first_day'], r['last_day'])}): {r['problem']}"
         for r in rows
     ]
     more = f"\n  … and {total - len(rows)} more" if total > len(rows) else ""
+    days = _days(rows[0]["run_first_day"], rows[0]["run_last_day"])
     return (
-        f"arcadia.resource_versions has {total} row(s) the pipeline cannot meter; "
-        "nothing was written:\n" + "\n".join(lines) + more
+        f"arcadia.resource_versions has {total} row(s) the pipeline cannot meter on {days} "
+        "of this run; nothing was written:\n" + "\n".join(lines) + more
     )
 
 

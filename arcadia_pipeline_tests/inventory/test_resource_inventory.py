@@ -157,6 +157,7 @@ def test_a_row_that_cannot_be_metered_fails_the_range_naming_it_and_writes_nothi
     for word in problem_words:
         assert word in message
     assert "droplet:ok" not in message  # only the offending rows are named
+    assert "cannot meter on day 2025-03-03 of this run" in message  # and the day they break
     assert written_rows(engine) == NOTHING_WRITTEN
 
 
