@@ -81,6 +81,14 @@ def materialize_range(first: date, last: date, assets=ASSETS, instance=None, rai
     )
 
 
+def run_requested(request, instance):
+    """A sensor's RunRequest run as the daemon runs it: the job, its range tags, its subset."""
+    job = defs.resolve_job_def(request.job_name or "daily_metering_job")
+    return job.execute_in_process(
+        instance=instance, tags=request.tags, asset_selection=request.asset_selection
+    )
+
+
 def materialize_day(day: date, assets=ASSETS, instance=None, raise_on_error=True):
     return materialize(
         _with_checks(assets),

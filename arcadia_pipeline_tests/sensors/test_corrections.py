@@ -14,6 +14,7 @@ from arcadia_pipeline_tests.support import (
     add_deployment,
     add_version,
     materialize_range,
+    run_requested,
     usage_rows,
 )
 
@@ -78,11 +79,20 @@ def test_backdated_resource_re_meters_its_day_and_refreshes_the_month_after(
                          ["deployment_quotes", "usage_period_aggregates"]))  # fmt: skip
     assert _ranges(result) == expected
 
-    # Running what the sensor asked for meters the snapshot; the next tick is quiet.
-    materialize_range(day, day, instance=instance)
+    # Running what the sensor asked for, as the daemon would, meters the snapshot and
+    # carries it into the month-to-date aggregates of the day and the later days of the
+    # month; the next tick is quiet.
+    for request in result.run_requests:
+        assert run_requested(request, instance).success
     assert [r["resource_id"] for r in usage_rows(engine, "resource_id = 'snapshot:9'")] == [
         "snapshot:9"
     ]
+    with engine.connect() as connection:
+        with_snapshot = connection.execute(
+            text("SELECT as_of_date FROM metering.usage_period_aggregates "
+                 "WHERE billing_kind = 'snapshot_gb_month' ORDER BY 1")
+        ).scalars()  # fmt: skip
+        assert list(with_snapshot) == [day, *tail]
     again, _ = _evaluate(database_url, instance, cursor=result.cursor)
     assert again.run_requests == []
 
