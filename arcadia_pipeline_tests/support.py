@@ -8,6 +8,7 @@ from decimal import Decimal
 from dagster import DagsterInstance, materialize
 from sqlalchemy import Engine, text
 
+from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.definitions import defs
 
 ASSETS = ("resource_inventory", "usage_records", "usage_period_aggregates", "deployment_quotes")
@@ -120,4 +121,25 @@ def set_granularity(engine: Engine, billing_kind: str, granularity: str) -> None
         connection.execute(
             text("UPDATE metering.metering_config SET granularity = :g WHERE billing_kind = :k"),
             {"g": granularity, "k": billing_kind},
+        )
+
+
+def copy_source(engine: Engine, source_url: str) -> None:
+    """Copy the warehouse's arcadia rows into the source database at source_url."""
+    with engine.connect() as connection:
+        deployments = connection.execute(text("SELECT * FROM arcadia.deployments")).mappings()
+        deployments = [dict(r) for r in deployments]
+        versions = connection.execute(text("SELECT * FROM arcadia.resource_versions")).mappings()
+        versions = [dict(r) for r in versions]
+    with make_engine(source_url).begin() as connection:
+        connection.execute(
+            text("INSERT INTO arcadia.deployments VALUES (:deployment_id, :name, :plan_code)"),
+            deployments,
+        )
+        connection.execute(
+            text(
+                "INSERT INTO arcadia.resource_versions VALUES (:resource_id, :deployment_id, "
+                ":inventory_kind, :size_gb, :status, :valid_from, :valid_to, :recorded_at)"
+            ),
+            versions,
         )

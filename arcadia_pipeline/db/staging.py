@@ -7,7 +7,20 @@ passes through Python objects).
 
 import tempfile
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Column, Connection, DateTime, Engine, Numeric, Text
+
+
+def version_columns() -> list[Column]:
+    """The columns of arcadia.resource_versions a stage holds (new objects for each table)."""
+    return [
+        Column("resource_id", Text),
+        Column("deployment_id", Text),
+        Column("inventory_kind", Text),
+        Column("size_gb", Numeric),
+        Column("status", Text),
+        Column("valid_from", DateTime(timezone=True)),
+        Column("valid_to", DateTime(timezone=True)),
+    ]
 
 
 def stage_query(

@@ -10,7 +10,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     MetaData,
-    Numeric,
     Table,
     Text,
     and_,
@@ -35,7 +34,7 @@ from arcadia_pipeline.db.schema import (
     plans,
     resource_inventory,
 )
-from arcadia_pipeline.db.staging import stage_query
+from arcadia_pipeline.db.staging import stage_query, version_columns
 from arcadia_pipeline.metering.accrual import STATUSES, Accrual
 
 # What the pipeline reads of the source: every version overlapping [window_start, window_end),
@@ -56,13 +55,7 @@ _staging = MetaData()
 staged_versions = Table(
     "staged_versions",
     _staging,
-    Column("resource_id", Text),
-    Column("deployment_id", Text),
-    Column("inventory_kind", Text),
-    Column("size_gb", Numeric),
-    Column("status", Text),
-    Column("valid_from", TSTZ),
-    Column("valid_to", TSTZ),
+    *version_columns(),
     Column("recorded_at", TSTZ),
     prefixes=["TEMPORARY"],
 )

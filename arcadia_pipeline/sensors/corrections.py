@@ -14,12 +14,11 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from sqlalchemy import Column, Connection, Engine, MetaData, Numeric, Table, Text, text
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, Text, text
 
 from arcadia_pipeline.automation import SENSOR_STATUS
 from arcadia_pipeline.days import contiguous_ranges, day_start, range_tags
-from arcadia_pipeline.db.schema import TSTZ
-from arcadia_pipeline.db.staging import stage_query
+from arcadia_pipeline.db.staging import stage_query, version_columns
 from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline.schedules import daily_metering_job
 
@@ -51,18 +50,7 @@ _staging = MetaData()
 changed_resources = Table(
     "changed_resources", _staging, Column("resource_id", Text), prefixes=["TEMPORARY"]
 )
-changed_versions = Table(
-    "changed_versions",
-    _staging,
-    Column("resource_id", Text),
-    Column("deployment_id", Text),
-    Column("inventory_kind", Text),
-    Column("size_gb", Numeric),
-    Column("status", Text),
-    Column("valid_from", TSTZ),
-    Column("valid_to", TSTZ),
-    prefixes=["TEMPORARY"],
-)
+changed_versions = Table("changed_versions", _staging, *version_columns(), prefixes=["TEMPORARY"])
 # Metered days of the look-back where the changed resources, clipped to the day, differ
 # from the day's snapshot of them (in either direction: added, removed or altered).
 STALE_DAYS_SQL = text(

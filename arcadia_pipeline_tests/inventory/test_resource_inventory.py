@@ -12,13 +12,13 @@ import pytest
 from dagster import DagsterInstance, materialize
 from sqlalchemy import text
 
-from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.definitions import defs
 from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline_tests.support import (
     ASSETS,
     add_deployment,
     add_version,
+    copy_source,
     materialize_day,
     materialize_range,
     usage_rows,
@@ -302,24 +302,7 @@ def test_a_separate_source_database_gives_the_same_records(engine, source_databa
     inventory_same_database = inventory_rows(engine)
 
     # move the source rows to the other database, leaving the warehouse's own copy empty
-    source = make_engine(source_database)
-    with engine.connect() as connection:
-        deployments = connection.execute(text("SELECT * FROM arcadia.deployments")).mappings()
-        deployments = [dict(r) for r in deployments]
-        versions = connection.execute(text("SELECT * FROM arcadia.resource_versions")).mappings()
-        versions = [dict(r) for r in versions]
-    with source.begin() as connection:
-        connection.execute(
-            text("INSERT INTO arcadia.deployments VALUES (:deployment_id, :name, :plan_code)"),
-            deployments,
-        )
-        connection.execute(
-            text(
-                "INSERT INTO arcadia.resource_versions VALUES (:resource_id, :deployment_id, "
-                ":inventory_kind, :size_gb, :status, :valid_from, :valid_to, :recorded_at)"
-            ),
-            versions,
-        )
+    copy_source(engine, source_database)
     with engine.begin() as connection:
         connection.execute(
             text(

@@ -13,6 +13,7 @@ from arcadia_pipeline.sensors.corrections import billing_tail, late_corrections_
 from arcadia_pipeline_tests.support import (
     add_deployment,
     add_version,
+    copy_source,
     materialize_range,
     run_requested,
     usage_rows,
@@ -176,24 +177,7 @@ def test_a_correction_in_a_separate_source_database(
 ):
     """The comparison reads the source where ARCADIA_SOURCE_DATABASE_URL points; here the
     warehouse's own arcadia tables keep the old history, so only the source shows the change."""
-    source = make_engine(source_database)
-    with engine.connect() as connection:
-        deployments = [
-            dict(r)
-            for r in connection.execute(text("SELECT * FROM arcadia.deployments")).mappings()
-        ]
-        versions = [dict(r) for r in connection.execute(
-            text("SELECT * FROM arcadia.resource_versions")).mappings()]  # fmt: skip
-    with source.begin() as connection:
-        connection.execute(
-            text("INSERT INTO arcadia.deployments VALUES (:deployment_id, :name, :plan_code)"),
-            deployments,
-        )
-        connection.execute(
-            text("INSERT INTO arcadia.resource_versions VALUES (:resource_id, :deployment_id, "
-                 ":inventory_kind, :size_gb, :status, :valid_from, :valid_to, :recorded_at)"),
-            versions,
-        )  # fmt: skip
+    copy_source(engine, source_database)
     resources = {
         "warehouse": WarehouseResource(database_url=database_url),
         "arcadia_source": ArcadiaSourceResource(database_url=source_database),
@@ -203,12 +187,11 @@ def test_a_correction_in_a_separate_source_database(
         build_sensor_context(instance=instance, resources=resources)
     )
     deleted_at = datetime.combine(metered_days[-1], datetime.min.time(), UTC)
-    with source.begin() as connection:
+    with make_engine(source_database).begin() as connection:
         connection.execute(
             text("UPDATE arcadia.resource_versions SET valid_to = :t, recorded_at = now()"),
             {"t": deleted_at},
         )
-    source.dispose()
 
     result = late_corrections_sensor(
         build_sensor_context(instance=instance, cursor=first_tick.cursor, resources=resources)
