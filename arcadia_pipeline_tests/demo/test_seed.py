@@ -1,15 +1,15 @@
-"""The demo inventory generator, against a real PostgreSQL (ARCADIA_DATABASE_URL).
+"""The demo inventory generator, against the session's real PostgreSQL database.
 
 Every test runs inside a transaction that is rolled back, so the shared database keeps its data.
 """
 
-import os
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.demo.seed import KINDS, PLANS, STORAGE_KINDS, seed_demo
 
 END = date(2025, 3, 15)  # last complete month: February 2025
@@ -17,13 +17,9 @@ SMALL = {"deployments": 3, "days": 10}
 
 
 @pytest.fixture(scope="module")
-def engine():
-    url = os.environ.get("ARCADIA_DATABASE_URL")
-    if not url:
-        pytest.skip("ARCADIA_DATABASE_URL is not set")
-    engine = sa.create_engine(url)
-    yield engine
-    engine.dispose()
+def engine(database_url):
+    """The session's database (conftest fails, not skips, when there is none)."""
+    return make_engine(database_url)
 
 
 @pytest.fixture
