@@ -24,6 +24,8 @@ def _snapshot_metadata(snapshot: InventorySnapshot) -> dict:
         "versions": MetadataValue.int(snapshot.versions),
         "resources": MetadataValue.int(snapshot.resources),
         "unattributed_resources": MetadataValue.int(snapshot.unattributed_resources),
+        # 1: a run that staged the source later had written the day; its snapshot stands.
+        "kept_newer_snapshot": MetadataValue.int(int(snapshot.kept_newer)),
     }
 
 

@@ -247,13 +247,36 @@ class InventorySnapshot:
     versions: int
     resources: int
     unattributed_resources: int
+    kept_newer: bool = False  # the day held a snapshot staged after this run's: kept
+
+
+def _snapshot(row, kept_newer: bool = False) -> InventorySnapshot:
+    return InventorySnapshot(
+        day=row["day"],
+        snapshot_id=row["snapshot_id"],
+        versions=row["versions"],
+        resources=row["resources"],
+        unattributed_resources=row["unattributed_resources"],
+        kept_newer=kept_newer,
+    )
 
 
 def replace_inventory_day(
     warehouse: Connection, day: date, run_id: str, taken_at: datetime
 ) -> InventorySnapshot:
     """Replace day's snapshot from the staged rows, staged at `taken_at` (the caller holds
-    the day's transaction)."""
+    the day's transaction and lock).
+
+    A snapshot staged after ours is kept: a correction run re-metered the day while this
+    (long) run was on earlier days, and our older copy of the source would undo it.
+    """
+    existing = (
+        warehouse.execute(select(inventory_snapshots).where(inventory_snapshots.c.day == day))
+        .mappings()
+        .one_or_none()
+    )
+    if existing is not None and existing["taken_at"] > taken_at:
+        return _snapshot(existing, kept_newer=True)
     d0, d1 = day_start(day), day_start(day + timedelta(days=1))
     v = staged_versions.c
     k = kind_map.c
@@ -340,10 +363,4 @@ def replace_inventory_day(
         .mappings()
         .one()
     )
-    return InventorySnapshot(
-        day=day,
-        snapshot_id=snapshot_id,
-        versions=snap["versions"],
-        resources=snap["resources"],
-        unattributed_resources=snap["unattributed_resources"],
-    )
+    return _snapshot(snap)

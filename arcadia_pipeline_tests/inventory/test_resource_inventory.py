@@ -12,7 +12,9 @@ import pytest
 from dagster import DagsterInstance, materialize
 from sqlalchemy import text
 
+from arcadia_pipeline.db.partitions import ensure_month_partitions
 from arcadia_pipeline.definitions import defs
+from arcadia_pipeline.inventory.sql import replace_inventory_day, stage_source
 from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline_tests.support import (
     ASSETS,
@@ -347,3 +349,28 @@ def inventory_rows(engine):
                 )
             ).mappings()
         ]
+
+
+def test_a_long_run_never_overwrites_a_snapshot_staged_after_its_own(engine):
+    """A range run stages the source, a correction lands and a correction run re-meters a
+    day; when the range run reaches that day its older copy must not undo the correction."""
+    add_deployment(engine, "dep")
+    add_version(engine, "droplet:1", "dep", "droplet", utc(2025, 3, 1))
+    day = date(2025, 3, 2)
+    with engine.connect() as connection:
+        with connection.begin():
+            ensure_month_partitions(connection, day, day)
+            _, staged_at = stage_source(connection, None, utc(2025, 3, 1), utc(2025, 3, 3))
+        # the correction, and the run that re-meters its day
+        add_version(engine, "spaces:late", "dep", "spaces_bucket", utc(2025, 3, 1), size_gb=10)
+        materialize_day(day, assets=("resource_inventory",))
+        with connection.begin():
+            snapshot = replace_inventory_day(connection, day, "range-run", taken_at=staged_at)
+
+    assert snapshot.kept_newer
+    with engine.connect() as connection:
+        kept = connection.execute(
+            text("SELECT resource_id FROM metering.resource_inventory WHERE day = :d ORDER BY 1"),
+            {"d": day},
+        ).scalars()
+        assert list(kept) == ["droplet:1", "spaces:late"]
