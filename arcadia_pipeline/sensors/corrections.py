@@ -31,10 +31,20 @@ BILLING_ASSETS = [AssetKey("usage_period_aggregates"), AssetKey("deployment_quot
 # days runs after the re-metering it depends on (the queue starts runs in creation order).
 CORRECTION_TAGS = {"arcadia/trigger": "correction", "arcadia/serial": "corrections"}
 
-# The resources with a version recorded since the last tick, and all their versions that
-# overlap the look-back: the source side of the comparison.
+# A tick reads at most this many versions past its cursor (ties on recorded_at included), so
+# a first tick or a large sync is worked off over several ticks, each well inside the
+# sensor's time limit.
+MAX_VERSIONS_PER_TICK = 50_000
+BATCH_END_SQL = text(
+    "SELECT max(recorded_at) FROM (SELECT recorded_at FROM arcadia.resource_versions "
+    "WHERE recorded_at > :after ORDER BY recorded_at LIMIT :n) AS batch"
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The resources with a version recorded in the tick's (since, until], and all their versions
+# that overlap the look-back: the source side of the comparison.
 CHANGED_RESOURCES_SQL = (
-    "SELECT DISTINCT resource_id FROM arcadia.resource_versions WHERE recorded_at > %(since)s"
+    "SELECT DISTINCT resource_id FROM arcadia.resource_versions "
+    "WHERE recorded_at > %(since)s AND recorded_at <= %(until)s"
 )
 CHANGED_VERSIONS_SQL = f"""
 SELECT resource_id, deployment_id, inventory_kind, size_gb, status, valid_from, valid_to
@@ -66,6 +76,8 @@ STALE_DAYS_SQL = text(
              least(coalesce(v.valid_to, d.d1), d.d1) AS ends_at
       FROM changed_versions v
       JOIN days d ON v.valid_from < d.d1 AND (v.valid_to IS NULL OR v.valid_to > d.d0)
+      -- the two source reads are separate statements: compare the same resources
+      WHERE v.resource_id IN (SELECT resource_id FROM changed_resources)
     ),
     snapshot AS (
       SELECT i.day, i.resource_id, i.deployment_id, i.inventory_kind, i.size_gb, i.status,
@@ -104,17 +116,17 @@ def stale_days(
     source: Engine | None,
     snapshots: dict[date, datetime],
     since: datetime,
+    until: datetime,
 ) -> set[date]:
-    """Metered days (those of `snapshots`) whose inventory the versions recorded after
-    `since` change (caller holds the transaction). `source=None`: the source relations
-    are in the warehouse database."""
+    """Metered days (those of `snapshots`) whose inventory the versions recorded in
+    (since, until] change (caller holds the transaction). `source=None`: the source
+    relations are in the warehouse database."""
     if not snapshots:
         return set()
     first, last = min(snapshots), max(snapshots)
-    # A version recorded before every snapshot of the window is in all of them already.
-    since = max(since, min(snapshots.values()) - CURSOR_OVERLAP)
     params = {
         "since": since,
+        "until": until,
         "window_start": day_start(first),
         "window_end": day_start(last + timedelta(days=1)),
     }
@@ -126,6 +138,24 @@ def stale_days(
     warehouse.exec_driver_sql("ANALYZE changed_resources")
     days = warehouse.execute(STALE_DAYS_SQL, {"first": first, "last": last}).scalars()
     return set(days)
+
+
+def tick_window(
+    source: Connection, previous: datetime | None, snapshots: dict[date, datetime]
+) -> tuple[datetime, datetime | None]:
+    """The recorded_at window (since, until] a tick compares; until is None when nothing
+    was recorded in it. It re-reads CURSOR_OVERLAP before the cursor (rows committed late
+    with an earlier recorded_at, clocks that differ) but nothing before every snapshot of
+    the look-back (those versions are in all of them), and stops MAX_VERSIONS_PER_TICK
+    versions past the cursor."""
+    floor = min(snapshots.values()) - CURSOR_OVERLAP if snapshots else EPOCH
+    since = max(previous - CURSOR_OVERLAP, floor) if previous else floor
+    if source.execute(NEWEST_RECORDED_SQL, {"since": since}).scalar_one() is None:
+        return since, None
+    batch_end = source.execute(
+        BATCH_END_SQL, {"after": max(filter(None, [previous, since])), "n": MAX_VERSIONS_PER_TICK}
+    ).scalar_one()
+    return since, max(filter(None, [batch_end, previous]))
 
 
 def billing_tail(stale: set[date], metered: set[date]) -> set[date]:
@@ -145,24 +175,25 @@ def late_corrections_sensor(
     """Re-meter the days whose inventory versions recorded or corrected since the last tick
     change (look-back ARCADIA_CORRECTIONS_LOOKBACK_DAYS, default 35 days)."""
     previous = datetime.fromisoformat(context.cursor) if context.cursor else None
-    since = previous - CURSOR_OVERLAP if previous else datetime(1970, 1, 1, tzinfo=UTC)
     today = datetime.now(UTC).date()
-    same_database = arcadia_source.database_url == warehouse.database_url
-    with arcadia_source.engine.connect() as connection:
-        newest = connection.execute(NEWEST_RECORDED_SQL, {"since": since}).scalar_one()
-    stale: set[date] = set()
-    with warehouse.engine.begin() as connection:
+    with warehouse.engine.connect() as connection:
         snapshots = snapshot_times(
             connection, today - timedelta(days=lookback_days()), today - timedelta(days=1)
         )
-        if newest is not None:
+    with arcadia_source.engine.connect() as connection:
+        since, until = tick_window(connection, previous, snapshots)
+    stale: set[date] = set()
+    if until is not None:
+        same_database = arcadia_source.database_url == warehouse.database_url
+        with warehouse.engine.begin() as connection:
             source = None if same_database else arcadia_source.engine
-            stale = stale_days(connection, source, snapshots, since)
-    cursor = max(filter(None, [previous, newest]), default=None)
+            stale = stale_days(connection, source, snapshots, since, until)
+    # Nothing new: everything up to `since` is in the snapshots or was compared already.
+    cursor = max(filter(None, [previous, until, since]))
     if not stale:
         return SensorResult(
             skip_reason=SkipReason("no corrections of metered days"),
-            cursor=cursor.isoformat() if cursor else None,
+            cursor=cursor.isoformat(),
         )
     requests = [
         RunRequest(

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from arcadia_pipeline.days import contiguous_ranges
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
+from arcadia_pipeline.sensors import corrections
 from arcadia_pipeline.sensors.corrections import billing_tail, late_corrections_sensor
 from arcadia_pipeline_tests.support import (
     add_deployment,
@@ -199,3 +200,30 @@ def test_a_correction_in_a_separate_source_database(
 
     last = metered_days[-1].isoformat()
     assert _ranges(result) == [(last, last, None)]
+
+
+def test_a_large_sync_is_worked_off_over_several_ticks(
+    engine, database_url, metered_days, monkeypatch
+):
+    """Each tick reads a bounded batch of versions past its cursor (here one), so none
+    outgrows the sensor's time limit, and the next tick carries on from there."""
+    monkeypatch.setattr(corrections, "MAX_VERSIONS_PER_TICK", 1)
+    instance = DagsterInstance.ephemeral()
+    first_tick, _ = _evaluate(database_url, instance)
+    now = datetime.now(UTC)
+    for resource_id, day, recorded in [
+        ("snapshot:8", metered_days[1], now - timedelta(seconds=1)),
+        ("snapshot:9", metered_days[6], now),
+    ]:
+        midday = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=6)
+        add_version(engine, resource_id, "dep-a", "snapshot", midday, midday + timedelta(hours=1),
+                    size_gb=10, recorded_at=recorded)  # fmt: skip
+
+    second, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
+    assert [r[:2] for r in _ranges(second) if r[2] is None] == [(metered_days[1].isoformat(),) * 2]
+    for request in second.run_requests:
+        assert run_requested(request, instance).success
+
+    third, _ = _evaluate(database_url, instance, cursor=second.cursor)
+    assert [r[:2] for r in _ranges(third) if r[2] is None] == [(metered_days[6].isoformat(),) * 2]
+    assert third.cursor > second.cursor > first_tick.cursor
