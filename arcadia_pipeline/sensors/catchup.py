@@ -21,6 +21,10 @@ from arcadia_pipeline.partitions import daily_partitions, metering_start_date
 from arcadia_pipeline.schedules import METERING_ASSET_KEYS, daily_metering_job
 
 DEFAULT_LOOKBACK_DAYS = 7
+# A range whose run failed is asked for again in the next such period: not on every tick
+# (bad data fails the same way; the assets already retry transient errors) nor never (a
+# run key Dagster has seen is not launched again).
+RETRY_EVERY = timedelta(hours=6)
 # Yesterday belongs to the 01:10 schedule; the sensor only takes it over after this grace.
 SCHEDULE_GRACE = time(3, 10)
 
@@ -30,6 +34,11 @@ def lookback_days() -> int:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"ARCADIA_CATCHUP_LOOKBACK_DAYS must be a positive integer: {value!r}")
     return int(value)
+
+
+def utc_now() -> datetime:
+    """The sensor's one reading of the clock (tests hold it still)."""
+    return datetime.now(UTC)
 
 
 def days_due(now: datetime, lookback: int) -> list[date]:
@@ -64,15 +73,15 @@ def days_to_meter(instance: DagsterInstance, due: list[date]) -> list[date]:
 def missed_days_sensor(context: SensorEvaluationContext):
     """Request every day of the look-back (ARCADIA_CATCHUP_LOOKBACK_DAYS, default 7) not
     fully metered, one single run per contiguous range."""
-    now = datetime.now(UTC)
+    now = utc_now()
     missing = days_to_meter(context.instance, days_due(now, lookback_days()))
     if not missing:
         return SkipReason("every day in the look-back is metered or being metered")
-    # The hour in the key: a range whose run failed is asked for again the next hour, not
-    # on every tick (nor never, as a key Dagster has seen before would be).
+    period = RETRY_EVERY.total_seconds()
+    attempt = datetime.fromtimestamp(now.timestamp() // period * period, UTC)
     return [
         RunRequest(
-            run_key=f"catchup:{first}:{last}:{now:%Y-%m-%dT%H}",
+            run_key=f"catchup:{first}:{last}:{attempt:%Y-%m-%dT%H}",
             tags={**range_tags(first, last), "arcadia/trigger": "catchup"},
         )
         for first, last in contiguous_ranges(missing)

@@ -2,8 +2,10 @@
 
 from datetime import UTC, date, datetime, time, timedelta
 
+import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 
+from arcadia_pipeline.sensors import catchup
 from arcadia_pipeline.sensors.catchup import days_due, missed_days_sensor
 from arcadia_pipeline_tests.support import (
     add_deployment,
@@ -12,6 +14,14 @@ from arcadia_pipeline_tests.support import (
     run_requested,
     utc,
 )
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Noon today (UTC), held still for the sensor: no test straddles 03:10 or midnight."""
+    now = datetime.combine(datetime.now(UTC).date(), time(12), UTC)
+    monkeypatch.setattr(catchup, "utc_now", lambda: now)
+    return now
 
 
 def test_days_due_leaves_yesterday_to_the_schedule_until_its_grace_passes():
@@ -29,9 +39,9 @@ def test_days_due_never_reaches_before_the_first_partition():
     ]
 
 
-def test_three_days_of_downtime_heal_on_the_next_evaluation(engine):
+def test_three_days_of_downtime_heal_on_the_next_evaluation(engine, clock):
     instance = DagsterInstance.ephemeral()
-    due = days_due(datetime.now(UTC), 7)
+    due = days_due(clock, 7)
     # Metered up to three days before the end of the look-back, then the daemon was down.
     down = due[-3:]
     materialize_range(due[0], due[-4], instance=instance)
@@ -47,9 +57,9 @@ def test_three_days_of_downtime_heal_on_the_next_evaluation(engine):
     assert isinstance(missed_days_sensor(build_sensor_context(instance=instance)), SkipReason)
 
 
-def test_gaps_are_requested_as_separate_single_run_ranges(engine):
+def test_gaps_are_requested_as_separate_single_run_ranges(engine, clock):
     instance = DagsterInstance.ephemeral()
-    due = days_due(datetime.combine(date.today(), time(12), UTC), 7)
+    due = days_due(clock, 7)
     materialize_range(due[2], due[3], instance=instance)
     requests = missed_days_sensor(build_sensor_context(instance=instance))
     ranges = [
@@ -60,11 +70,11 @@ def test_gaps_are_requested_as_separate_single_run_ranges(engine):
     assert ranges[1][0] == due[4].isoformat()
 
 
-def test_a_day_whose_last_run_failed_is_asked_for_again(engine):
+def test_a_day_whose_last_run_failed_is_asked_for_again(engine, clock):
     """Metered once, then a re-run failed (here on bad source data): the day is not fully
     metered any more, though its quotes were materialised before."""
     instance = DagsterInstance.ephemeral()
-    due = days_due(datetime.now(UTC), 7)
+    due = days_due(clock, 7)
     materialize_range(due[0], due[-1], instance=instance)
     assert isinstance(missed_days_sensor(build_sensor_context(instance=instance)), SkipReason)
 
@@ -79,3 +89,15 @@ def test_a_day_whose_last_run_failed_is_asked_for_again(engine):
              r.tags["dagster/asset_partition_range_end"]) for r in requests] == [
         (day.isoformat(), day.isoformat())
     ]  # fmt: skip
+
+
+def test_a_range_is_asked_for_again_only_after_six_hours(clock, monkeypatch):
+    """Same run key within a period (Dagster launches a key once), a new one after it."""
+    instance = DagsterInstance.ephemeral()  # nothing metered: the whole look-back is due
+
+    def keys_at(now):
+        monkeypatch.setattr(catchup, "utc_now", lambda: now)
+        return [r.run_key for r in missed_days_sensor(build_sensor_context(instance=instance))]
+
+    assert keys_at(clock) == keys_at(clock + timedelta(hours=5, minutes=59))
+    assert keys_at(clock) != keys_at(clock + timedelta(hours=6))
