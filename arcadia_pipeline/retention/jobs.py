@@ -18,7 +18,12 @@ from arcadia_pipeline.automation import SCHEDULE_STATUS
 from arcadia_pipeline.db.retry import DATABASE_RETRY_POLICY
 from arcadia_pipeline.metadata import per_kind
 from arcadia_pipeline.resources import WarehouseResource
-from arcadia_pipeline.retention.sql import InvalidMeteringConfig, apply_retention
+from arcadia_pipeline.retention.sql import (
+    InvalidMeteringConfig,
+    InventoryRetention,
+    apply_retention,
+    remove_inventory_before,
+)
 
 
 @op(retry_policy=DATABASE_RETRY_POLICY)
@@ -32,18 +37,23 @@ def remove_expired_usage_records(context: OpExecutionContext, warehouse: Warehou
             result = apply_retention(connection, today)
     except InvalidMeteringConfig as error:
         raise Failure(description=str(error), allow_retries=False) from error
+    inventory = InventoryRetention(0, [])
+    if result.inventory_kept_from is not None:
+        with warehouse.engine.begin() as connection:
+            inventory = remove_inventory_before(connection, result.inventory_kept_from)
+    dropped = result.dropped_partitions + inventory.dropped_partitions
     metadata = {
         "rows_removed": MetadataValue.int(sum(result.removed.values())),
         **per_kind("rows_removed", result.removed),
-        "inventory_rows_removed": MetadataValue.int(result.inventory_rows_removed),
-        "dropped_partitions": MetadataValue.text(", ".join(result.dropped_partitions) or "-"),
+        "inventory_rows_removed": MetadataValue.int(inventory.rows_removed),
+        "dropped_partitions": MetadataValue.text(", ".join(dropped) or "-"),
     }
     context.log_event(AssetObservation(asset_key=AssetKey("usage_records"), metadata=metadata))
     context.log_event(
         AssetObservation(
             asset_key=AssetKey("resource_inventory"),
             metadata={
-                "rows_removed": MetadataValue.int(result.inventory_rows_removed),
+                "rows_removed": MetadataValue.int(inventory.rows_removed),
                 "kept_from": MetadataValue.text(str(result.inventory_kept_from or "-")),
             },
         )

@@ -14,6 +14,7 @@ from arcadia_pipeline.db.schema import (
     SCHEMA,
     inventory_deployments,
     inventory_snapshots,
+    kind_map,
     metering_config,
     resource_inventory,
     usage_records,
@@ -53,13 +54,19 @@ def retention_cutoffs(connection: Connection, today: date) -> dict[str, date]:
 class RetentionResult:
     removed: dict[str, int]  # rows removed per billing kind
     dropped_partitions: list[str]
-    inventory_rows_removed: int = 0
+    # First day whose inventory every kind may still need; None: keep all inventory (a
+    # billing kind without metering_config keeps its records for good).
     inventory_kept_from: date | None = None
 
 
+@dataclass(frozen=True)
+class InventoryRetention:
+    rows_removed: int
+    dropped_partitions: list[str]
+
+
 def apply_retention(connection: Connection, today: date) -> RetentionResult:
-    """Remove expired usage records, then the inventory of days no kind keeps any more
-    (caller holds the transaction).
+    """Remove expired usage records (caller holds the transaction).
 
     Whole monthly partitions that every kind has expired are dropped (cheap at scale);
     the rest is deleted per kind.
@@ -67,6 +74,14 @@ def apply_retention(connection: Connection, today: date) -> RetentionResult:
     cutoffs = retention_cutoffs(connection, today)
     if not cutoffs:
         return RetentionResult({}, [])
+    unconfigured = connection.execute(
+        select(kind_map.c.billing_kind)
+        .where(
+            kind_map.c.billing_kind.is_not(None),
+            kind_map.c.billing_kind.not_in(list(cutoffs)),
+        )
+        .limit(1)
+    ).first()
     u = usage_records.c
     removed = dict.fromkeys(cutoffs, 0)
     oldest_kept = min(cutoffs.values())
@@ -86,13 +101,13 @@ def apply_retention(connection: Connection, today: date) -> RetentionResult:
             delete(usage_records).where(u.resource_kind == kind, u.period_start < day_start(cutoff))
         )
         removed[kind] += result.rowcount
-    inventory_removed, inventory_dropped = _remove_inventory_before(connection, oldest_kept)
-    return RetentionResult(removed, dropped + inventory_dropped, inventory_removed, oldest_kept)
+    return RetentionResult(removed, dropped, None if unconfigured else oldest_kept)
 
 
-def _remove_inventory_before(connection: Connection, first_kept: date) -> tuple[int, list[str]]:
+def remove_inventory_before(connection: Connection, first_kept: date) -> InventoryRetention:
     """Inventory snapshots of the days before first_kept: whole months dropped, the rest
-    deleted. Returns the resource_inventory rows removed and the partitions dropped."""
+    deleted (caller holds the transaction: its own, after the records' has committed, so
+    the two tables' locks are never held together)."""
     removed, dropped = 0, []
     for _, name in _expired_partitions(connection, "resource_inventory", first_kept):
         removed += connection.execute(text(f"SELECT count(*) FROM {SCHEMA}.{name}")).scalar_one()
@@ -103,7 +118,7 @@ def _remove_inventory_before(connection: Connection, first_kept: date) -> tuple[
     ).rowcount
     for table in (inventory_deployments, inventory_snapshots):
         connection.execute(delete(table).where(table.c.day < first_kept))
-    return removed, dropped
+    return InventoryRetention(removed, dropped)
 
 
 def _expired_partitions(connection: Connection, table: str, first_kept: date):

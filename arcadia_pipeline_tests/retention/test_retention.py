@@ -15,6 +15,7 @@ from arcadia_pipeline.retention.sql import (
     InvalidMeteringConfig,
     apply_retention,
     protected_from,
+    remove_inventory_before,
 )
 from arcadia_pipeline_tests.support import add_deployment, add_version, materialize_day, utc
 
@@ -163,16 +164,29 @@ def test_inventory_goes_with_the_last_kind_keeping_its_day(engine):
         materialize_day(day, assets=("resource_inventory",))
     with engine.begin() as connection:
         result = apply_retention(connection, TODAY)
+    with engine.begin() as connection:
+        inventory = remove_inventory_before(connection, result.inventory_kept_from)
 
     assert result.inventory_kept_from == date(2025, 5, 11)
-    assert result.inventory_rows_removed == 2  # one version a day, 2025-03-10 and 2025-05-10
+    assert inventory.rows_removed == 2  # one version a day, 2025-03-10 and 2025-05-10
     assert {"resource_inventory_2025_03", "resource_inventory_2025_04"} <= set(
-        result.dropped_partitions
+        inventory.dropped_partitions
     )
-    assert "resource_inventory_2025_05" not in result.dropped_partitions
+    assert "resource_inventory_2025_05" not in inventory.dropped_partitions
     with engine.connect() as connection:
         for table in ("resource_inventory", "inventory_deployments", "inventory_snapshots"):
             kept = connection.execute(
                 text(f"SELECT DISTINCT day FROM metering.{table} ORDER BY day")
             ).scalars()
             assert list(kept) == [date(2025, 5, 11), date(2026, 6, 14)], table
+
+
+def test_a_billing_kind_without_config_keeps_all_inventory(engine):
+    """Its records are never removed, so the snapshots they point at must stay too."""
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO metering.kind_map (inventory_kind, billing_kind, accrual) "
+                 "VALUES ('load_balancer', 'lb_hours', 'active_hours')")
+        )  # fmt: skip
+        result = apply_retention(connection, TODAY)
+    assert result.inventory_kept_from is None
