@@ -7,9 +7,10 @@ from sqlalchemy import Engine, create_engine
 
 @cache
 def make_engine(url: str) -> Engine:
-    """One pooled engine per URL per process; sessions in UTC so dates cut at UTC midnight."""
+    """One pooled engine per URL per process; sessions in UTC so dates cut at UTC midnight,
+    and ISO dates so timestamps COPYed as text between two servers read back the same."""
     return create_engine(
         url,
         pool_pre_ping=True,
-        connect_args={"options": "-c timezone=UTC"},
+        connect_args={"options": "-c timezone=UTC -c datestyle=ISO"},
     )

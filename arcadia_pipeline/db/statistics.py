@@ -29,8 +29,9 @@ def relations_to_analyze(tables: Sequence[Table], days: Iterable[date]) -> list[
 
 
 def analyze_written(connection: Connection, tables: Sequence[Table], days: list[date]) -> None:
-    """ANALYZE each relation in its own short transaction (ANALYZE locks out only another
-    ANALYZE of the same table; a role that does not own it gets a warning, not an error)."""
+    """ANALYZE each relation in its own short transaction (its lock conflicts with another
+    ANALYZE, VACUUM or DDL on the table, not with reads and writes; a role that does not
+    own it gets a warning, not an error)."""
     for name in relations_to_analyze(tables, days):
         with connection.begin():
             connection.exec_driver_sql(f"ANALYZE {name}")
