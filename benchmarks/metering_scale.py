@@ -112,9 +112,10 @@ FROM v
 
 
 def _engine(url: str, **options):
-    from sqlalchemy import create_engine
+    """The product's engine for `url` (its session settings), with execution options."""
+    from arcadia_pipeline.db.engine import make_engine
 
-    return create_engine(url, connect_args={"options": "-c timezone=UTC"}, **options)
+    return make_engine(url).execution_options(**options)
 
 
 def create_bench_database(server_url: str) -> str:
@@ -142,9 +143,7 @@ def create_bench_database(server_url: str) -> str:
 def drop_bench_database(server_url: str) -> None:
     from sqlalchemy import text
 
-    from arcadia_pipeline.db.engine import make_engine
-
-    make_engine(server_url).dispose()
+    _engine(server_url).dispose()  # close pooled connections before dropping
     admin = _engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))

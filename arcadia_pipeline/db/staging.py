@@ -7,7 +7,9 @@ passes through Python objects).
 
 import tempfile
 
-from sqlalchemy import Column, Connection, DateTime, Engine, Numeric, Text
+from sqlalchemy import Column, Connection, Engine, Numeric, Text
+
+from arcadia_pipeline.db.schema import TSTZ
 
 
 def version_columns() -> list[Column]:
@@ -18,8 +20,8 @@ def version_columns() -> list[Column]:
         Column("inventory_kind", Text),
         Column("size_gb", Numeric),
         Column("status", Text),
-        Column("valid_from", DateTime(timezone=True)),
-        Column("valid_to", DateTime(timezone=True)),
+        Column("valid_from", TSTZ),
+        Column("valid_to", TSTZ),
     ]
 
 

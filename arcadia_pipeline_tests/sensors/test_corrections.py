@@ -21,10 +21,10 @@ from arcadia_pipeline_tests.support import (
 )
 
 
-def _evaluate(database_url, instance, cursor=None):
+def _evaluate(database_url, instance, cursor=None, source_url=None):
     resources = {
         "warehouse": WarehouseResource(database_url=database_url),
-        "arcadia_source": ArcadiaSourceResource(database_url=database_url),
+        "arcadia_source": ArcadiaSourceResource(database_url=source_url or database_url),
     }
     context = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     return late_corrections_sensor(context), context
@@ -179,14 +179,8 @@ def test_a_correction_in_a_separate_source_database(
     """The comparison reads the source where ARCADIA_SOURCE_DATABASE_URL points; here the
     warehouse's own arcadia tables keep the old history, so only the source shows the change."""
     copy_source(engine, source_database)
-    resources = {
-        "warehouse": WarehouseResource(database_url=database_url),
-        "arcadia_source": ArcadiaSourceResource(database_url=source_database),
-    }
     instance = DagsterInstance.ephemeral()
-    first_tick = late_corrections_sensor(
-        build_sensor_context(instance=instance, resources=resources)
-    )
+    first_tick, _ = _evaluate(database_url, instance, source_url=source_database)
     deleted_at = datetime.combine(metered_days[-1], datetime.min.time(), UTC)
     with make_engine(source_database).begin() as connection:
         connection.execute(
@@ -194,8 +188,8 @@ def test_a_correction_in_a_separate_source_database(
             {"t": deleted_at},
         )
 
-    result = late_corrections_sensor(
-        build_sensor_context(instance=instance, cursor=first_tick.cursor, resources=resources)
+    result, _ = _evaluate(
+        database_url, instance, cursor=first_tick.cursor, source_url=source_database
     )
 
     last = metered_days[-1].isoformat()
