@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from arcadia_pipeline.billing.pricing import Quote
 from arcadia_pipeline.billing.usage import month_to_date_quote, usage_for_period
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import deployment_quotes, inventory_deployments
+from arcadia_pipeline.errors import BadSourceData
+from arcadia_pipeline.inventory.source import deployments
+from arcadia_pipeline.settings import SettingsError, source_url, warehouse_url
 
 
 class CliError(Exception):
@@ -48,18 +50,6 @@ def iso_date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def warehouse_url() -> str:
-    url = os.getenv("ARCADIA_DATABASE_URL")
-    if not url:
-        raise CliError("ARCADIA_DATABASE_URL is not set (a SQLAlchemy URL of the warehouse)")
-    return url
-
-
-def source_url() -> str:
-    """ARCADIA_SOURCE_DATABASE_URL when set, else the warehouse (and its error message)."""
-    return os.getenv("ARCADIA_SOURCE_DATABASE_URL") or warehouse_url()
-
-
 def plan_of(deployment_id: str, day: date | None = None) -> str:
     """The deployment's plan: as the day's inventory snapshot has it (what its materialised
     quote used), else from the source now; an unknown deployment is an error."""
@@ -75,8 +65,7 @@ def plan_of(deployment_id: str, day: date | None = None) -> str:
             return plan
     with make_engine(source_url()).connect() as source:
         plan = source.execute(
-            text("SELECT plan_code FROM arcadia.deployments WHERE deployment_id = :d"),
-            {"d": deployment_id},
+            select(deployments.c.plan_code).where(deployments.c.deployment_id == deployment_id)
         ).scalar_one_or_none()
     if plan is None:
         raise CliError(f"unknown deployment {deployment_id!r} (not in arcadia.deployments)")
@@ -220,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # bad arguments: argparse prints one line and exits 2
     try:
         args.handler(args)
-    except (CliError, ValueError, LookupError) as error:
-        # ValueError/LookupError: data the command cannot price (a plan or price missing
-        # from the catalog), said in one line like a bad argument.
+    except (CliError, SettingsError, BadSourceData) as error:
+        # BadSourceData: data the command cannot price (a plan or price missing from the
+        # catalog), said in one line like a bad argument.
         print(f"arcadia-pipeline: error: {error}", file=sys.stderr)
         return 1
     except SQLAlchemyError as error:

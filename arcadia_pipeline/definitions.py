@@ -1,33 +1,26 @@
-"""Everything Dagster loads: `dagster dev -m arcadia_pipeline.definitions` (or workspace.yaml)."""
-
-import os
+"""Everything Dagster loads (`dg dev`, `dagster dev -w workspace.yaml`): read this first."""
 
 from dagster import Definitions, EnvVar, in_process_executor
 
-from arcadia_pipeline.billing.assets import deployment_quotes, usage_period_aggregates
+from arcadia_pipeline.automation.catchup import missed_days_sensor
+from arcadia_pipeline.automation.corrections import late_corrections_sensor
+from arcadia_pipeline.automation.daily_job import (
+    METERING_ASSETS,
+    daily_metering_job,
+    daily_metering_schedule,
+)
 from arcadia_pipeline.billing.checks import aggregates_equal_usage_records, quote_totals_add_up
-from arcadia_pipeline.inventory.assets import resource_inventory
-from arcadia_pipeline.metering.assets import usage_records
 from arcadia_pipeline.metering.checks import (
     usage_records_complete,
     usage_records_month_closure,
     usage_records_within_bounds,
 )
-from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
+from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline.retention.jobs import retention_job, retention_schedule
-from arcadia_pipeline.schedules import daily_metering_job, daily_metering_schedule
-from arcadia_pipeline.sensors.catchup import missed_days_sensor
-from arcadia_pipeline.sensors.corrections import late_corrections_sensor
-
-# The source defaults to the warehouse's own database.
-_SOURCE_URL_VAR = (
-    "ARCADIA_SOURCE_DATABASE_URL"
-    if os.getenv("ARCADIA_SOURCE_DATABASE_URL")
-    else "ARCADIA_DATABASE_URL"
-)
+from arcadia_pipeline.settings import WAREHOUSE_URL_VAR, source_url_var
 
 defs = Definitions(
-    assets=[resource_inventory, usage_records, usage_period_aggregates, deployment_quotes],
+    assets=list(METERING_ASSETS),
     asset_checks=[
         usage_records_complete,
         usage_records_within_bounds,
@@ -42,7 +35,7 @@ defs = Definitions(
     # per step would only add seconds of imports on a 2-core machine.
     executor=in_process_executor,
     resources={
-        "warehouse": WarehouseResource(database_url=EnvVar("ARCADIA_DATABASE_URL")),
-        "arcadia_source": ArcadiaSourceResource(database_url=EnvVar(_SOURCE_URL_VAR)),
+        "warehouse": WarehouseResource(database_url=EnvVar(WAREHOUSE_URL_VAR)),
+        "arcadia_source": ArcadiaSourceResource(database_url=EnvVar(source_url_var())),
     },
 )

@@ -8,10 +8,12 @@ from decimal import Decimal
 from dagster import DagsterInstance, materialize
 from sqlalchemy import Engine, text
 
+from arcadia_pipeline.automation.daily_job import METERING_ASSET_KEYS
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.definitions import defs
+from arcadia_pipeline.orchestration.partitions import range_tags
 
-ASSETS = ("resource_inventory", "usage_records", "usage_period_aggregates", "deployment_quotes")
+ASSETS = tuple(key.to_user_string() for key in METERING_ASSET_KEYS)
 
 
 def utc(*args: int) -> datetime:
@@ -74,10 +76,7 @@ def materialize_range(first: date, last: date, assets=ASSETS, instance=None, rai
         _with_checks(assets),
         resources=defs.resources,
         instance=instance or DagsterInstance.ephemeral(),
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        },
+        tags=range_tags(first, last),
         raise_on_error=raise_on_error,
     )
 

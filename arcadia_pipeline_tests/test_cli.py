@@ -3,7 +3,7 @@
 One module-wide demo: `db upgrade`, `demo seed` of 3 deployments over 2025-02-19..28, then
 `dagster asset materialize --partition-range` of all four assets, against the session's test
 database. The look-up commands are checked against the library (`usage_for_period`), against
-the materialised quotes, and against quotes worked out here from DESIGN.md's catalog.
+the materialised quotes, and against quotes worked out here from docs/domain.md's catalog.
 The error cases come last (one of them could otherwise clobber the demo data if it misbehaved).
 """
 

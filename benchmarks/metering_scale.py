@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 BENCH_DATABASE = "arcadia_bench"
-ASSETS = ("resource_inventory", "usage_records", "usage_period_aggregates", "deployment_quotes")
 METERING_START_DATE = "2025-01-01"
 # The benchmark month: every resource has a version from HISTORY_START on (the last one is
 # still current), so each covers the whole month; changes happen on days of MONTH.
@@ -225,28 +224,20 @@ def set_granularity(url: str, billing_kind: str, granularity: str) -> None:
 
 def run_measurement(spec: dict) -> dict:
     """The child: one materialisation of the assets + checks over [first, last], one run."""
-    from dagster import DagsterEventType, DagsterInstance, materialize
+    from dagster import DagsterEventType, DagsterInstance
     from sqlalchemy import text
 
     from arcadia_pipeline.definitions import defs
+    from arcadia_pipeline.orchestration.partitions import range_tags
+    from arcadia_pipeline.settings import warehouse_url
 
     first, last = date.fromisoformat(spec["first"]), date.fromisoformat(spec["last"])
-    checks = [
-        check
-        for check in defs.asset_checks or []
-        if all(key.asset_key.to_user_string() in ASSETS for key in check.check_keys)
-    ]
     instance = DagsterInstance.ephemeral()
     started = time.perf_counter()
-    result = materialize(
-        [defs.get_assets_def(name) for name in ASSETS] + checks,
-        resources=defs.resources,
-        instance=instance,
-        # One run for [first, last], as a single-run range backfill launches it.
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        },
+    # The daily job (the four assets and their checks), one run for [first, last], as a
+    # single-run range backfill launches it.
+    result = defs.resolve_job_def("daily_metering_job").execute_in_process(
+        instance=instance, tags=range_tags(first, last)
     )
     seconds = time.perf_counter() - started
     max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -262,7 +253,7 @@ def run_measurement(spec: dict) -> dict:
             started_at[entry.step_key] = entry.timestamp
         elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
             steps[entry.step_key] = entry.timestamp - started_at[entry.step_key]
-    engine = _engine(os.environ["ARCADIA_DATABASE_URL"])
+    engine = _engine(warehouse_url())
     with engine.connect() as connection:
         records = connection.execute(
             text(

@@ -15,27 +15,12 @@ import time
 from datetime import date
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from arcadia_pipeline.days import iter_days  # noqa: E402
-from arcadia_pipeline_tests.e2e.test_webserver_backfill import (  # noqa: E402
-    BACKFILL_RUNS,
-    BACKFILL_STATUS,
-    DONE,
-    FAILED,
-    LAUNCH_BACKFILL,
+from arcadia_pipeline.automation.daily_job import METERING_ASSET_KEYS  # noqa: E402
+from arcadia_pipeline.orchestration.backfill_client import (  # noqa: E402
+    BackfillClient,
+    ui_dialog_params,
 )
-from arcadia_pipeline_tests.support import ASSETS  # noqa: E402
-
-
-def graphql(url: str, query: str, variables: dict) -> dict:
-    response = requests.post(f"{url}/graphql", json={"query": query, "variables": variables})
-    response.raise_for_status()
-    body = response.json()
-    if body.get("errors"):
-        raise SystemExit(f"GraphQL error: {body['errors']}")
-    return body["data"]
 
 
 def main() -> None:
@@ -46,31 +31,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
 
-    # The form the UI's "Materialize…" dialog sends: asset keys and the range's partitions.
-    params = {
-        "assetSelection": [{"path": [name]} for name in ASSETS],
-        "partitionNames": [day.isoformat() for day in iter_days(args.first, args.last)],
-        "fromFailure": False,
-        "tags": [{"key": "dagster/from_ui", "value": "true"}],
-    }
+    client = BackfillClient(args.url)
+    assets = [key.to_user_string() for key in METERING_ASSET_KEYS]
     started = time.monotonic()
-    launched = graphql(args.url, LAUNCH_BACKFILL, {"backfillParams": params})
-    backfill_id = launched["launchPartitionBackfill"]["backfillId"]
-    while True:
-        status = graphql(args.url, BACKFILL_STATUS, {"backfillId": backfill_id})[
-            "partitionBackfillOrError"
-        ]["status"]
-        if status in DONE or status in FAILED:
-            break
-        if time.monotonic() - started > args.timeout:
-            raise SystemExit(f"backfill {backfill_id} still {status} after {args.timeout}s")
-        time.sleep(1)
+    backfill_id = client.launch(ui_dialog_params(args.first, args.last, assets))
+    status = client.wait(backfill_id, args.timeout)["status"]
     wall = time.monotonic() - started
-    runs = graphql(
-        args.url,
-        BACKFILL_RUNS,
-        {"filter": {"tags": [{"key": "dagster/backfill", "value": backfill_id}]}},
-    )["runsOrError"]["results"]
+    runs = client.runs(backfill_id)
     days = (args.last - args.first).days + 1
     print(f"backfill {backfill_id}: {days} days, status {status}")
     print(f"  launch -> completed (what the engineer waits): {wall:.1f}s")

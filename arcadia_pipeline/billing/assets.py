@@ -10,11 +10,11 @@ from arcadia_pipeline.billing.sql import (
     stage_daily_usage,
 )
 from arcadia_pipeline.db import schema
-from arcadia_pipeline.metadata import markdown_table, per_kind
 from arcadia_pipeline.metering.assets import usage_records
-from arcadia_pipeline.partitions import daily_asset, days_in_window
-from arcadia_pipeline.resources import WarehouseResource
-from arcadia_pipeline.run_days import replace_each_day
+from arcadia_pipeline.orchestration.day_runs import replace_each_day
+from arcadia_pipeline.orchestration.metadata import markdown_table, per_kind
+from arcadia_pipeline.orchestration.partitions import daily_asset, days_in_window
+from arcadia_pipeline.orchestration.resources import WarehouseResource
 
 
 def _aggregated_metadata(aggregated: AggregatedDay) -> dict:
@@ -63,7 +63,7 @@ def deployment_quotes(
     context: AssetExecutionContext, warehouse: WarehouseResource
 ) -> MaterializeResult:
     """Month-to-date quote per deployment as of each day: plan base (not prorated) plus a
-    line per billing kind, overage rounded half-up to the cent (DESIGN.md's plan catalog)."""
+    line per billing kind, overage rounded half-up to the cent (billing/pricing.py)."""
     days = days_in_window(context.partition_time_window)
     with warehouse.engine.connect() as connection:
         replace_each_day(

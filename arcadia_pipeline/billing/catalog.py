@@ -1,4 +1,10 @@
-"""The plan catalog as shipped (DESIGN.md); loaded into `metering` by a migration."""
+"""The plan catalog as shipped (docs/domain.md): what `metering.plans`, `plan_items` and
+`overage_prices` hold at the latest migration.
+
+The migrations write their rows as literals (history never changes); a test checks that a
+database migrated to head holds exactly these. A price change is a new migration plus an
+edit here.
+"""
 
 from decimal import Decimal
 

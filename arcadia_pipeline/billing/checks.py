@@ -1,6 +1,6 @@
 """Asset checks on the billing assets: aggregates equal the records, quotes add up."""
 
-from datetime import date, timedelta
+from datetime import date
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 from sqlalchemy import Connection, and_, func, or_, select
@@ -10,16 +10,17 @@ from arcadia_pipeline.billing.assets import (
     usage_period_aggregates as usage_period_aggregates_asset,
 )
 from arcadia_pipeline.billing.pricing import overage_usd_sql
-from arcadia_pipeline.checks import check_each_day
-from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
     usage_period_aggregates,
     usage_records,
 )
-from arcadia_pipeline.partitions import daily_partitions
-from arcadia_pipeline.resources import WarehouseResource
+from arcadia_pipeline.metering.sql import records_of_days
+from arcadia_pipeline.orchestration.check_results import check_each_day
+from arcadia_pipeline.orchestration.partitions import daily_partitions
+from arcadia_pipeline.orchestration.resources import WarehouseResource
+from arcadia_pipeline.utc import month_start
 
 
 def aggregate_mismatches(connection: Connection, day: date) -> list[str]:
@@ -27,10 +28,7 @@ def aggregate_mismatches(connection: Connection, day: date) -> list[str]:
     u = usage_records.c
     sums = (
         select(u.deployment_id, u.resource_kind.label("billing_kind"), func.sum(u.qty).label("qty"))
-        .where(
-            u.period_start >= day_start(day.replace(day=1)),
-            u.period_start < day_start(day + timedelta(days=1)),
-        )
+        .where(records_of_days(month_start(day), day))
         .group_by(u.deployment_id, u.resource_kind)
     ).subquery("sums")
     a = (

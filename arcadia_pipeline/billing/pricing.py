@@ -15,6 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from sqlalchemy import func
 from sqlalchemy.sql.elements import ColumnElement
 
+from arcadia_pipeline.errors import BadSourceData
+
 CENT = Decimal("0.01")
 # Enough digits that usage (38 digits, 18 after the point) minus included, times a price,
 # is exact: the only rounding is the one to the cent (the default context keeps 28).
@@ -75,7 +77,7 @@ class Plan:
     included: dict[str, Decimal]
 
 
-class UnpricedKind(LookupError):
+class UnpricedKind(BadSourceData):
     """A billing kind has usage but no overage price in metering.overage_prices."""
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -26,7 +26,6 @@ from sqlalchemy import (
 )
 
 from arcadia_pipeline.billing.pricing import overage_qty_sql, overage_usd_sql
-from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
@@ -37,6 +36,9 @@ from arcadia_pipeline.db.schema import (
     usage_period_aggregates,
     usage_records,
 )
+from arcadia_pipeline.errors import BadSourceData
+from arcadia_pipeline.metering.sql import records_of_days
+from arcadia_pipeline.utc import month_start
 
 # Per (deployment, kind, day) sums of the window's months, computed once per run so each
 # as-of day's month-to-date total is a sum over a small table, not over raw records.
@@ -61,10 +63,7 @@ def stage_daily_usage(connection: Connection, first_day: date, last_day: date) -
     usage_date = func.date(func.timezone("UTC", u.period_start))
     sums = (
         select(usage_date, u.deployment_id, u.resource_kind, func.sum(u.qty), func.count())
-        .where(
-            u.period_start >= day_start(first_day.replace(day=1)),
-            u.period_start < day_start(last_day + timedelta(days=1)),
-        )
+        .where(records_of_days(month_start(first_day), last_day))
         .group_by(usage_date, u.deployment_id, u.resource_kind)
     )
     connection.execute(
@@ -87,7 +86,7 @@ def replace_aggregates_day(connection: Connection, day: date, run_id: str) -> Ag
     a = usage_period_aggregates.c
     connection.execute(delete(usage_period_aggregates).where(a.as_of_date == day))
     d = daily_usage.c
-    period_start = day.replace(day=1)
+    period_start = month_start(day)
     rows = (
         select(
             literal(day),
@@ -126,7 +125,7 @@ def replace_aggregates_day(connection: Connection, day: date, run_id: str) -> Ag
     return AggregatedDay(day, deployments, {kind: qty for kind, qty, _ in totals})
 
 
-class QuoteError(ValueError):
+class QuoteError(BadSourceData):
     """Quotes cannot be priced (unknown plan, unpriced kind); nothing was written."""
 
 
@@ -218,7 +217,7 @@ def replace_quotes_day(connection: Connection, day: date, run_id: str) -> Quoted
                 literal(day),
                 quoted.c.deployment_id,
                 quoted.c.plan_code,
-                literal(day.replace(day=1)),
+                literal(month_start(day)),
                 plans.c.base_usd,
                 literal(0),
                 plans.c.base_usd,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import Connection, func, select
 
 from arcadia_pipeline.billing.pricing import Plan, Quote, price_quote
-from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import overage_prices, plan_items, plans, usage_records
+from arcadia_pipeline.errors import BadSourceData
+from arcadia_pipeline.metering.sql import records_of_days
+from arcadia_pipeline.utc import month_start
 
 
 def usage_for_period(
@@ -21,11 +23,7 @@ def usage_for_period(
     u = usage_records.c
     rows = connection.execute(
         select(u.resource_kind, func.sum(u.qty))
-        .where(
-            u.deployment_id == deployment_id,
-            u.period_start >= day_start(start_date),
-            u.period_start < day_start(end_date + timedelta(days=1)),
-        )
+        .where(u.deployment_id == deployment_id, records_of_days(start_date, end_date))
         .group_by(u.resource_kind)
         .order_by(u.resource_kind)
     ).all()
@@ -37,7 +35,7 @@ def load_plan(connection: Connection, plan_code: str) -> Plan:
         select(plans.c.base_usd).where(plans.c.plan_code == plan_code)
     ).scalar_one_or_none()
     if base is None:
-        raise LookupError(f"plan {plan_code!r} is not in metering.plans")
+        raise BadSourceData(f"plan {plan_code!r} is not in metering.plans")
     included = connection.execute(
         select(plan_items.c.billing_kind, plan_items.c.included_qty).where(
             plan_items.c.plan_code == plan_code
@@ -55,7 +53,7 @@ def month_to_date_quote(
     connection: Connection, deployment_id: str, plan_code: str, as_of: date
 ) -> Quote:
     """The quote for as_of's billing month from its first day through as_of."""
-    period_start = as_of.replace(day=1)
+    period_start = month_start(as_of)
     usage = usage_for_period(connection, deployment_id, period_start, as_of)
     return price_quote(
         deployment_id,

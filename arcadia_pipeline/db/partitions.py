@@ -9,15 +9,11 @@ from datetime import date
 from sqlalchemy import Connection, text
 
 from arcadia_pipeline.db.schema import SCHEMA
+from arcadia_pipeline.utc import add_months
 
 PARTITIONED_TABLES = ("usage_records", "resource_inventory")
 MONTHS_AHEAD = 2
 _PARTITION_DDL_LOCK = 0x4D45_5452  # arbitrary, fixed: "METR"
-
-
-def _add_months(month: date, n: int) -> date:
-    index = month.year * 12 + month.month - 1 + n
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def partition_name(table: str, month: date) -> str:
@@ -28,9 +24,9 @@ def ensure_month_partitions(connection: Connection, first_day: date, last_day: d
     """Create the monthly partitions covering [first_day, last_day] plus MONTHS_AHEAD."""
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_DDL_LOCK})
     month = first_day.replace(day=1)
-    last = _add_months(last_day.replace(day=1), MONTHS_AHEAD)
+    last = add_months(last_day, MONTHS_AHEAD)
     while month <= last:
-        upper = _add_months(month, 1)
+        upper = add_months(month, 1)
         for table in PARTITIONED_TABLES:
             connection.execute(
                 text(

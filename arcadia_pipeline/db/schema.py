@@ -8,7 +8,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Date,
-    DateTime,
     Integer,
     MetaData,
     Numeric,
@@ -17,12 +16,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from arcadia_pipeline.metering.accrual import QTY_TYPE
+from arcadia_pipeline.db.types import MONEY, QTY, TSTZ
 
 SCHEMA = "metering"
 metadata = MetaData(schema=SCHEMA)
-TSTZ = DateTime(timezone=True)
-MONEY = Numeric(14, 2)
 
 kind_map = Table(
     "kind_map",
@@ -113,7 +110,7 @@ usage_records = Table(
     Column("resource_kind", Text, nullable=False),
     Column("period_start", TSTZ, nullable=False),
     Column("granularity", Text, nullable=False),
-    Column("qty", QTY_TYPE, nullable=False),
+    Column("qty", QTY, nullable=False),
     Column("sub_attribution", JSONB),
     Column("run_id", Text),
     Column("inventory_snapshot_id", BigInteger),

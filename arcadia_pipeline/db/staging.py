@@ -7,40 +7,43 @@ passes through Python objects).
 
 import tempfile
 
-from sqlalchemy import Column, Connection, Engine, Numeric, Text
-
-from arcadia_pipeline.db.schema import TSTZ
+from sqlalchemy import Column, Connection, Engine, MetaData, Select, Table, insert
 
 
-def version_columns() -> list[Column]:
-    """The columns of arcadia.resource_versions a stage holds (new objects for each table)."""
-    return [
-        Column("resource_id", Text),
-        Column("deployment_id", Text),
-        Column("inventory_kind", Text),
-        Column("size_gb", Numeric),
-        Column("status", Text),
-        Column("valid_from", TSTZ),
-        Column("valid_to", TSTZ),
-    ]
+def temporary_copy(name: str, of: Table, metadata: MetaData) -> Table:
+    """A session temp table with `of`'s columns and types (no constraints: staged rows may
+    be exactly the bad rows validation has to name)."""
+    return Table(
+        name,
+        metadata,
+        *(Column(column.name, column.type) for column in of.columns),
+        prefixes=["TEMPORARY"],
+    )
 
 
-def stage_query(
-    warehouse: Connection, source: Engine | None, query: str, params: dict, table: str
-) -> None:
-    """Append the rows of `query` (psycopg2 %(name)s parameters) run on the source to
-    `table` in the warehouse."""
+def recreate(connection: Connection, *tables: Table) -> None:
+    """Drop and create session temp tables (a connection may be reused from the pool)."""
+    for table in tables:
+        table.drop(connection, checkfirst=True)
+        table.create(connection)
+
+
+def stage_rows(warehouse: Connection, source: Engine | None, query: Select, table: Table) -> None:
+    """Append the rows of `query`, run on the source, to `table` in the warehouse; the
+    query's columns name the table's columns they fill."""
+    columns = [column.name for column in query.selected_columns]
     if source is None:
-        warehouse.exec_driver_sql(f"INSERT INTO {table} {query}", params)
+        warehouse.execute(insert(table).from_select(columns, query))
         return
+    compiled = query.compile(dialect=source.dialect)
     raw_source = source.raw_connection()
     try:
         with tempfile.SpooledTemporaryFile(max_size=64 << 20) as buffer:
             with raw_source.cursor() as cursor:
-                sql = cursor.mogrify(query, params).decode()
+                sql = cursor.mogrify(str(compiled), compiled.params).decode()
                 cursor.copy_expert(f"COPY ({sql}) TO STDOUT", buffer)
             buffer.seek(0)
             with warehouse.connection.cursor() as cursor:
-                cursor.copy_expert(f"COPY {table} FROM STDIN", buffer)
+                cursor.copy_expert(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", buffer)
     finally:
         raw_source.close()

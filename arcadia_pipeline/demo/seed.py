@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from arcadia_pipeline.inventory import source
 from arcadia_pipeline.inventory.source import create_source_tables
 
 PLANS = ("starter", "studio", "agency")
@@ -84,31 +85,6 @@ _NOUNS = (
     "Bakery",
 )
 
-_deployments = sa.table(
-    "deployments",
-    sa.column("deployment_id"),
-    sa.column("name"),
-    sa.column("plan_code"),
-    schema="arcadia",
-)
-_versions = sa.table(
-    "resource_versions",
-    *(
-        sa.column(c)
-        for c in (
-            "resource_id",
-            "deployment_id",
-            "inventory_kind",
-            "size_gb",
-            "status",
-            "valid_from",
-            "valid_to",
-            "recorded_at",
-        )
-    ),
-    schema="arcadia",
-)
-
 
 @dataclass(frozen=True)
 class SeedSummary:
@@ -141,9 +117,10 @@ def seed_demo(
     version_rows = gen.versions(deployment_rows)
 
     create_source_tables(connection)
-    connection.execute(sa.text("TRUNCATE arcadia.resource_versions, arcadia.deployments"))
-    connection.execute(_deployments.insert(), deployment_rows)
-    connection.execute(_versions.insert(), version_rows)
+    tables = f"{source.resource_versions.fullname}, {source.deployments.fullname}"
+    connection.execute(sa.text(f"TRUNCATE {tables}"))
+    connection.execute(source.deployments.insert(), deployment_rows)
+    connection.execute(source.resource_versions.insert(), version_rows)
 
     resources: dict[str, bool] = {}  # resource_id -> ever attributed
     for row in version_rows:

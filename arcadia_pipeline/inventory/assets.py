@@ -2,20 +2,18 @@
 
 from functools import partial
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from arcadia_pipeline.db import schema
 from arcadia_pipeline.db.partitions import ensure_month_partitions
-from arcadia_pipeline.inventory.sql import (
-    InventorySnapshot,
-    describe_problems,
-    find_invalid_versions,
-    replace_inventory_day,
-    stage_source,
+from arcadia_pipeline.inventory.sql import InventorySnapshot, replace_inventory_day, stage_source
+from arcadia_pipeline.inventory.validation import validate_staged
+from arcadia_pipeline.orchestration.day_runs import (
+    failing_without_retry_on_bad_data,
+    replace_each_day,
 )
-from arcadia_pipeline.partitions import daily_asset, days_in_window
-from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
-from arcadia_pipeline.run_days import replace_each_day
+from arcadia_pipeline.orchestration.partitions import daily_asset, days_in_window
+from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
 
 
 def _snapshot_metadata(snapshot: InventorySnapshot) -> dict:
@@ -48,16 +46,10 @@ def resource_inventory(
     with warehouse.engine.connect() as connection:
         with connection.begin():
             ensure_month_partitions(connection, days[0], days[-1])
-        with connection.begin():
+        with connection.begin(), failing_without_retry_on_bad_data():
             source = None if same_database else arcadia_source.engine
             staged, staged_at = stage_source(connection, source, window.start, window.end)
-            total, rows = find_invalid_versions(connection, window.start, window.end)
-        if total:
-            raise Failure(
-                description=describe_problems(total, rows),
-                metadata={"invalid_rows": total},
-                allow_retries=False,
-            )
+            validate_staged(connection, window.start, window.end)
         snapshots = replace_each_day(
             context, connection,
             [schema.resource_inventory, schema.inventory_deployments, schema.inventory_snapshots],

@@ -1,20 +1,21 @@
-"""Set-based SQL of the resource_inventory asset: stage, validate, snapshot per day."""
+"""Set-based SQL of the resource_inventory asset: what a day's inventory is, staged from
+the source and written as the day's snapshot.
+
+`overlaps_day` and `clipped_to_day` are the one definition of "a version's part of a
+day": the snapshot is written with them, and the corrections sensor compares the source
+with the snapshots through them (inventory/changes.py).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import (
-    Column,
     Connection,
     Engine,
     MetaData,
-    Table,
-    Text,
     and_,
-    case,
-    cast,
     delete,
     distinct,
     func,
@@ -23,56 +24,60 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import INTERVAL
+from sqlalchemy.sql.elements import ColumnElement
 
-from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import (
-    TSTZ,
     inventory_deployments,
     inventory_snapshots,
     kind_map,
-    plans,
     resource_inventory,
 )
-from arcadia_pipeline.db.staging import stage_query, version_columns
-from arcadia_pipeline.metering.accrual import STATUSES, Accrual
+from arcadia_pipeline.db.staging import recreate, stage_rows, temporary_copy
+from arcadia_pipeline.db.types import TSTZ
+from arcadia_pipeline.inventory.source import deployments, resource_versions
+from arcadia_pipeline.utc import day_bounds
 
-# What the pipeline reads of the source: every version overlapping [window_start, window_end),
-# and every version starting inside it even when it ends before it starts (so validation
-# names that row instead of it silently falling out of the window).
-SOURCE_VERSIONS_SQL = """
-SELECT resource_id, deployment_id, inventory_kind, size_gb, status,
-       valid_from, valid_to, recorded_at
-FROM arcadia.resource_versions
-WHERE valid_from < %(window_end)s
-  AND (valid_to IS NULL OR valid_to > %(window_start)s OR valid_from >= %(window_start)s)
-"""
-SOURCE_DEPLOYMENTS_SQL = "SELECT deployment_id, name, plan_code FROM arcadia.deployments"
-
-# Session-local copies of the source rows the run needs (temporary: they vanish with the
+# Session-local copies of the source rows a run needs (temporary: they vanish with the
 # connection, and each run has its own).
 _staging = MetaData()
-staged_versions = Table(
-    "staged_versions",
-    _staging,
-    *version_columns(),
-    Column("recorded_at", TSTZ),
-    prefixes=["TEMPORARY"],
+staged_versions = temporary_copy("staged_versions", resource_versions, _staging)
+staged_deployments = temporary_copy("staged_deployments", deployments, _staging)
+
+# What a snapshot holds of a version besides its day and lineage: the columns the
+# corrections sensor compares with the source.
+SNAPSHOT_COLUMNS = (
+    "resource_id",
+    "deployment_id",
+    "inventory_kind",
+    "size_gb",
+    "status",
+    "starts_at",
+    "ends_at",
 )
-staged_deployments = Table(
-    "staged_deployments",
-    _staging,
-    Column("deployment_id", Text),
-    Column("name", Text),
-    Column("plan_code", Text),
-    prefixes=["TEMPORARY"],
-)
-
-MAX_REPORTED_ROWS = 20
 
 
-class InventoryError(ValueError):
-    """The source holds rows the pipeline cannot meter; nothing was written."""
+def overlaps_day(versions, d0, d1) -> ColumnElement[bool]:
+    """A version of `versions` (a table or subquery of source columns) exists during the
+    day [d0, d1): timestamptz expressions or values."""
+    v = versions.c
+    return and_(v.valid_from < d1, or_(v.valid_to.is_(None), v.valid_to > d0))
+
+
+def clipped_to_day(versions, d0, d1) -> tuple[ColumnElement, ColumnElement]:
+    """(starts_at, ends_at): the part of an overlapping version inside [d0, d1)."""
+    v = versions.c
+    return func.greatest(v.valid_from, d0), func.least(func.coalesce(v.valid_to, d1), d1)
+
+
+def source_versions_query(window_start: datetime, window_end: datetime):
+    """What a run reads of the source: every version overlapping the window, and every
+    version starting inside it even when it ends before it starts (so validation names
+    that row instead of it silently falling out of the window)."""
+    v = resource_versions.c
+    return select(resource_versions).where(
+        v.valid_from < window_end,
+        or_(v.valid_to.is_(None), v.valid_to > window_start, v.valid_from >= window_start),
+    )
 
 
 def stage_source(
@@ -88,156 +93,12 @@ def stage_source(
     version recorded before then is in the stage (the snapshots' `taken_at`, which the
     corrections sensor compares recorded_at with).
     """
-    for table in (staged_versions, staged_deployments):
-        table.drop(warehouse, checkfirst=True)
-        table.create(warehouse)
-    params = {"window_start": window_start, "window_end": window_end}
-    stage_query(warehouse, source, SOURCE_VERSIONS_SQL, params, "staged_versions")
-    stage_query(warehouse, source, SOURCE_DEPLOYMENTS_SQL, {}, "staged_deployments")
-    warehouse.exec_driver_sql("ANALYZE staged_versions")
+    recreate(warehouse, staged_versions, staged_deployments)
+    stage_rows(warehouse, source, source_versions_query(window_start, window_end), staged_versions)
+    stage_rows(warehouse, source, select(deployments), staged_deployments)
+    warehouse.exec_driver_sql(f"ANALYZE {staged_versions.name}")
     staged = warehouse.execute(select(func.count()).select_from(staged_versions)).scalar_one()
     return staged, warehouse.execute(select(func.now())).scalar_one()
-
-
-def _problem(reason, where, source=staged_versions):
-    v = source.c
-    return select(
-        v.resource_id.label("resource_id"),
-        v.valid_from.label("valid_from"),
-        v.valid_to.label("valid_to"),
-        reason.label("problem"),
-    ).where(where)
-
-
-def _days_touched(problems, window_start: datetime, window_end: datetime):
-    """First and last UTC day of the window a problem row touches (a row that ends before
-    it starts counts as the instant it starts)."""
-    p = problems.c
-    ends = case(
-        (or_(p.valid_to.is_(None), p.valid_to > p.valid_from),
-         func.least(func.coalesce(p.valid_to, window_end), window_end)
-         - cast(literal("1 microsecond"), INTERVAL)),
-        else_=p.valid_from,
-    )  # fmt: skip
-    first = func.greatest(p.valid_from, window_start)
-    return (
-        func.date(func.timezone("UTC", first)),
-        func.date(func.timezone("UTC", func.greatest(ends, first))),
-    )
-
-
-def find_invalid_versions(
-    warehouse: Connection, window_start: datetime, window_end: datetime
-) -> tuple[int, list[dict]]:
-    """Every staged version the pipeline cannot meter, with the reason and the days of the
-    window it touches (set-based); the first MAX_REPORTED_ROWS of them, and how many."""
-    v = staged_versions.c
-    k = kind_map.alias("k")
-    previous_end = (
-        func.lag(v.valid_to)
-        .over(partition_by=v.resource_id, order_by=v.valid_from)
-        .label("previous_end")
-    )
-    previous_open = (
-        func.lag(v.valid_to.is_(None))
-        .over(partition_by=v.resource_id, order_by=v.valid_from)
-        .label("previous_open")
-    )
-    ordered = select(staged_versions, previous_end, previous_open).subquery("ordered")
-    d = staged_deployments.alias("d")
-    p = plans.alias("p")
-    problems = [
-        _problem(
-            literal("inventory_kind '") + v.inventory_kind + "' is not in metering.kind_map",
-            ~select(k.c.inventory_kind).where(k.c.inventory_kind == v.inventory_kind).exists(),
-        ),
-        _problem(
-            literal("status '") + func.coalesce(v.status, "NULL") + "' is not active/off",
-            or_(v.status.is_(None), v.status.not_in(STATUSES)),
-        ),
-        _problem(literal("valid_to is not after valid_from"), v.valid_to <= v.valid_from),
-        _problem(
-            literal("size_gb is missing or negative for a storage kind"),
-            and_(
-                or_(v.size_gb.is_(None), v.size_gb < 0),
-                select(k.c.inventory_kind)
-                .where(
-                    k.c.inventory_kind == v.inventory_kind,
-                    k.c.accrual == Accrual.SIZE_MONTH.value,
-                )
-                .exists(),
-            ),
-        ),
-        _problem(
-            literal("deployment_id '") + v.deployment_id + "' is not in arcadia.deployments",
-            and_(
-                v.deployment_id.is_not(None),
-                ~select(d.c.deployment_id).where(d.c.deployment_id == v.deployment_id).exists(),
-            ),
-        ),
-        _problem(
-            literal("deployment '")
-            + v.deployment_id
-            + "' has unknown plan_code '"
-            + select(d.c.plan_code).where(d.c.deployment_id == v.deployment_id).scalar_subquery()
-            + "'",
-            select(d.c.deployment_id)
-            .where(
-                d.c.deployment_id == v.deployment_id,
-                ~select(p.c.plan_code).where(p.c.plan_code == d.c.plan_code).exists(),
-            )
-            .exists(),
-        ),
-        _problem(
-            literal("overlaps the previous version of the same resource"),
-            or_(
-                ordered.c.previous_open.is_(True),
-                ordered.c.previous_end > ordered.c.valid_from,
-            ),
-            source=ordered,
-        ),
-    ]
-    all_problems = problems[0].union_all(*problems[1:]).subquery("problems")
-    first_day, last_day = _days_touched(all_problems, window_start, window_end)
-    rows = (
-        warehouse.execute(
-            select(
-                all_problems.c.resource_id,
-                all_problems.c.valid_from,
-                all_problems.c.problem,
-                first_day.label("first_day"),
-                last_day.label("last_day"),
-                func.min(first_day).over().label("run_first_day"),
-                func.max(last_day).over().label("run_last_day"),
-                func.count().over().label("total"),
-            )
-            .order_by(all_problems.c.resource_id, all_problems.c.valid_from)
-            .limit(MAX_REPORTED_ROWS)
-        )
-        .mappings()
-        .all()
-    )
-    total = rows[0]["total"] if rows else 0
-    return total, [dict(r) for r in rows]
-
-
-def _days(first: date, last: date) -> str:
-    return f"day {first}" if first == last else f"days {first} to {last}"
-
-
-def describe_problems(total: int, rows: list[dict]) -> str:
-    """The failure of a window with bad rows: which days of the run, which rows, why."""
-    lines = [
-        f"  resource {r['resource_id']} version valid_from {r['valid_from'].isoformat()} "
-        f"({_days(r['first_day'], r['last_day'])}): {r['problem']}"
-        for r in rows
-    ]
-    more = f"\n  … and {total - len(rows)} more" if total > len(rows) else ""
-    days = _days(rows[0]["run_first_day"], rows[0]["run_last_day"])
-    return (
-        f"arcadia.resource_versions has {total} row(s) the pipeline cannot meter on {days} "
-        "of this run; nothing was written:\n" + "\n".join(lines) + more
-    )
 
 
 @dataclass(frozen=True)
@@ -277,10 +138,10 @@ def replace_inventory_day(
     )
     if existing is not None and existing["taken_at"] > taken_at:
         return _snapshot(existing, kept_newer=True)
-    d0, d1 = day_start(day), day_start(day + timedelta(days=1))
+    d0, d1 = day_bounds(day)
     v = staged_versions.c
     k = kind_map.c
-    overlaps = and_(v.valid_from < d1, or_(v.valid_to.is_(None), v.valid_to > d0))
+    overlaps = overlaps_day(staged_versions, d0, d1)
     for table in (resource_inventory, inventory_deployments, inventory_snapshots):
         warehouse.execute(delete(table).where(table.c.day == day))
 
@@ -306,48 +167,29 @@ def replace_inventory_day(
         .returning(inventory_snapshots.c.snapshot_id)
     ).scalar_one()
 
-    starts_at = func.greatest(v.valid_from, d0)
-    ends_at = func.least(func.coalesce(v.valid_to, d1), d1)
+    starts_at, ends_at = clipped_to_day(staged_versions, d0, d1)
     rows = (
         select(
-            literal(day),
-            literal(snapshot_id),
+            literal(day).label("day"),
+            literal(snapshot_id).label("snapshot_id"),
             v.resource_id,
             v.deployment_id,
             v.inventory_kind,
-            kind_map.c.billing_kind,
-            kind_map.c.accrual,
+            k.billing_kind,
+            k.accrual,
             v.size_gb,
             v.status,
             v.valid_from,
             v.valid_to,
-            starts_at,
-            ends_at,
+            starts_at.label("starts_at"),
+            ends_at.label("ends_at"),
             v.recorded_at,
         )
-        .join_from(staged_versions, kind_map, kind_map.c.inventory_kind == v.inventory_kind)
+        .join_from(staged_versions, kind_map, k.inventory_kind == v.inventory_kind)
         .where(overlaps)
     )
     warehouse.execute(
-        insert(resource_inventory).from_select(
-            [
-                "day",
-                "snapshot_id",
-                "resource_id",
-                "deployment_id",
-                "inventory_kind",
-                "billing_kind",
-                "accrual",
-                "size_gb",
-                "status",
-                "valid_from",
-                "valid_to",
-                "starts_at",
-                "ends_at",
-                "recorded_at",
-            ],
-            rows,
-        )
+        insert(resource_inventory).from_select([c.name for c in rows.selected_columns], rows)
     )
     sd = staged_deployments.c
     warehouse.execute(

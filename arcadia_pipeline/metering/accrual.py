@@ -20,7 +20,6 @@ tests check that the two agree.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -31,8 +30,10 @@ from sqlalchemy import Numeric, case, cast, extract, func, literal
 from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.sql.elements import ColumnElement
 
-QTY_SCALE = 18
-QTY_TYPE = Numeric(38, QTY_SCALE)
+from arcadia_pipeline import utc
+from arcadia_pipeline.db.types import QTY, QTY_SCALE
+from arcadia_pipeline.utc import day_start
+
 _QUANTUM = 10**QTY_SCALE
 
 GRANULARITIES = ("day", "hour")
@@ -72,13 +73,11 @@ BILLING_KINDS: tuple[str, ...] = tuple(m.billing_kind for m in DEFAULT_KIND_MAP 
 
 
 def month_start(t: datetime) -> datetime:
-    t = t.astimezone(UTC)
-    return datetime(t.year, t.month, 1, tzinfo=UTC)
+    return day_start(utc.month_start(t.astimezone(UTC).date()))
 
 
 def seconds_in_month(t: datetime) -> int:
-    t = t.astimezone(UTC)
-    return calendar.monthrange(t.year, t.month)[1] * 86400
+    return utc.days_in_month(t.astimezone(UTC).date()) * 86400
 
 
 def unit_seconds(accrual: Accrual, period_start: datetime) -> int:
@@ -152,4 +151,4 @@ def accrued_qty_sql(accrual, status, size_gb, start, end) -> ColumnElement:
         w, extract("epoch", start - m0), unit
     )
     # Multiplying by 1e-18 (not dividing) keeps the scale at exactly 18 digits.
-    return cast(units * literal(Decimal(1).scaleb(-QTY_SCALE), Numeric), QTY_TYPE)
+    return cast(units * literal(Decimal(1).scaleb(-QTY_SCALE), Numeric), QTY)

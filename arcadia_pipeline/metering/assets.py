@@ -5,11 +5,11 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 from arcadia_pipeline.db import schema
 from arcadia_pipeline.db.partitions import ensure_month_partitions
 from arcadia_pipeline.inventory.assets import resource_inventory
-from arcadia_pipeline.metadata import per_kind
 from arcadia_pipeline.metering.sql import MeteredDay, replace_usage_day
-from arcadia_pipeline.partitions import daily_asset, days_in_window
-from arcadia_pipeline.resources import WarehouseResource
-from arcadia_pipeline.run_days import replace_each_day
+from arcadia_pipeline.orchestration.day_runs import replace_each_day
+from arcadia_pipeline.orchestration.metadata import per_kind
+from arcadia_pipeline.orchestration.partitions import daily_asset, days_in_window
+from arcadia_pipeline.orchestration.resources import WarehouseResource
 
 
 def _metered_metadata(metered: MeteredDay) -> dict:
@@ -28,7 +28,7 @@ def usage_records(
     context: AssetExecutionContext, warehouse: WarehouseResource
 ) -> MaterializeResult:
     """One record per (deployment, resource, period, granularity) with its exact qty,
-    time-weighted by the second from the day's inventory snapshot (DESIGN.md's accrual).
+    time-weighted by the second from the day's inventory snapshot (metering/accrual.py).
 
     Each day is replaced whole in its own transaction, whatever granularity its records had,
     so re-runs, granularity flips and re-attributions never double count.

@@ -1,32 +1,24 @@
 """Asset checks on usage_records: completeness, bounds, month closure (all blocking)."""
 
-from datetime import date, timedelta
+from datetime import date
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     asset_check,
 )
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
-from arcadia_pipeline.checks import check_each_day
-from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import kind_map, resource_inventory, usage_records
-from arcadia_pipeline.metering.accrual import Accrual
+from arcadia_pipeline.metering.accrual import Accrual, accrued_qty_sql
 from arcadia_pipeline.metering.assets import usage_records as usage_records_asset
-from arcadia_pipeline.metering.sql import metered_rows
-from arcadia_pipeline.partitions import daily_partitions
-from arcadia_pipeline.resources import WarehouseResource
+from arcadia_pipeline.metering.sql import metered_rows, records_of_days
+from arcadia_pipeline.orchestration.check_results import check_each_day
+from arcadia_pipeline.orchestration.partitions import daily_partitions
+from arcadia_pipeline.orchestration.resources import WarehouseResource
+from arcadia_pipeline.utc import days_bounds, month_end, month_start
 
-CLOSURE_TOLERANCE = "1e-9"
 _KEY = ("deployment_id", "resource_id", "period_start", "granularity")
-
-
-def _day_records(day: date):
-    u = usage_records.c
-    return and_(
-        u.period_start >= day_start(day), u.period_start < day_start(day + timedelta(days=1))
-    )
 
 
 def incomplete_records(connection: Connection, day: date) -> list[str]:
@@ -35,7 +27,7 @@ def incomplete_records(connection: Connection, day: date) -> list[str]:
     One full join of the expected keys with the written ones: the metering is recomputed
     once, not once per direction as two EXCEPTs would."""
     expected = metered_rows(day, "check").subquery("expected")
-    actual = select(*(usage_records.c[k] for k in _KEY)).where(_day_records(day))
+    actual = select(*(usage_records.c[k] for k in _KEY)).where(records_of_days(day, day))
     actual = actual.subquery("actual")
     joined = expected.join(actual, and_(*(expected.c[k] == actual.c[k] for k in _KEY)), full=True)
     rows = connection.execute(
@@ -62,7 +54,7 @@ def out_of_bounds_records(connection: Connection, day: date) -> list[str]:
         + ("qty < 0" if r.qty < 0 else "sub_attribution is written")
         for r in connection.execute(
             select(u.deployment_id, u.resource_id, u.period_start, u.qty)
-            .where(_day_records(day), or_(u.qty < 0, u.sub_attribution.is_not(None)))
+            .where(records_of_days(day, day), or_(u.qty < 0, u.sub_attribution.is_not(None)))
             .limit(20)
         )
     ]
@@ -72,14 +64,14 @@ def out_of_bounds_records(connection: Connection, day: date) -> list[str]:
     hours = u.resource_kind.in_(hour_kinds)
     per_day = (
         select(u.resource_id, func.sum(u.qty).label("qty"))
-        .where(_day_records(day), hours)
+        .where(records_of_days(day, day), hours)
         .group_by(u.resource_id)
         .having(func.sum(u.qty) > 24)
     )
     found += [f"{r.resource_id}: {r.qty} hours on {day}" for r in connection.execute(per_day)]
     per_hour = (
         select(u.resource_id, u.period_start, func.sum(u.qty).label("qty"))
-        .where(_day_records(day), hours, u.granularity == "hour")
+        .where(records_of_days(day, day), hours, u.granularity == "hour")
         .group_by(u.resource_id, u.period_start)
         .having(func.sum(u.qty) > 1)
     )
@@ -91,9 +83,10 @@ def out_of_bounds_records(connection: Connection, day: date) -> list[str]:
 
 
 def month_closure_errors(connection: Connection, last_day: date) -> list[str]:
-    """Each resource that existed all month with one deployment, size and status sums to
-    exactly its GB-months / 1 zone / hours-in-month (to CLOSURE_TOLERANCE)."""
-    first = last_day.replace(day=1)
+    """Each resource that existed from the month's start through last_day with one
+    deployment, size and status has records summing to exactly what the accrual gives for
+    that whole stretch at once (its GB-months, 1 zone, its hours): the records telescope."""
+    first = month_start(last_day)
     days = (last_day - first).days + 1
     i = resource_inventory.c
     stable = (
@@ -114,13 +107,9 @@ def month_closure_errors(connection: Connection, last_day: date) -> list[str]:
             func.count(func.distinct(i.size_gb)) <= 1,
         )
     ).subquery("stable")
-    full_month = case(
-        (
-            stable.c.accrual == Accrual.ACTIVE_HOURS.value,
-            case((stable.c.status == "active", 24 * days), else_=0),
-        ),
-        (stable.c.accrual == Accrual.SIZE_MONTH.value, stable.c.size_gb),
-        else_=1,
+    start, end = days_bounds(first, last_day)
+    whole_stretch = accrued_qty_sql(
+        stable.c.accrual, stable.c.status, stable.c.size_gb, literal(start), literal(end)
     )
     u = usage_records.c
     month_sum = func.coalesce(
@@ -128,15 +117,14 @@ def month_closure_errors(connection: Connection, last_day: date) -> list[str]:
         .where(
             u.resource_id == stable.c.resource_id,
             u.deployment_id == stable.c.deployment_id,
-            u.period_start >= day_start(first),
-            u.period_start < day_start(last_day + timedelta(days=1)),
+            records_of_days(first, last_day),
         )
         .scalar_subquery(),
         0,
     )
     rows = connection.execute(
-        select(stable.c.resource_id, full_month.label("expected"), month_sum.label("actual"))
-        .where(func.abs(month_sum - full_month) > CLOSURE_TOLERANCE)
+        select(stable.c.resource_id, whole_stretch.label("expected"), month_sum.label("actual"))
+        .where(month_sum != whole_stretch)
         .order_by(stable.c.resource_id)
         .limit(20)
     ).all()
@@ -166,10 +154,9 @@ def usage_records_month_closure(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
     """When a month's last day is metered, every resource that existed all month with one
-    size sums to exactly its GB-months / 1 zone / hours-in-month (to 1e-9)."""
+    size sums to exactly its GB-months / 1 zone / hours-in-month."""
 
     def closure(connection, day):
-        is_last_day = (day + timedelta(days=1)).day == 1
-        return month_closure_errors(connection, day) if is_last_day else []
+        return month_closure_errors(connection, day) if day == month_end(day) else []
 
     return check_each_day(context, warehouse, closure)

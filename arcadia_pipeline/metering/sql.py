@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -20,8 +20,8 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import INTERVAL
+from sqlalchemy.sql.elements import ColumnElement
 
-from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.schema import (
     inventory_snapshots,
     metering_config,
@@ -29,6 +29,7 @@ from arcadia_pipeline.db.schema import (
     usage_records,
 )
 from arcadia_pipeline.metering.accrual import DEFAULT_GRANULARITY, accrued_qty_sql
+from arcadia_pipeline.utc import day_start, days_bounds
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,14 @@ class MeteredDay:
     snapshot_id: int | None
 
 
-class MissingInventory(LookupError):
+class MissingInventory(Exception):
     """usage_records needs the day's resource_inventory snapshot first."""
+
+
+def records_of_days(first: date, last: date) -> ColumnElement[bool]:
+    """usage_records whose period starts on a UTC day of [first, last]."""
+    start, end = days_bounds(first, last)
+    return and_(usage_records.c.period_start >= start, usage_records.c.period_start < end)
 
 
 def _interval(spec: str):
@@ -106,9 +113,7 @@ def replace_usage_day(connection: Connection, day: date, run_id: str) -> Metered
             f"no resource_inventory snapshot for {day.isoformat()}: materialise "
             "resource_inventory for that day first"
         )
-    d0, d1 = day_start(day), day_start(day + timedelta(days=1))
-    u = usage_records.c
-    connection.execute(delete(usage_records).where(u.period_start >= d0, u.period_start < d1))
+    connection.execute(delete(usage_records).where(records_of_days(day, day)))
     rows = metered_rows(day, run_id)
     connection.execute(
         insert(usage_records).from_select([c.name for c in rows.selected_columns], rows)
@@ -117,9 +122,8 @@ def replace_usage_day(connection: Connection, day: date, run_id: str) -> Metered
 
 
 def summarise_day(connection: Connection, day: date, snapshot_id: int | None) -> MeteredDay:
-    d0, d1 = day_start(day), day_start(day + timedelta(days=1))
     u = usage_records.c
-    in_day = and_(u.period_start >= d0, u.period_start < d1)
+    in_day = records_of_days(day, day)
     per_kind = connection.execute(
         select(u.resource_kind, func.count(), func.sum(u.qty))
         .where(in_day)

@@ -14,10 +14,10 @@ from dagster import (
     op,
 )
 
-from arcadia_pipeline.automation import SCHEDULE_STATUS
-from arcadia_pipeline.db.retry import DATABASE_RETRY_POLICY
-from arcadia_pipeline.metadata import per_kind
-from arcadia_pipeline.resources import WarehouseResource
+from arcadia_pipeline.automation.status import SCHEDULE_STATUS
+from arcadia_pipeline.orchestration.metadata import per_kind
+from arcadia_pipeline.orchestration.resources import WarehouseResource
+from arcadia_pipeline.orchestration.retry import DATABASE_RETRY_POLICY
 from arcadia_pipeline.retention.sql import (
     InvalidMeteringConfig,
     InventoryRetention,

@@ -8,7 +8,6 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection, delete, select, text
 
-from arcadia_pipeline.days import day_start
 from arcadia_pipeline.db.partitions import partition_name
 from arcadia_pipeline.db.schema import (
     SCHEMA,
@@ -20,15 +19,16 @@ from arcadia_pipeline.db.schema import (
     usage_records,
 )
 from arcadia_pipeline.metering.accrual import GRANULARITIES, MIN_RETENTION_DAYS
+from arcadia_pipeline.utc import add_months, day_start
 
 
-class InvalidMeteringConfig(ValueError):
+class InvalidMeteringConfig(Exception):
     """metering.metering_config holds a value the pipeline refuses to act on."""
 
 
 def protected_from(today: date) -> date:
     """First day of the previous billing month: nothing on or after it is ever removed."""
-    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return add_months(today, -1)
 
 
 def retention_cutoffs(connection: Connection, today: date) -> dict[str, date]:
@@ -123,8 +123,8 @@ def remove_inventory_before(connection: Connection, first_kept: date) -> Invento
 
 def _expired_partitions(connection: Connection, table: str, first_kept: date):
     """(upper bound, name) of the monthly partitions of `table` wholly before first_kept."""
-    for month_start, name in _partitions(connection, table):
-        upper = (month_start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    for month, name in _partitions(connection, table):
+        upper = add_months(month, 1)
         if upper <= first_kept:
             yield upper, name
 
@@ -139,8 +139,8 @@ def _partitions(connection: Connection, table: str) -> list[tuple[date, str]]:
     ).scalars()
     partitions = []
     for name in names:
-        year, month = name.removeprefix(f"{table}_").split("_")
-        month_start = date(int(year), int(month), 1)
-        if partition_name(table, month_start) == name:
-            partitions.append((month_start, name))
+        year, number = name.removeprefix(f"{table}_").split("_")
+        month = date(int(year), int(number), 1)
+        if partition_name(table, month) == name:
+            partitions.append((month, name))
     return partitions

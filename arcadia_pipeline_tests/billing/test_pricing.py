@@ -1,4 +1,4 @@
-"""The quote rule (DESIGN.md "Plan catalog"): base + per kind
+"""The quote rule (docs/domain.md "Plan catalog"): base + per kind
 round_half_up(max(0, usage - included) x unit_price, 0.01), the pure reference and its SQL
 twin `overage_usd_sql` evaluated on a real PostgreSQL.
 """
@@ -26,24 +26,24 @@ from arcadia_pipeline.billing.pricing import (
 
 D = Decimal
 
-# DESIGN.md's tables, typed in again so the shipped catalog is checked against the contract.
-DESIGN_PRICES = {
+# docs/domain.md's tables, typed in again so the shipped catalog is checked against the contract.
+CONTRACT_PRICES = {
     "droplet_hours": D("0.00893"),
     "spaces_gb_month": D("0.02"),
     "snapshot_gb_month": D("0.06"),
     "droplet_backup_gb_month": D("0.05"),
     "dns_zones": D("0.50"),
 }
-DESIGN_PLANS = {  # plan: (base, droplet_hours, spaces, snapshot, backup, dns_zones)
+CONTRACT_PLANS = {  # plan: (base, droplet_hours, spaces, snapshot, backup, dns_zones)
     "starter": (D("20.00"), 744, 50, 25, 25, 3),
     "studio": (D("50.00"), 2232, 250, 100, 100, 10),
     "agency": (D("150.00"), 7440, 1000, 500, 500, 50),
 }
-KINDS = tuple(DESIGN_PRICES)
+KINDS = tuple(CONTRACT_PRICES)
 STARTER = Plan(
     "starter",
-    DESIGN_PLANS["starter"][0],
-    {kind: D(n) for kind, n in zip(KINDS, DESIGN_PLANS["starter"][1:], strict=True)},
+    CONTRACT_PLANS["starter"][0],
+    {kind: D(n) for kind, n in zip(KINDS, CONTRACT_PLANS["starter"][1:], strict=True)},
 )
 
 
@@ -111,12 +111,12 @@ def test_no_negative_overage():
 def test_overage_of_each_billing_kind_at_design_prices(kind, usage, expected_qty, expected_usd):
     included = STARTER.included[kind]
     assert overage_qty(usage, included) == expected_qty
-    assert overage_usd(usage, included, DESIGN_PRICES[kind]) == expected_usd
+    assert overage_usd(usage, included, CONTRACT_PRICES[kind]) == expected_usd
 
 
 def test_shipped_catalog_is_the_design_catalog(engine):
-    assert OVERAGE_UNIT_PRICE_USD == DESIGN_PRICES
-    for plan, (base, *included) in DESIGN_PLANS.items():
+    assert OVERAGE_UNIT_PRICE_USD == CONTRACT_PRICES
+    for plan, (base, *included) in CONTRACT_PLANS.items():
         assert PLAN_BASE_USD[plan] == base
         assert PLAN_INCLUDED[plan] == dict(zip(KINDS, map(D, included), strict=True))
     # ... and it is what the migration loaded into the database the SQL quotes read.
@@ -126,11 +126,11 @@ def test_shipped_catalog_is_the_design_catalog(engine):
         items = connection.execute(
             text("SELECT plan_code, billing_kind, included_qty FROM metering.plan_items")
         ).all()
-    assert prices == DESIGN_PRICES
-    assert bases == {plan: base for plan, (base, *_) in DESIGN_PLANS.items()}
+    assert prices == CONTRACT_PRICES
+    assert bases == {plan: base for plan, (base, *_) in CONTRACT_PLANS.items()}
     assert {(p, k): q for p, k, q in items} == {
         (plan, kind): D(n)
-        for plan, (_, *included) in DESIGN_PLANS.items()
+        for plan, (_, *included) in CONTRACT_PLANS.items()
         for kind, n in zip(KINDS, included, strict=True)
     }
 
@@ -141,7 +141,7 @@ def test_shipped_catalog_is_the_design_catalog(engine):
 # product within 28 significant digits (Decimal's default context): see the test after next.
 usages = st.decimals(0, 10**4, places=18) | st.decimals(0, 10**4, places=3)
 includeds = st.decimals(0, 10**4, places=3) | st.sampled_from([D(0), D(744), D(7440)])
-prices = st.sampled_from([*DESIGN_PRICES.values(), D(1)]) | st.decimals(0, 10, places=4)
+prices = st.sampled_from([*CONTRACT_PRICES.values(), D(1)]) | st.decimals(0, 10, places=4)
 
 
 @settings(
@@ -162,7 +162,7 @@ LARGE_USAGE_CASES = [
 
 @pytest.mark.parametrize(("usage", "included", "price"), LARGE_USAGE_CASES)
 def test_overage_usd_is_exact_for_large_usage(engine, usage, included, price):
-    # DESIGN.md: money is rounded only on the quote's lines. The exact amount is below a
+    # docs/domain.md: money is rounded only on the quote's lines. The exact amount is below a
     # half cent, so half-up must round it down; the SQL twin (exact numeric) does.
     exact = (Fraction(usage) - Fraction(included)) * Fraction(price)
     expected = round_half_up_cents(exact)
@@ -179,7 +179,7 @@ def round_half_up_cents(amount: Fraction) -> Decimal:
 # ---- quotes ------------------------------------------------------------------------------
 
 
-def quote(usage, plan=STARTER, prices=DESIGN_PRICES):
+def quote(usage, plan=STARTER, prices=CONTRACT_PRICES):
     return price_quote("dep-1", plan, prices, usage, date(2025, 3, 1), date(2025, 3, 17))
 
 

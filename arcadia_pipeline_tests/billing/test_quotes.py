@@ -2,7 +2,7 @@
 
 Every test builds a small inventory by hand, materialises all four assets for real (Dagster
 in-process, single-run range like a UI backfill) against the real PostgreSQL database, and
-compares with expectations worked out here with Decimal from DESIGN.md's plan catalog, never
+compares with expectations worked out here with Decimal from docs/domain.md's plan catalog, never
 with the product's own pricing functions.
 """
 
@@ -28,7 +28,7 @@ from arcadia_pipeline_tests.support import (
 
 D = Decimal
 
-# ---- DESIGN.md's plan catalog, restated as the expectation -------------------------------
+# ---- docs/domain.md's plan catalog, restated as the expectation -------------------------------
 
 KINDS = (
     "droplet_backup_gb_month",
@@ -71,7 +71,7 @@ UNIT_PRICE = {
 
 
 def expected_line(plan: str, kind: str, usage: Decimal) -> dict:
-    """DESIGN.md's rule: round_half_up(max(0, usage - included) * unit_price, 0.01)."""
+    """docs/domain.md's rule: round_half_up(max(0, usage - included) * unit_price, 0.01)."""
     included = INCLUDED[plan][kind]
     over = max(D(0), usage - included)
     amount = (over * UNIT_PRICE[kind]).quantize(D("0.01"), rounding=ROUND_HALF_UP)

@@ -1,4 +1,4 @@
-"""The migrations build what db/schema.py describes and DESIGN.md names, and undo it."""
+"""The migrations build what db/schema.py describes and docs/domain.md names, and undo it."""
 
 from datetime import UTC, datetime
 
@@ -25,7 +25,7 @@ def test_the_migrations_build_what_schema_py_describes(engine, table):
     assert [tuple(row) for row in built] == [(c.name, c.nullable) for c in table.columns]
 
 
-def test_usage_records_have_design_md_columns_and_key(engine):
+def test_usage_records_have_the_documented_columns_and_key(engine):
     design = {
         *("deployment_id", "resource_id", "resource_kind", "period_start", "granularity"),
         *("qty", "sub_attribution", "run_id", "metered_at"),

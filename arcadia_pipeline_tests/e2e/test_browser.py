@@ -14,8 +14,8 @@ import pytest
 from dagster import AssetKey
 from playwright.sync_api import Locator, expect, sync_playwright
 
-from arcadia_pipeline.days import iter_days
 from arcadia_pipeline.demo.seed import seed_demo
+from arcadia_pipeline.utc import iter_days
 from arcadia_pipeline_tests.e2e.conftest import DagsterServer
 from arcadia_pipeline_tests.support import materialize_range
 

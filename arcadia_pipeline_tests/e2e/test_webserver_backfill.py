@@ -10,8 +10,15 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine, text
 
-from arcadia_pipeline.days import iter_days
 from arcadia_pipeline.demo.seed import seed_demo
+from arcadia_pipeline.orchestration.backfill_client import (
+    DONE,
+    BackfillClient,
+    WebserverError,
+    range_params,
+    ui_dialog_params,
+)
+from arcadia_pipeline.utc import iter_days
 from arcadia_pipeline_tests.e2e.conftest import DagsterServer
 from arcadia_pipeline_tests.support import ASSETS
 
@@ -21,121 +28,30 @@ pytestmark = pytest.mark.webserver
 FIRST, LAST = date(2025, 2, 20), date(2025, 3, 5)
 DAYS = list(iter_days(FIRST, LAST))
 BACKFILL_TIMEOUT_S = 300
-DONE = {"COMPLETED", "COMPLETED_SUCCESS"}  # COMPLETED is the deprecated spelling
-FAILED = {"FAILED", "COMPLETED_FAILED", "CANCELED", "CANCELING", "FAILING"}
-
-LAUNCH_BACKFILL = """
-mutation($backfillParams: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $backfillParams) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on PartitionKeysNotFoundError { message }
-    ... on UnauthorizedError { message }
-  }
-}
-"""
-BACKFILL_STATUS = """
-query($backfillId: String!) {
-  partitionBackfillOrError(backfillId: $backfillId) {
-    __typename
-    ... on PartitionBackfill {
-      status
-      numPartitions
-      error { message stack }
-    }
-    ... on PythonError { message }
-  }
-}
-"""
-BACKFILL_RUNS = """
-query($filter: RunsFilter!) {
-  runsOrError(filter: $filter) {
-    __typename
-    ... on Runs {
-      results {
-        runId
-        status
-        startTime
-        endTime
-        tags { key value }
-        assetSelection { path }
-      }
-    }
-    ... on PythonError { message }
-  }
-}
-"""
-DAEMON_HEALTH = """
-query { instance { daemonHealth { allDaemonStatuses { daemonType healthy lastHeartbeatErrors {
-  message } } } } }
-"""
-
-
-def range_params() -> dict:
-    """The API form: each asset with a partition range (what an API client sends)."""
-    return {
-        "partitionsByAssets": [
-            {
-                "assetKey": {"path": [name]},
-                "partitions": {"range": {"start": FIRST.isoformat(), "end": LAST.isoformat()}},
-            }
-            for name in ASSETS
-        ],
-        "title": "e2e range backfill",
-    }
-
-
-def ui_dialog_params() -> dict:
-    """The form the UI's "Materialize…" dialog sends for a range of one partitions definition
-    (LaunchAssetChoosePartitionsDialog.tsx): the asset keys and the range's partition keys."""
-    return {
-        "assetSelection": [{"path": [name]} for name in ASSETS],
-        "partitionNames": [day.isoformat() for day in DAYS],
-        "fromFailure": False,
-        "tags": [{"key": "dagster/from_ui", "value": "true"}],
-    }
 
 
 def run_backfill(server: DagsterServer, params: dict) -> tuple[str, float]:
     """Launch a backfill and wait until the daemon reports it done; its id and wall time."""
+    client = BackfillClient(server.url)
     started = time.monotonic()
-    launched = server.graphql(LAUNCH_BACKFILL, {"backfillParams": params})[
-        "launchPartitionBackfill"
-    ]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill_id = launched["backfillId"]
-    deadline = started + BACKFILL_TIMEOUT_S
-    backfill: dict = {}
-    while time.monotonic() < deadline:
-        backfill = server.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})[
-            "partitionBackfillOrError"
-        ]
-        assert backfill["__typename"] == "PartitionBackfill", backfill
-        if backfill["status"] in DONE:
-            return backfill_id, time.monotonic() - started
-        if backfill["status"] in FAILED:
-            break
-        time.sleep(2)
+    backfill_id = client.launch(params)
+    try:
+        backfill = client.wait(backfill_id, BACKFILL_TIMEOUT_S, poll=2)
+    except WebserverError as error:
+        backfill = {"status": str(error)}
+    if backfill["status"] in DONE:
+        return backfill_id, time.monotonic() - started
     pytest.fail(
         f"backfill {backfill_id} not completed within {BACKFILL_TIMEOUT_S}s: {backfill}\n"
-        f"runs: {backfill_runs(server, backfill_id)}\n"
-        f"daemons: {server.graphql(DAEMON_HEALTH)}\n"
+        f"runs: {client.runs(backfill_id)}\n"
+        f"daemons: {client.daemon_health()}\n"
         f"--- dagster dev log ---\n{server.log_tail()}"
     )
 
 
-def backfill_runs(server: DagsterServer, backfill_id: str) -> list[dict]:
-    runs = server.graphql(
-        BACKFILL_RUNS, {"filter": {"tags": [{"key": "dagster/backfill", "value": backfill_id}]}}
-    )["runsOrError"]
-    assert runs["__typename"] == "Runs", runs
-    return runs["results"]
-
-
 def assert_one_range_run(server: DagsterServer, backfill_id: str) -> str:
     """The single-run backfill policy: one successful run over the whole range."""
-    runs = backfill_runs(server, backfill_id)
+    runs = BackfillClient(server.url).runs(backfill_id)
     assert len(runs) == 1, [(run["runId"], run["status"]) for run in runs]
     run = runs[0]
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
@@ -178,7 +94,9 @@ def test_range_backfill_through_the_webserver_runs_once_and_is_reproducible(
     with engine.begin() as connection:
         seed_demo(connection, deployments=5, days=60, seed=11, end_date=date(2025, 4, 1))
 
-    backfill_id, seconds = run_backfill(dagster_server, range_params())
+    backfill_id, seconds = run_backfill(
+        dagster_server, range_params(FIRST, LAST, ASSETS, "e2e range backfill")
+    )
     print(f"\nbackfill {FIRST}..{LAST} ({len(DAYS)} days): launch -> completed in {seconds:.1f}s")
     first_run = assert_one_range_run(dagster_server, backfill_id)
 
@@ -206,7 +124,7 @@ def test_range_backfill_through_the_webserver_runs_once_and_is_reproducible(
 
     # The same range again, this time in the form the UI's dialog sends: again one run, and
     # it replaces the rows with identical ones (only the lineage changes).
-    backfill_id, seconds = run_backfill(dagster_server, ui_dialog_params())
+    backfill_id, seconds = run_backfill(dagster_server, ui_dialog_params(FIRST, LAST, ASSETS))
     print(f"re-backfill (UI form): launch -> completed in {seconds:.1f}s")
     second_run = assert_one_range_run(dagster_server, backfill_id)
     assert second_run != first_run

@@ -15,7 +15,8 @@ from sqlalchemy import text
 from arcadia_pipeline.db.partitions import ensure_month_partitions
 from arcadia_pipeline.definitions import defs
 from arcadia_pipeline.inventory.sql import replace_inventory_day, stage_source
-from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
+from arcadia_pipeline.orchestration.partitions import range_tags
+from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline_tests.support import (
     ASSETS,
     add_deployment,
@@ -323,10 +324,7 @@ def test_a_separate_source_database_gives_the_same_records(engine, source_databa
             "arcadia_source": ArcadiaSourceResource(database_url=source_database),
         },
         instance=DagsterInstance.ephemeral(),
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        },
+        tags=range_tags(first, last),
     )
 
     assert result.success

@@ -1,4 +1,4 @@
-"""The accrual model (DESIGN.md "Accrual model"): the pure reference `accrued_qty`, its
+"""The accrual model (docs/domain.md "Accrual model"): the pure reference `accrued_qty`, its
 exactness properties, and its SQL twin `accrued_qty_sql` evaluated on a real PostgreSQL.
 
 Everything downstream is SUM(qty), so these are the invariants billing rests on: whole
@@ -70,7 +70,7 @@ def assert_well_formed(qty: Decimal) -> None:
     assert qty.as_tuple().exponent >= -QTY_SCALE
 
 
-# ---- 1. unit examples (the DESIGN.md sentences), also replayed against SQL below ---------
+# ---- 1. unit examples (the docs/domain.md sentences), also replayed against SQL below ---------
 
 
 def case(case_id, accrual, size_gb, start, end, expected, status="active"):

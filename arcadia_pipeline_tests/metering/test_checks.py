@@ -126,7 +126,23 @@ def test_month_closure_names_a_resource_whose_month_does_not_sum(metered):
     )
     with metered.connect() as connection:
         problems = month_closure_errors(connection, date(2025, 2, 28))
-    assert problems == ["spaces:1: month sums to 50.000001000000000000, expected 50"]
+    assert problems == [
+        "spaces:1: month sums to 50.000001000000000000, expected 50.000000000000000000"
+    ]
+
+
+def test_month_closure_is_exact_to_the_last_digit(metered):
+    """The records telescope, so the check needs no tolerance: one unit of 1e-18 is seen."""
+    _run(
+        metered,
+        "UPDATE metering.usage_records SET qty = qty - 0.000000000000000001 "
+        "WHERE resource_id = 'dns:a.com' AND period_start = '2025-02-03'",
+    )
+    with metered.connect() as connection:
+        problems = month_closure_errors(connection, date(2025, 2, 28))
+    assert problems == [
+        "dns:a.com: month sums to 0.999999999999999999, expected 1.000000000000000000"
+    ]
 
 
 @pytest.fixture

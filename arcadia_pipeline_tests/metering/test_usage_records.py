@@ -1,6 +1,6 @@
 """usage_records, materialised for real (Dagster + PostgreSQL) from hand-built source versions.
 
-Expected quantities come from DESIGN.md's accrual table, computed by hand here. qty is
+Expected quantities come from docs/domain.md's accrual table, computed by hand here. qty is
 numeric(38, 18): a value that is a terminating decimal must be exact; one that is not
 (100/31 GB-months) must be right to the last stored digit, and a whole month of such
 records must still sum to exactly the size (or exactly one zone).

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from arcadia_pipeline.db.partitions import ensure_month_partitions
-from arcadia_pipeline.resources import WarehouseResource
+from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.retention.jobs import retention_job
 from arcadia_pipeline.retention.sql import (
     InvalidMeteringConfig,

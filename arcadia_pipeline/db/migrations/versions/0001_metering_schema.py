@@ -2,25 +2,20 @@
 
 Revision ID: 0001
 Revises:
+
+The seed rows are literals: a migration means the same thing forever, whatever the code
+says today. A later change of catalog, kind map or config is a later migration.
 """
 
 import sqlalchemy as sa
 from alembic import op
-
-from arcadia_pipeline.billing.catalog import OVERAGE_UNIT_PRICE_USD, PLAN_BASE_USD, PLAN_INCLUDED
-from arcadia_pipeline.metering.accrual import (
-    DEFAULT_GRANULARITY,
-    DEFAULT_KIND_MAP,
-    DEFAULT_RETENTION_DAYS,
-    MIN_RETENTION_DAYS,
-)
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-DDL = f"""
+DDL = """
 CREATE TABLE metering.kind_map (
   inventory_kind text PRIMARY KEY,
   billing_kind   text NULL,       -- NULL: a known kind that is not billable
@@ -31,11 +26,11 @@ CREATE TABLE metering.kind_map (
 CREATE TABLE metering.metering_config (
   billing_kind   text PRIMARY KEY,
   granularity    text NOT NULL DEFAULT 'day',
-  retention_days int  NOT NULL DEFAULT {DEFAULT_RETENTION_DAYS},
+  retention_days int  NOT NULL DEFAULT 400,
   CONSTRAINT metering_config_granularity_is_day_or_hour CHECK (granularity IN ('day', 'hour')),
   -- shorter would let retention reach into the open or the previous billing month
   CONSTRAINT metering_config_retention_keeps_open_and_previous_month
-    CHECK (retention_days >= {MIN_RETENTION_DAYS})
+    CHECK (retention_days >= 62)
 );
 
 CREATE TABLE metering.plans (
@@ -150,49 +145,55 @@ CREATE TABLE metering.deployment_quote_lines (
 """
 
 
-def _insert(table: str, rows: list[dict]) -> None:
-    columns = [sa.column(name) for name in rows[0]]
-    op.bulk_insert(sa.table(table, *columns, schema="metering"), rows)
+KIND_MAP = [
+    ("droplet", "droplet_hours", "active_hours"),
+    ("spaces_bucket", "spaces_gb_month", "size_month"),
+    ("snapshot", "snapshot_gb_month", "size_month"),
+    ("droplet_backup", "droplet_backup_gb_month", "size_month"),
+    ("dns_zone", "dns_zones", "unit_month"),
+]
+METERING_CONFIG = [(billing_kind, "day", 400) for _, billing_kind, _ in KIND_MAP]
+PLANS = [("starter", "20.00"), ("studio", "50.00"), ("agency", "150.00")]
+PLAN_ITEMS = [
+    (plan, kind, included)
+    for plan, quantities in (
+        ("starter", ("744", "50", "25", "25", "3")),
+        ("studio", ("2232", "250", "100", "100", "10")),
+        ("agency", ("7440", "1000", "500", "500", "50")),
+    )
+    for kind, included in zip(
+        (
+            "droplet_hours",
+            "spaces_gb_month",
+            "snapshot_gb_month",
+            "droplet_backup_gb_month",
+            "dns_zones",
+        ),
+        quantities,
+        strict=True,
+    )
+]
+OVERAGE_PRICES = [
+    ("droplet_hours", "0.00893"),
+    ("spaces_gb_month", "0.02"),
+    ("snapshot_gb_month", "0.06"),
+    ("droplet_backup_gb_month", "0.05"),
+    ("dns_zones", "0.50"),
+]
+
+
+def _insert(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    target = sa.table(table, *(sa.column(name) for name in columns), schema="metering")
+    op.bulk_insert(target, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def upgrade() -> None:
     op.execute(DDL)
-    _insert(
-        "kind_map",
-        [
-            {
-                "inventory_kind": m.inventory_kind,
-                "billing_kind": m.billing_kind,
-                "accrual": m.accrual and m.accrual.value,
-            }
-            for m in DEFAULT_KIND_MAP
-        ],
-    )
-    _insert(
-        "metering_config",
-        [
-            {
-                "billing_kind": m.billing_kind,
-                "granularity": DEFAULT_GRANULARITY,
-                "retention_days": DEFAULT_RETENTION_DAYS,
-            }
-            for m in DEFAULT_KIND_MAP
-            if m.billing_kind
-        ],
-    )
-    _insert("plans", [{"plan_code": p, "base_usd": b} for p, b in PLAN_BASE_USD.items()])
-    _insert(
-        "plan_items",
-        [
-            {"plan_code": p, "billing_kind": k, "included_qty": q}
-            for p, items in PLAN_INCLUDED.items()
-            for k, q in items.items()
-        ],
-    )
-    _insert(
-        "overage_prices",
-        [{"billing_kind": k, "unit_price_usd": u} for k, u in OVERAGE_UNIT_PRICE_USD.items()],
-    )
+    _insert("kind_map", ("inventory_kind", "billing_kind", "accrual"), KIND_MAP)
+    _insert("metering_config", ("billing_kind", "granularity", "retention_days"), METERING_CONFIG)
+    _insert("plans", ("plan_code", "base_usd"), PLANS)
+    _insert("plan_items", ("plan_code", "billing_kind", "included_qty"), PLAN_ITEMS)
+    _insert("overage_prices", ("billing_kind", "unit_price_usd"), OVERAGE_PRICES)
 
 
 TABLES = (

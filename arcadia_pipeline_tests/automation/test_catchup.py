@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 
-from arcadia_pipeline.sensors import catchup
-from arcadia_pipeline.sensors.catchup import days_due, missed_days_sensor
+from arcadia_pipeline.automation import catchup
+from arcadia_pipeline.automation.catchup import days_due, missed_days_sensor
 from arcadia_pipeline_tests.support import (
     add_deployment,
     add_version,

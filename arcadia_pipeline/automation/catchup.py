@@ -3,7 +3,6 @@ its tick, so days missed while the daemon was down would stay unmetered. This se
 for every day in a look-back window that is not fully metered (never run, or its last run
 failed part-way), as single-run ranges."""
 
-import os
 from datetime import UTC, date, datetime, time, timedelta
 
 from dagster import (
@@ -15,25 +14,18 @@ from dagster import (
     sensor,
 )
 
-from arcadia_pipeline.automation import SENSOR_STATUS
-from arcadia_pipeline.days import contiguous_ranges, range_tags
-from arcadia_pipeline.partitions import daily_partitions, metering_start_date
-from arcadia_pipeline.schedules import METERING_ASSET_KEYS, daily_metering_job
+from arcadia_pipeline.automation.daily_job import METERING_ASSET_KEYS, daily_metering_job
+from arcadia_pipeline.automation.status import SENSOR_STATUS
+from arcadia_pipeline.orchestration.partitions import daily_partitions, range_tags
+from arcadia_pipeline.settings import settings
+from arcadia_pipeline.utc import contiguous_ranges, iter_days
 
-DEFAULT_LOOKBACK_DAYS = 7
 # A range whose run failed is asked for again in the next such period: not on every tick
 # (bad data fails the same way; the assets already retry transient errors) nor never (a
 # run key Dagster has seen is not launched again).
 RETRY_EVERY = timedelta(hours=6)
 # Yesterday belongs to the 01:10 schedule; the sensor only takes it over after this grace.
 SCHEDULE_GRACE = time(3, 10)
-
-
-def lookback_days() -> int:
-    value = os.getenv("ARCADIA_CATCHUP_LOOKBACK_DAYS", str(DEFAULT_LOOKBACK_DAYS))
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"ARCADIA_CATCHUP_LOOKBACK_DAYS must be a positive integer: {value!r}")
-    return int(value)
 
 
 def utc_now() -> datetime:
@@ -47,8 +39,8 @@ def days_due(now: datetime, lookback: int) -> list[date]:
     last = now.date() - timedelta(days=1)
     if now.time() < SCHEDULE_GRACE:
         last -= timedelta(days=1)  # yesterday's scheduled run may still be on its way
-    first = max(now.date() - timedelta(days=lookback), date.fromisoformat(metering_start_date()))
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    first = max(now.date() - timedelta(days=lookback), settings().metering_start_date)
+    return list(iter_days(first, last))
 
 
 def days_to_meter(instance: DagsterInstance, due: list[date]) -> list[date]:
@@ -74,7 +66,7 @@ def missed_days_sensor(context: SensorEvaluationContext):
     """Request every day of the look-back (ARCADIA_CATCHUP_LOOKBACK_DAYS, default 7) not
     fully metered, one single run per contiguous range."""
     now = utc_now()
-    missing = days_to_meter(context.instance, days_due(now, lookback_days()))
+    missing = days_to_meter(context.instance, days_due(now, settings().catchup_lookback_days))
     if not missing:
         return SkipReason("every day in the look-back is metered or being metered")
     period = RETRY_EVERY.total_seconds()

@@ -6,8 +6,8 @@ from datetime import date
 from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue
 from sqlalchemy import Connection
 
-from arcadia_pipeline.partitions import days_in_window
-from arcadia_pipeline.resources import WarehouseResource
+from arcadia_pipeline.orchestration.partitions import days_in_window
+from arcadia_pipeline.orchestration.resources import WarehouseResource
 
 MAX_LISTED = 50
 

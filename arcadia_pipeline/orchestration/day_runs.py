@@ -1,4 +1,4 @@
-"""One transaction per day: the unit of replacement of every asset."""
+"""One transaction per day: the unit of replacement of every daily asset."""
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -10,12 +10,25 @@ from sqlalchemy import Connection, Table
 
 from arcadia_pipeline.db.locks import lock_day
 from arcadia_pipeline.db.statistics import analyze_written
+from arcadia_pipeline.errors import BadSourceData
+from arcadia_pipeline.orchestration.retry import is_transient
 
 T = TypeVar("T")
 
 
 class DayFailed(Exception):
-    """A day of a window failed; the days before it stay committed, it is rolled back."""
+    """A day failed on something a retry may heal (a lost connection, a deadlock); the days
+    before it stay committed, it is rolled back."""
+
+
+@contextmanager
+def failing_without_retry_on_bad_data() -> Iterator[None]:
+    """BadSourceData becomes a Dagster Failure that is not retried: it would fail the same
+    way, and the message (rows and days) is what the engineer needs."""
+    try:
+        yield
+    except BadSourceData as error:
+        raise Failure(description=str(error), allow_retries=False) from error
 
 
 @contextmanager
@@ -25,10 +38,8 @@ def day_transaction(
     """Replace one day of `table` in its own transaction, holding the day's lock.
 
     Days already done in this run stay committed (each is complete on its own); the failing
-    day is rolled back whole, and the run fails saying which day and why. Bad data
-    (ValueError/LookupError from our SQL layer) fails without retries: a retry would fail
-    the same way. Anything else (a dropped connection, a deadlock) is left to the retry
-    policy.
+    day is rolled back whole, and the run fails saying which day and why. Only a transient
+    database error is left to the retry policy; bad data and bugs fail at once.
     """
     try:
         with connection.begin():
@@ -36,12 +47,11 @@ def day_transaction(
             yield
     except Failure:
         raise
-    except (ValueError, LookupError) as error:
-        raise Failure(
-            description=f"{table} failed on {day.isoformat()}: {error}", allow_retries=False
-        ) from error
     except Exception as error:
-        raise DayFailed(f"{table} failed on {day.isoformat()}: {error}") from error
+        message = f"{table} failed on {day.isoformat()}: {error}"
+        if is_transient(error):
+            raise DayFailed(message) from error
+        raise Failure(description=message, allow_retries=False) from error
     context.log.info(f"{table}: {day.isoformat()} replaced")
 
 

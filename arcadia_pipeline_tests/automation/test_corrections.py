@@ -6,11 +6,11 @@ import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 from sqlalchemy import text
 
-from arcadia_pipeline.days import contiguous_ranges
+from arcadia_pipeline.automation import corrections
+from arcadia_pipeline.automation.corrections import billing_tail, late_corrections_sensor
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.resources import ArcadiaSourceResource, WarehouseResource
-from arcadia_pipeline.sensors import corrections
-from arcadia_pipeline.sensors.corrections import billing_tail, late_corrections_sensor
+from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
+from arcadia_pipeline.utc import contiguous_ranges
 from arcadia_pipeline_tests.support import (
     add_deployment,
     add_version,

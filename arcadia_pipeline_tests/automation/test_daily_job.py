@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from dagster import DagsterInstance, build_schedule_context
 
+from arcadia_pipeline.automation.daily_job import daily_metering_schedule
 from arcadia_pipeline.definitions import defs
-from arcadia_pipeline.schedules import daily_metering_schedule
 from arcadia_pipeline_tests.support import ASSETS
 
 SCHEDULE = "daily_metering_schedule"

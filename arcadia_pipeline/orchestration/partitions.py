@@ -1,0 +1,37 @@
+"""The one partitioning of every daily asset: UTC days from ARCADIA_METERING_START_DATE."""
+
+from datetime import date
+
+from dagster import BackfillPolicy, DailyPartitionsDefinition, TimeWindow, asset
+
+from arcadia_pipeline.orchestration.retry import DATABASE_RETRY_POLICY
+from arcadia_pipeline.settings import settings
+from arcadia_pipeline.utc import days_between
+
+daily_partitions = DailyPartitionsDefinition(
+    start_date=settings().metering_start_date.isoformat(), timezone="UTC"
+)
+
+
+def days_in_window(window: TimeWindow) -> list[date]:
+    """The UTC days a partition time window (one day or a backfill range) covers."""
+    return days_between(window.start, window.end)
+
+
+def range_tags(first: date, last: date) -> dict[str, str]:
+    """Tags that make one run cover [first, last] (a single-run backfill of the range)."""
+    return {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
+
+
+def daily_asset(**kwargs):
+    """@asset on the daily partitions, a range as one run, database retries: every asset."""
+    return asset(
+        partitions_def=daily_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        retry_policy=DATABASE_RETRY_POLICY,
+        kinds={"postgres"},
+        **kwargs,
+    )

@@ -1,0 +1,90 @@
+"""Every ARCADIA_* setting is read in one place, with one error naming each bad value."""
+
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+
+from arcadia_pipeline.settings import (
+    SettingsError,
+    load_settings,
+    source_url,
+    source_url_var,
+    warehouse_url,
+)
+
+
+def test_defaults():
+    loaded = load_settings({})
+    assert loaded.metering_start_date == date(2025, 1, 1)
+    assert loaded.catchup_lookback_days == 7
+    assert loaded.corrections_lookback_days == 35
+    assert loaded.automation_running is True
+
+
+def test_values_are_parsed():
+    loaded = load_settings(
+        {
+            "ARCADIA_METERING_START_DATE": "2024-02-29",
+            "ARCADIA_CATCHUP_LOOKBACK_DAYS": "3",
+            "ARCADIA_CORRECTIONS_LOOKBACK_DAYS": "60",
+            "ARCADIA_AUTOMATION": "Stopped",
+        }
+    )
+    assert loaded.metering_start_date == date(2024, 2, 29)
+    assert (loaded.catchup_lookback_days, loaded.corrections_lookback_days) == (3, 60)
+    assert loaded.automation_running is False
+
+
+def test_one_error_names_every_bad_variable():
+    with pytest.raises(SettingsError) as raised:
+        load_settings(
+            {
+                "ARCADIA_METERING_START_DATE": "20250101",
+                "ARCADIA_CATCHUP_LOOKBACK_DAYS": "0",
+                "ARCADIA_CORRECTIONS_LOOKBACK_DAYS": "1e9",
+                "ARCADIA_AUTOMATION": "maybe",
+            }
+        )
+    message = str(raised.value)
+    assert "\n" not in message
+    for name in (
+        "ARCADIA_METERING_START_DATE",
+        "ARCADIA_CATCHUP_LOOKBACK_DAYS",
+        "ARCADIA_CORRECTIONS_LOOKBACK_DAYS",
+        "ARCADIA_AUTOMATION",
+    ):
+        assert name in message
+
+
+@pytest.mark.parametrize("value", ["2025-02-30", "2025-1-01", "yesterday", "-1", "367"])
+def test_malformed_and_absurd_values_are_refused(value):
+    with pytest.raises(SettingsError):
+        load_settings(
+            {"ARCADIA_METERING_START_DATE": value, "ARCADIA_CATCHUP_LOOKBACK_DAYS": value}
+        )
+
+
+def test_the_source_defaults_to_the_warehouse(monkeypatch):
+    monkeypatch.setenv("ARCADIA_DATABASE_URL", "postgresql+psycopg2://w@127.0.0.1/arcadia")
+    monkeypatch.delenv("ARCADIA_SOURCE_DATABASE_URL", raising=False)
+    assert source_url_var() == "ARCADIA_DATABASE_URL"
+    assert source_url() == warehouse_url()
+    monkeypatch.setenv("ARCADIA_SOURCE_DATABASE_URL", "postgresql+psycopg2://r@127.0.0.1/app")
+    assert source_url_var() == "ARCADIA_SOURCE_DATABASE_URL"
+    assert source_url() == "postgresql+psycopg2://r@127.0.0.1/app"
+    monkeypatch.delenv("ARCADIA_DATABASE_URL")
+    with pytest.raises(SettingsError, match="ARCADIA_DATABASE_URL is not set"):
+        warehouse_url()
+
+
+def test_a_bad_setting_stops_the_code_location_from_loading_with_its_name():
+    loading = subprocess.run(
+        [sys.executable, "-c", "import arcadia_pipeline.definitions"],
+        env={"ARCADIA_CATCHUP_LOOKBACK_DAYS": "soon", "PATH": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert loading.returncode != 0
+    assert "SettingsError: invalid settings: ARCADIA_CATCHUP_LOOKBACK_DAYS" in loading.stderr
