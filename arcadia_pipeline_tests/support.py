@@ -142,3 +142,40 @@ def copy_source(engine: Engine, source_url: str) -> None:
             ),
             versions,
         )
+
+
+# What a metering run writes: a run that fails validation leaves every count at 0.
+WRITTEN_TABLES = (
+    "metering.inventory_snapshots",
+    "metering.resource_inventory",
+    "metering.inventory_deployments",
+    "metering.usage_records",
+    "metering.usage_period_aggregates",
+    "metering.deployment_quotes",
+)
+
+
+def failure_messages(result) -> str:
+    """Every message of the run's step failures, with their causes (Failure, DayFailed…)."""
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error is not None:
+                messages.append(error.message)
+                error = error.cause
+            user = event.step_failure_data.user_failure_data
+            if user is not None and user.description:
+                messages.append(user.description)
+    return "\n".join(messages)
+
+
+def written_rows(engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in WRITTEN_TABLES
+        }
+
+
+NOTHING_WRITTEN = dict.fromkeys(WRITTEN_TABLES, 0)

@@ -71,12 +71,17 @@ def clipped_to_day(versions, d0, d1) -> tuple[ColumnElement, ColumnElement]:
 
 def source_versions_query(window_start: datetime, window_end: datetime):
     """What a run reads of the source: every version overlapping the window, and every
-    version starting inside it even when it ends before it starts (so validation names
-    that row instead of it silently falling out of the window)."""
+    version starting inside it even when it ends before it starts, or with no start at all
+    (so validation names those rows instead of them silently falling out of the window)."""
     v = resource_versions.c
     return select(resource_versions).where(
-        v.valid_from < window_end,
-        or_(v.valid_to.is_(None), v.valid_to > window_start, v.valid_from >= window_start),
+        or_(
+            v.valid_from.is_(None),
+            and_(
+                v.valid_from < window_end,
+                or_(v.valid_to.is_(None), v.valid_to > window_start, v.valid_from >= window_start),
+            ),
+        )
     )
 
 

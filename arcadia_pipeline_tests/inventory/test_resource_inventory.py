@@ -19,50 +19,17 @@ from arcadia_pipeline.orchestration.partitions import range_tags
 from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline_tests.support import (
     ASSETS,
+    NOTHING_WRITTEN,
     add_deployment,
     add_version,
     copy_source,
+    failure_messages,
     materialize_day,
     materialize_range,
     usage_rows,
     utc,
+    written_rows,
 )
-
-WRITTEN_TABLES = (
-    "metering.inventory_snapshots",
-    "metering.resource_inventory",
-    "metering.inventory_deployments",
-    "metering.usage_records",
-    "metering.usage_period_aggregates",
-    "metering.deployment_quotes",
-)
-
-
-def failure_messages(result) -> str:
-    """Every message of the run's step failures, with their causes (Failure, DayFailed…)."""
-    messages = []
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            while error is not None:
-                messages.append(error.message)
-                error = error.cause
-            user = event.step_failure_data.user_failure_data
-            if user is not None and user.description:
-                messages.append(user.description)
-    return "\n".join(messages)
-
-
-def written_rows(engine) -> dict[str, int]:
-    with engine.connect() as connection:
-        return {
-            table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-            for table in WRITTEN_TABLES
-        }
-
-
-NOTHING_WRITTEN = dict.fromkeys(WRITTEN_TABLES, 0)
-
 
 # ---- validation --------------------------------------------------------------------------
 
@@ -123,9 +90,10 @@ def unknown_deployment(engine):
 
 
 def unknown_plan(engine):
+    """The deployment is quoted (its base fee) on every day, so it breaks the whole range."""
     add_deployment(engine, "dep-x", "platinum")
     add_version(engine, "droplet:9", "dep-x", "droplet", utc(2025, 3, 3, 8))
-    return "droplet:9", ["'platinum'", "plan_code"]
+    return "dep-x", ["'platinum'", "plan_code"], "days 2025-03-01 to 2025-03-03"
 
 
 @pytest.mark.parametrize(
@@ -150,7 +118,7 @@ def test_a_row_that_cannot_be_metered_fails_the_range_naming_it_and_writes_nothi
     add_deployment(engine, "dep")
     add_version(engine, "droplet:ok", "dep", "droplet", utc(2025, 3, 1))
     # the bad row exists on the last day only: the earlier, valid days must not be written
-    resource_id, problem_words = bad_input(engine)
+    resource_id, problem_words, *days = bad_input(engine)
 
     result = materialize_range(date(2025, 3, 1), date(2025, 3, 3), raise_on_error=False)
 
@@ -160,7 +128,8 @@ def test_a_row_that_cannot_be_metered_fails_the_range_naming_it_and_writes_nothi
     for word in problem_words:
         assert word in message
     assert "droplet:ok" not in message  # only the offending rows are named
-    assert "cannot meter on day 2025-03-03 of this run" in message  # and the day they break
+    days_broken = days[0] if days else "day 2025-03-03"
+    assert f"cannot meter on {days_broken} of this run" in message  # and the days they break
     assert written_rows(engine) == NOTHING_WRITTEN
 
 
