@@ -13,7 +13,7 @@ import argparse
 import json
 import re
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, select
@@ -26,6 +26,7 @@ from arcadia_pipeline.db.schema import deployment_quotes, inventory_deployments
 from arcadia_pipeline.errors import BadSourceData
 from arcadia_pipeline.inventory.source import deployments
 from arcadia_pipeline.settings import SettingsError, source_url, warehouse_url
+from arcadia_pipeline.utc import iter_days
 
 
 class CliError(Exception):
@@ -121,16 +122,49 @@ def cmd_demo_seed(args) -> None:
     )
 
 
+def not_after_today(option: str, day: date) -> None:
+    """Nothing after today (UTC) can have been metered."""
+    today = datetime.now(UTC).date()
+    if day > today:
+        raise CliError(f"{option} {day} is after today ({today}, UTC): nothing is metered yet")
+
+
+def unmetered_days(connection: Connection, first: date, last: date) -> list[date]:
+    """Days of [first, last] without materialised quotes: the last asset of a metered day."""
+    q = deployment_quotes.c
+    metered = set(
+        connection.execute(
+            select(q.as_of_date).distinct().where(q.as_of_date.between(first, last))
+        ).scalars()
+    )
+    return [day for day in iter_days(first, last) if day not in metered]
+
+
 def cmd_usage(args) -> None:
     if args.start > args.end:
         raise CliError(f"--from {args.start} is after --to {args.end}")
+    not_after_today("--to", args.end)
     plan_of(args.deployment)
     with make_engine(warehouse_url()).connect() as connection:
         usage = usage_for_period(connection, args.deployment, args.start, args.end)
+        missing = unmetered_days(connection, args.start, args.end)
+    if missing:  # the figures are printed, but never silently short
+        print(
+            f"arcadia-pipeline: warning: {len(missing)} day(s) of the range are not metered "
+            f"({missing[0]} to {missing[-1]}); the usage leaves them out",
+            file=sys.stderr,
+        )
     print(json.dumps({kind: decimal_str(qty) for kind, qty in usage.items()}, indent=2))
 
 
 def cmd_quote(args) -> None:
+    not_after_today("--as-of", args.as_of)
+    with make_engine(warehouse_url()).connect() as connection:
+        if unmetered_days(connection, args.as_of, args.as_of):
+            raise CliError(
+                f"{args.as_of} is not metered (no deployment_quotes as of that day): "
+                "materialise it first"
+            )
     plan = plan_of(args.deployment, args.as_of)
     with make_engine(warehouse_url()).connect() as connection:
         quote = month_to_date_quote(connection, args.deployment, plan, args.as_of)
@@ -155,6 +189,7 @@ def quotes_table(connection: Connection, as_of: date) -> str:
 
 
 def cmd_quotes(args) -> None:
+    not_after_today("--as-of", args.as_of)
     with make_engine(warehouse_url()).connect() as connection:
         print(quotes_table(connection, args.as_of))
 

@@ -135,6 +135,18 @@ def test_usage_prints_usage_for_period_exactly(demo, deployment_id, first, last)
         assert Decimal(value) == expected[kind], kind
 
 
+def test_usage_over_days_never_metered_says_so_beside_the_figures(demo):
+    result = cli("usage", "dep-0001", "--from", "2025-02-15", "--to", str(LAST), url=demo["url"])
+    printed = json.loads(ok(result))
+    with demo["engine"].connect() as connection:
+        expected = usage_for_period(connection, "dep-0001", FIRST, LAST)
+    assert {kind: Decimal(value) for kind, value in printed.items()} == expected
+    assert result.stderr.splitlines() == [
+        "arcadia-pipeline: warning: 4 day(s) of the range are not metered "
+        "(2025-02-15 to 2025-02-18); the usage leaves them out"
+    ]
+
+
 @pytest.mark.parametrize("deployment_id", DEPLOYMENTS)
 def test_quote_prints_the_month_to_date_quote_as_json(demo, deployment_id):
     printed = json.loads(ok(cli("quote", deployment_id, "--as-of", str(LAST), url=demo["url"])))
@@ -234,6 +246,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *mentions: str) -
             ["2025-02-28", "2025-02-19"],
         ),
         (["quote", "dep-0001"], ["--as-of"]),
+        (["usage", "dep-0001", "--from", "2025-02-19", "--to", "9999-12-31"], ["9999-12-31"]),
+        (["quote", "dep-0001", "--as-of", "9999-12-31"], ["9999-12-31", "after today"]),
+        (["quotes", "--as-of", "9999-12-31"], ["9999-12-31", "after today"]),
+        (["quote", "dep-0001", "--as-of", "2025-01-15"], ["2025-01-15", "not metered"]),
         (["bill", "dep-0001"], ["bill"]),
         (["demo", "seed", "--deployments", "0"], ["deployments"]),
     ],
