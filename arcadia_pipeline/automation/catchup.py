@@ -1,7 +1,15 @@
-"""Missed days catch up: Dagster's partitioned schedule only ever targets the day before
-its tick, so days missed while the daemon was down would stay unmetered. This sensor asks
-for every day in a look-back window that is not fully metered (never run, or its last run
-failed part-way), as single-run ranges."""
+"""Missed and stale days catch up.
+
+Missed: Dagster's partitioned schedule only ever targets the day before its tick, so days
+missed while the daemon was down would stay unmetered. The sensor asks for every day in a
+look-back window that is not fully metered (never run, or its last run failed part-way).
+
+Stale: a day whose inputs were re-written after it read them (a correction re-metered the
+3rd after the month-to-date aggregates and quotes of the 20th were computed) is refreshed
+from its stalest asset on (orchestration/day_lineage.py), whatever its age.
+
+Both as single-run ranges, never for a day a queued or running run already covers.
+"""
 
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -16,9 +24,11 @@ from dagster import (
 
 from arcadia_pipeline.automation.daily_job import METERING_ASSET_KEYS, daily_metering_job
 from arcadia_pipeline.automation.status import SENSOR_STATUS
+from arcadia_pipeline.orchestration.day_lineage import FLOW, stale_days
 from arcadia_pipeline.orchestration.partitions import daily_partitions, range_tags
+from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.settings import settings
-from arcadia_pipeline.utc import contiguous_ranges, iter_days
+from arcadia_pipeline.utc import contiguous_ranges, iter_days, month_start
 
 # A range whose run failed is asked for again in the next such period: not on every tick
 # (bad data fails the same way; the assets already retry transient errors) nor never (a
@@ -43,32 +53,85 @@ def days_due(now: datetime, lookback: int) -> list[date]:
     return list(iter_days(first, last))
 
 
-def days_to_meter(instance: DagsterInstance, due: list[date]) -> list[date]:
-    """The due days some asset has not materialised since its last run on them (never run,
-    or failed), leaving out the days a queued or running run already covers."""
-    keys = [day.isoformat() for day in due]
+def partition_statuses(instance: DagsterInstance, days: list[date]) -> dict[date, list]:
+    """Each day's status in each of the four assets (None: never materialised)."""
+    keys = [day.isoformat() for day in days]
     statuses = [
         instance.get_status_by_partition(asset, keys, daily_partitions) or {}
         for asset in METERING_ASSET_KEYS
     ]
-    missing = []
-    for day, key in zip(due, keys, strict=True):
-        of_day = [status.get(key) for status in statuses]
-        if AssetPartitionStatus.IN_PROGRESS in of_day:
+    return {
+        day: [status.get(key) for status in statuses] for day, key in zip(days, keys, strict=True)
+    }
+
+
+def days_to_meter(instance: DagsterInstance, due: list[date]) -> list[date]:
+    """The due days some asset has not materialised since its last run on them (never run,
+    or failed), leaving out the days a queued or running run already covers."""
+    return [
+        day
+        for day, of_day in partition_statuses(instance, due).items()
+        if AssetPartitionStatus.IN_PROGRESS not in of_day
+        and any(s != AssetPartitionStatus.MATERIALIZED for s in of_day)
+    ]
+
+
+def days_to_refresh(
+    instance: DagsterInstance, stale: dict[str, dict[date, datetime]], skip: set[date]
+) -> dict[str, dict[date, datetime]]:
+    """Per asset, the stale days to refresh from that asset on (a day's stalest asset only),
+    leaving out `skip` and the days whose month is being (re)metered up to them: the run
+    in progress will make them stale again, the next tick catches up after it."""
+    earliest: dict[date, str] = {}
+    for asset in FLOW:
+        for day in stale[asset]:
+            earliest.setdefault(day, asset)
+    if not earliest:
+        return {}
+    span = list(iter_days(month_start(min(earliest)), max(earliest)))
+    busy = {
+        day
+        for day, of_day in partition_statuses(instance, span).items()
+        if AssetPartitionStatus.IN_PROGRESS in of_day
+    }
+    refresh: dict[str, dict[date, datetime]] = {}
+    for day, asset in earliest.items():
+        if day in skip or any(d in busy for d in iter_days(month_start(day), day)):
             continue
-        if any(s != AssetPartitionStatus.MATERIALIZED for s in of_day):
-            missing.append(day)
-    return missing
+        refresh.setdefault(asset, {})[day] = stale[asset][day]
+    return refresh
 
 
-@sensor(job=daily_metering_job, minimum_interval_seconds=600, default_status=SENSOR_STATUS)
-def missed_days_sensor(context: SensorEvaluationContext):
+def refresh_requests(refresh: dict[str, dict[date, datetime]]) -> list[RunRequest]:
+    """One run per asset and contiguous range: that asset and those after it. The run key
+    carries the newest input, so the same staleness is asked for once."""
+    requests = []
+    for asset, days in refresh.items():
+        selection = list(METERING_ASSET_KEYS[FLOW.index(asset) :])
+        for first, last in contiguous_ranges(days):
+            newest = max(at for day, at in days.items() if first <= day <= last)
+            requests.append(
+                RunRequest(
+                    run_key=f"refresh:{asset}:{first}:{last}:{newest.isoformat()}",
+                    asset_selection=selection,
+                    tags={**range_tags(first, last), "arcadia/trigger": "refresh"},
+                )
+            )
+    return requests
+
+
+@sensor(job=daily_metering_job, minimum_interval_seconds=120, default_status=SENSOR_STATUS)
+def missed_days_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource):
     """Request every day of the look-back (ARCADIA_CATCHUP_LOOKBACK_DAYS, default 7) not
-    fully metered, one single run per contiguous range."""
+    fully metered, and refresh every day metered from inputs re-written since, one single
+    run per contiguous range."""
     now = utc_now()
     missing = days_to_meter(context.instance, days_due(now, settings().catchup_lookback_days))
-    if not missing:
-        return SkipReason("every day in the look-back is metered or being metered")
+    with warehouse.engine.connect() as connection:
+        stale = stale_days(connection)
+    refresh = days_to_refresh(context.instance, stale, skip=set(missing))
+    if not missing and not refresh:
+        return SkipReason("every day in the look-back is metered or being metered, none stale")
     period = RETRY_EVERY.total_seconds()
     attempt = datetime.fromtimestamp(now.timestamp() // period * period, UTC)
     return [
@@ -77,4 +140,4 @@ def missed_days_sensor(context: SensorEvaluationContext):
             tags={**range_tags(first, last), "arcadia/trigger": "catchup"},
         )
         for first, last in contiguous_ranges(missing)
-    ]
+    ] + refresh_requests(refresh)

@@ -1,12 +1,12 @@
 """Late corrections: the Arcadia app re-writes history (a sync catches up, a resize is
 back-dated). A day is stale when the source, as it is now, no longer gives the inventory
-its snapshot holds; this sensor re-meters exactly those days, and refreshes the
-month-to-date aggregates and quotes of the later metered days of the same months."""
+its snapshot holds; this sensor re-meters exactly those days. The month-to-date aggregates
+and quotes of the later days of their months then read older records than there are, and
+missed_days_sensor refreshes them (orchestration/day_lineage.py)."""
 
 from datetime import UTC, date, datetime, timedelta
 
 from dagster import (
-    AssetKey,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -26,14 +26,13 @@ from arcadia_pipeline.inventory.changes import (
 from arcadia_pipeline.orchestration.partitions import range_tags
 from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline.settings import settings
-from arcadia_pipeline.utc import contiguous_ranges, same_month
+from arcadia_pipeline.utc import contiguous_ranges
 
 # Rows committed late with an earlier recorded_at, and clocks that differ between the app
 # and the warehouse, are still seen: each tick re-reads this much before the cursor.
 CURSOR_OVERLAP = timedelta(minutes=10)
-BILLING_ASSETS = [AssetKey("usage_period_aggregates"), AssetKey("deployment_quotes")]
-# dagster.yaml limits this tag to one run at a time, so the billing refresh of the later
-# days runs after the re-metering it depends on (the queue starts runs in creation order).
+# dagster.yaml limits this tag to one run at a time: corrections queue in the order the
+# sensor asked for them instead of crowding the two run slots.
 CORRECTION_TAGS = {"arcadia/trigger": "correction", "arcadia/serial": "corrections"}
 
 # A tick reads at most this many versions past its cursor (ties on recorded_at included), so
@@ -57,12 +56,6 @@ def tick_window(
         return since, None
     end = batch_end(source, max(filter(None, [previous, since])), MAX_VERSIONS_PER_TICK)
     return since, max(filter(None, [end, previous]))
-
-
-def billing_tail(stale: set[date], metered: set[date]) -> set[date]:
-    """Later metered days of each stale day's month: their month-to-date totals include it."""
-    tail = {d for d in metered for day in stale if d > day and same_month(d, day)}
-    return tail - stale
 
 
 @sensor(job=daily_metering_job, minimum_interval_seconds=300, default_status=SENSOR_STATUS)
@@ -99,14 +92,6 @@ def late_corrections_sensor(
             tags={**range_tags(first, last), **CORRECTION_TAGS},
         )
         for first, last in contiguous_ranges(stale)
-    ]
-    requests += [
-        RunRequest(
-            run_key=f"correction-billing:{first}:{last}:{cursor.isoformat()}",
-            asset_selection=BILLING_ASSETS,
-            tags={**range_tags(first, last), **CORRECTION_TAGS},
-        )
-        for first, last in contiguous_ranges(billing_tail(stale, set(snapshots)))
     ]
     context.log.info(f"stale days: {', '.join(sorted(d.isoformat() for d in stale))}")
     return SensorResult(run_requests=requests, cursor=cursor.isoformat())

@@ -11,7 +11,8 @@ from arcadia_pipeline.billing.sql import (
 )
 from arcadia_pipeline.db import schema
 from arcadia_pipeline.metering.assets import usage_records
-from arcadia_pipeline.orchestration.day_runs import replace_each_day
+from arcadia_pipeline.orchestration.day_lineage import lock_reads
+from arcadia_pipeline.orchestration.day_runs import failures_naming, replace_each_day
 from arcadia_pipeline.orchestration.metadata import markdown_table, per_kind
 from arcadia_pipeline.orchestration.partitions import daily_asset, days_in_window
 from arcadia_pipeline.orchestration.resources import WarehouseResource
@@ -48,12 +49,14 @@ def usage_period_aggregates(
     """Billing-period (UTC calendar month) to date SUM(qty) per (deployment, billing kind)
     as of each day: what `usage_for_period(deployment, month start, day)` returns."""
     days = days_in_window(context.partition_time_window)
-    with warehouse.engine.connect() as connection:
-        with connection.begin():
+    asset = schema.usage_period_aggregates
+    with failures_naming(asset.name, days), warehouse.engine.connect() as connection:
+        with connection.begin():  # the month-to-date records, fixed while they are staged
+            read_at = lock_reads(connection, asset.name, days)
             stage_daily_usage(connection, days[0], days[-1])
         replace_each_day(
-            context, connection, [schema.usage_period_aggregates], days, replace_aggregates_day,
-            _aggregated_metadata,
+            context, connection, [asset], days, replace_aggregates_day, _aggregated_metadata,
+            read_at=read_at,
         )  # fmt: skip
     return MaterializeResult(metadata={"days_in_run": len(days)})
 
@@ -65,7 +68,7 @@ def deployment_quotes(
     """Month-to-date quote per deployment as of each day: plan base (not prorated) plus a
     line per billing kind, overage rounded half-up to the cent (billing/pricing.py)."""
     days = days_in_window(context.partition_time_window)
-    with warehouse.engine.connect() as connection:
+    with failures_naming("deployment_quotes", days), warehouse.engine.connect() as connection:
         replace_each_day(
             context,
             connection,

@@ -157,8 +157,20 @@ deployment_quote_lines = Table(
     Column("overage_usd", MONEY, nullable=False),
 )
 
+# When each daily asset last wrote each day (orchestration/day_lineage.py): what tells a
+# month-to-date figure computed before a correction of an earlier day.
+day_writes = Table(
+    "day_writes",
+    metadata,
+    Column("asset", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("written_at", TSTZ, nullable=False),
+    Column("run_id", Text),
+)
+
 # Every table the four assets write (quote lines first: they reference the quotes).
 OUTPUT_TABLES = (
+    day_writes,
     deployment_quote_lines,
     deployment_quotes,
     usage_period_aggregates,

@@ -9,7 +9,7 @@ from arcadia_pipeline.db.partitions import ensure_month_partitions
 from arcadia_pipeline.inventory.sql import InventorySnapshot, replace_inventory_day, stage_source
 from arcadia_pipeline.inventory.validation import validate_staged
 from arcadia_pipeline.orchestration.day_runs import (
-    failing_without_retry_on_bad_data,
+    failures_naming,
     replace_each_day,
 )
 from arcadia_pipeline.orchestration.partitions import daily_asset, days_in_window
@@ -43,10 +43,10 @@ def resource_inventory(
     window = context.partition_time_window
     days = days_in_window(window)
     same_database = arcadia_source.database_url == warehouse.database_url
-    with warehouse.engine.connect() as connection:
+    with failures_naming("resource_inventory", days), warehouse.engine.connect() as connection:
         with connection.begin():
             ensure_month_partitions(connection, days[0], days[-1])
-        with connection.begin(), failing_without_retry_on_bad_data():
+        with connection.begin():
             source = None if same_database else arcadia_source.engine
             staged, staged_at = stage_source(connection, source, window.start, window.end)
             validate_staged(connection, window.start, window.end)

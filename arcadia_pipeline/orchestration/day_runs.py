@@ -1,58 +1,57 @@
-"""One transaction per day: the unit of replacement of every daily asset."""
+"""One transaction per day: the unit of replacement of every daily asset, and failures that
+name the days they stop.
+
+A failure says which asset and which days (`usage_records failed on 2025-03-04: …`), on
+every attempt. Bad source data fails at once; only a transient database error (a lost
+connection, a deadlock) is left to the asset's retry policy, which outlasts a minute-long
+outage (orchestration/retry.py). A retry starts the window again: days already committed
+are replaced by identical ones.
+"""
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from dagster import AssetExecutionContext, Failure
 from sqlalchemy import Connection, Table
 
-from arcadia_pipeline.db.locks import lock_day
+from arcadia_pipeline.db.schema import day_writes
 from arcadia_pipeline.db.statistics import analyze_written
-from arcadia_pipeline.errors import BadSourceData
+from arcadia_pipeline.orchestration.day_lineage import hold_day
 from arcadia_pipeline.orchestration.retry import is_transient
 
 T = TypeVar("T")
 
 
-class DayFailed(Exception):
-    """A day failed on something a retry may heal (a lost connection, a deadlock); the days
-    before it stay committed, it is rolled back."""
+class TransientFailure(Exception):
+    """Work that failed on something a retry may heal; the message names the days."""
+
+
+def days_text(days: Sequence[date]) -> str:
+    first, last = min(days), max(days)
+    return f"{first}" if first == last else f"days {first} to {last}"
 
 
 @contextmanager
-def failing_without_retry_on_bad_data() -> Iterator[None]:
-    """BadSourceData becomes a Dagster Failure that is not retried: it would fail the same
-    way, and the message (rows and days) is what the engineer needs."""
+def failures_named(prefix: str) -> Iterator[None]:
+    """Any failure inside starts with `prefix` (what failed, on which days): bad data and
+    bugs as a Dagster Failure that is not retried, transient database errors as a
+    TransientFailure that the retry policy retries."""
     try:
         yield
-    except BadSourceData as error:
-        raise Failure(description=str(error), allow_retries=False) from error
-
-
-@contextmanager
-def day_transaction(
-    context: AssetExecutionContext, connection: Connection, table: str, day: date
-) -> Iterator[None]:
-    """Replace one day of `table` in its own transaction, holding the day's lock.
-
-    Days already done in this run stay committed (each is complete on its own); the failing
-    day is rolled back whole, and the run fails saying which day and why. Only a transient
-    database error is left to the retry policy; bad data and bugs fail at once.
-    """
-    try:
-        with connection.begin():
-            lock_day(connection, table, day)
-            yield
-    except Failure:
-        raise
+    except (Failure, TransientFailure):
+        raise  # already named by an inner (per-day) scope
     except Exception as error:
-        message = f"{table} failed on {day.isoformat()}: {error}"
+        message = f"{prefix}: {error}"
         if is_transient(error):
-            raise DayFailed(message) from error
+            raise TransientFailure(message) from error
         raise Failure(description=message, allow_retries=False) from error
-    context.log.info(f"{table}: {day.isoformat()} replaced")
+
+
+def failures_naming(asset: str, days: Sequence[date]):
+    """failures_named for an asset's days: `usage_records failed on 2025-03-04: …`."""
+    return failures_named(f"{asset} failed on {days_text(days)}")
 
 
 def replace_each_day(
@@ -62,15 +61,25 @@ def replace_each_day(
     days: list[date],
     replace: Callable[[Connection, date, str], T],
     describe: Callable[[T], Mapping[str, Any]],
+    read_at: datetime | None = None,
 ) -> list[T]:
-    """Replace each day of the `written` tables in turn (the first names the day's lock),
-    recording `describe(result)` as that partition's metadata (the numbers the UI plots per
-    partition), then refresh the tables' statistics for the checks and downstream assets."""
+    """Replace each day of the `written` tables in turn, each in its own transaction holding
+    the day (the first table names the asset: orchestration/day_lineage.py), recording
+    `describe(result)` as that partition's metadata (the numbers the UI plots per
+    partition), then refresh the tables' statistics for the checks and downstream assets.
+
+    Days already done stay committed (each is complete on its own); the failing day is
+    rolled back whole. `read_at`: the inputs were staged for the whole window then
+    (under day_lineage.lock_reads), not read in each day's transaction.
+    """
+    asset = written[0].name
     results = []
     for day in days:
-        with day_transaction(context, connection, written[0].name, day):
+        with failures_naming(asset, [day]), connection.begin():
+            hold_day(connection, asset, day, context.run_id, read_at)
             result = replace(connection, day, context.run_id)
+        context.log.info(f"{asset}: {day.isoformat()} replaced")
         context.add_asset_metadata(describe(result), partition_key=day.isoformat())
         results.append(result)
-    analyze_written(connection, written, days)
+    analyze_written(connection, [*written, day_writes], days)
     return results

@@ -3,10 +3,11 @@
 from dagster import Backoff, Jitter, RetryPolicy
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-# 3 attempts in all. A day's transaction rolls back with the failure, so a retry starts
-# from a clean slate.
+# Retries at about +3, +12, +33, +78 and +171 s (exponential, each ±3 s of jitter so runs
+# that failed together do not return together): a database outage of two minutes or more is
+# ridden out. A day's transaction rolls back with the failure, so a retry starts clean.
 DATABASE_RETRY_POLICY = RetryPolicy(
-    max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+    max_retries=5, delay=3, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
 )
 
 

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 from dagster import (
     AssetKey,
     AssetObservation,
-    Failure,
     MetadataValue,
     OpExecutionContext,
     Output,
@@ -15,11 +14,11 @@ from dagster import (
 )
 
 from arcadia_pipeline.automation.status import SCHEDULE_STATUS
+from arcadia_pipeline.orchestration.day_runs import failures_named
 from arcadia_pipeline.orchestration.metadata import per_kind
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.orchestration.retry import DATABASE_RETRY_POLICY
 from arcadia_pipeline.retention.sql import (
-    InvalidMeteringConfig,
     InventoryRetention,
     apply_retention,
     remove_inventory_before,
@@ -32,15 +31,14 @@ def remove_expired_usage_records(context: OpExecutionContext, warehouse: Warehou
     or the previous billing month, and the inventory snapshots of the days none is kept
     for; report the rows removed per kind."""
     today = datetime.now(UTC).date()
-    try:
+    # An invalid metering_config or a bug fails at once; a lost connection is retried.
+    with failures_named("retention failed"):
         with warehouse.engine.begin() as connection:
             result = apply_retention(connection, today)
-    except InvalidMeteringConfig as error:
-        raise Failure(description=str(error), allow_retries=False) from error
-    inventory = InventoryRetention(0, [])
-    if result.inventory_kept_from is not None:
-        with warehouse.engine.begin() as connection:
-            inventory = remove_inventory_before(connection, result.inventory_kept_from)
+        inventory = InventoryRetention(0, [])
+        if result.inventory_kept_from is not None:
+            with warehouse.engine.begin() as connection:
+                inventory = remove_inventory_before(connection, result.inventory_kept_from)
     dropped = result.dropped_partitions + inventory.dropped_partitions
     metadata = {
         "rows_removed": MetadataValue.int(sum(result.removed.values())),

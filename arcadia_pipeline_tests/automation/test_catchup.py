@@ -1,5 +1,6 @@
 """Days missed while the daemon was down are requested on the next evaluation."""
 
+import os
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -7,6 +8,7 @@ from dagster import DagsterInstance, SkipReason, build_sensor_context
 
 from arcadia_pipeline.automation import catchup
 from arcadia_pipeline.automation.catchup import days_due, missed_days_sensor
+from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline_tests.support import (
     add_deployment,
     add_version,
@@ -14,6 +16,11 @@ from arcadia_pipeline_tests.support import (
     run_requested,
     utc,
 )
+
+
+def sensor_context(instance):
+    warehouse = WarehouseResource(database_url=os.environ["ARCADIA_DATABASE_URL"])
+    return build_sensor_context(instance=instance, resources={"warehouse": warehouse})
 
 
 @pytest.fixture
@@ -46,7 +53,7 @@ def test_three_days_of_downtime_heal_on_the_next_evaluation(engine, clock):
     down = due[-3:]
     materialize_range(due[0], due[-4], instance=instance)
 
-    requests = missed_days_sensor(build_sensor_context(instance=instance))
+    requests = missed_days_sensor(sensor_context(instance))
 
     assert [(r.tags["dagster/asset_partition_range_start"],
              r.tags["dagster/asset_partition_range_end"]) for r in requests] == [
@@ -54,14 +61,14 @@ def test_three_days_of_downtime_heal_on_the_next_evaluation(engine, clock):
     ]  # fmt: skip
     # Once that run has run (as the daemon runs it), nothing is left to catch up.
     assert run_requested(requests[0], instance).success
-    assert isinstance(missed_days_sensor(build_sensor_context(instance=instance)), SkipReason)
+    assert isinstance(missed_days_sensor(sensor_context(instance)), SkipReason)
 
 
 def test_gaps_are_requested_as_separate_single_run_ranges(engine, clock):
     instance = DagsterInstance.ephemeral()
     due = days_due(clock, 7)
     materialize_range(due[2], due[3], instance=instance)
-    requests = missed_days_sensor(build_sensor_context(instance=instance))
+    requests = missed_days_sensor(sensor_context(instance))
     ranges = [
         (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
         for r in requests
@@ -76,7 +83,7 @@ def test_a_day_whose_last_run_failed_is_asked_for_again(engine, clock):
     instance = DagsterInstance.ephemeral()
     due = days_due(clock, 7)
     materialize_range(due[0], due[-1], instance=instance)
-    assert isinstance(missed_days_sensor(build_sensor_context(instance=instance)), SkipReason)
+    assert isinstance(missed_days_sensor(sensor_context(instance)), SkipReason)
 
     add_deployment(engine, "dep-a")
     day = due[2]
@@ -84,7 +91,7 @@ def test_a_day_whose_last_run_failed_is_asked_for_again(engine, clock):
     failed = materialize_range(day, day, instance=instance, raise_on_error=False)
     assert not failed.success
 
-    requests = missed_days_sensor(build_sensor_context(instance=instance))
+    requests = missed_days_sensor(sensor_context(instance))
     assert [(r.tags["dagster/asset_partition_range_start"],
              r.tags["dagster/asset_partition_range_end"]) for r in requests] == [
         (day.isoformat(), day.isoformat())
@@ -97,7 +104,7 @@ def test_a_range_is_asked_for_again_only_after_six_hours(clock, monkeypatch):
 
     def keys_at(now):
         monkeypatch.setattr(catchup, "utc_now", lambda: now)
-        return [r.run_key for r in missed_days_sensor(build_sensor_context(instance=instance))]
+        return [r.run_key for r in missed_days_sensor(sensor_context(instance))]
 
     assert keys_at(clock) == keys_at(clock + timedelta(hours=5, minutes=59))
     assert keys_at(clock) != keys_at(clock + timedelta(hours=6))

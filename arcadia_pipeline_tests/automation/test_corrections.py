@@ -6,11 +6,12 @@ import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 from sqlalchemy import text
 
-from arcadia_pipeline.automation import corrections
-from arcadia_pipeline.automation.corrections import billing_tail, late_corrections_sensor
+from arcadia_pipeline.automation import catchup, corrections
+from arcadia_pipeline.automation.catchup import missed_days_sensor
+from arcadia_pipeline.automation.corrections import late_corrections_sensor
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
-from arcadia_pipeline.utc import contiguous_ranges
+from arcadia_pipeline.utc import contiguous_ranges, same_month
 from arcadia_pipeline_tests.support import (
     add_deployment,
     add_version,
@@ -30,7 +31,12 @@ def _evaluate(database_url, instance, cursor=None, source_url=None):
     return late_corrections_sensor(context), context
 
 
-def _ranges(result):
+def catchup_context(database_url, instance):
+    resources = {"warehouse": WarehouseResource(database_url=database_url)}
+    return build_sensor_context(instance=instance, resources=resources)
+
+
+def _ranges_of(requests):
     def assets(request):
         keys = request.asset_selection
         return None if keys is None else sorted(k.to_user_string() for k in keys)
@@ -38,8 +44,12 @@ def _ranges(result):
     return [
         (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"],
          assets(r))
-        for r in result.run_requests
+        for r in requests
     ]  # fmt: skip
+
+
+def _ranges(result):
+    return _ranges_of(result.run_requests)
 
 
 @pytest.fixture
@@ -62,7 +72,7 @@ def test_no_correction_no_run_and_the_cursor_is_persisted(engine, database_url, 
 
 
 def test_backdated_resource_re_meters_its_day_and_refreshes_the_month_after(
-    engine, database_url, metered_days
+    engine, database_url, metered_days, monkeypatch
 ):
     instance = DagsterInstance.ephemeral()
     first_tick, _ = _evaluate(database_url, instance)
@@ -74,21 +84,28 @@ def test_backdated_resource_re_meters_its_day_and_refreshes_the_month_after(
 
     result, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
 
-    tail = sorted(billing_tail({day}, set(metered_days)))
-    expected = [(day.isoformat(), day.isoformat(), None)]
-    if tail:
-        expected.append((tail[0].isoformat(), tail[-1].isoformat(),
-                         ["deployment_quotes", "usage_period_aggregates"]))  # fmt: skip
-    assert _ranges(result) == expected
+    assert _ranges(result) == [(day.isoformat(), day.isoformat(), None)]
 
-    # Running what the sensor asked for, as the daemon would, meters the snapshot and
-    # carries it into the month-to-date aggregates of the day and the later days of the
-    # month; the next tick is quiet.
+    # Running what the sensor asked for, as the daemon would, meters the snapshot; the
+    # month-to-date figures of the later days of its month are now older than their
+    # records, and the catch-up sensor refreshes exactly those.
     for request in result.run_requests:
         assert run_requested(request, instance).success
     assert [r["resource_id"] for r in usage_rows(engine, "resource_id = 'snapshot:9'")] == [
         "snapshot:9"
     ]
+    monkeypatch.setattr(catchup, "days_due", lambda *_: [])  # only what is stale, not missed
+    tail = [d for d in metered_days if d > day and same_month(d, day)]
+    refresh = missed_days_sensor(catchup_context(database_url, instance))
+    refresh = [] if isinstance(refresh, SkipReason) else refresh  # the day ends its month
+    expected = [
+        (first.isoformat(), last.isoformat(), ["deployment_quotes", "usage_period_aggregates"])
+        for first, last in contiguous_ranges(tail)
+    ]
+    assert _ranges_of(refresh) == expected
+    for request in refresh:
+        assert run_requested(request, instance).success
+    assert missed_days_sensor(catchup_context(database_url, instance)).skip_message
     with engine.connect() as connection:
         with_snapshot = connection.execute(
             text("SELECT as_of_date FROM metering.usage_period_aggregates "
@@ -123,15 +140,8 @@ def test_backdated_power_off_re_meters_exactly_the_days_it_touches(
     # All three rows were (re)recorded now, but only the days from the power-off to the
     # power-on meter differently: the closed version still covers the days before whole,
     # the reopened one the days after. Those are re-metered as one single-run range; the
-    # month-to-date billing of the later days follows.
-    stale = set(metered_days[2:5])
-    tail = sorted(billing_tail(stale, set(metered_days)))
-    expected = [(metered_days[2].isoformat(), metered_days[4].isoformat(), None)]
-    expected += [
-        (first.isoformat(), last.isoformat(), ["deployment_quotes", "usage_period_aggregates"])
-        for first, last in contiguous_ranges(tail)
-    ]
-    assert _ranges(result) == expected
+    # month-to-date billing of the later days is refreshed by the catch-up sensor after.
+    assert _ranges(result) == [(metered_days[2].isoformat(), metered_days[4].isoformat(), None)]
     assert result.cursor > first_tick.cursor
 
 
