@@ -58,6 +58,17 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+port_is_free() {
+  # SO_REUSEADDR as PostgreSQL binds: a port left in TIME_WAIT by the old server is free.
+  python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)' "$1"
+}
+
 print_env() {
   local port
   port=$(cat "$dir/port")
@@ -79,7 +90,10 @@ start() {
       --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
   fi
   if ! is_running "$data"; then
-    port=$(free_port)
+    # A restart keeps its port while it is free, so clients' URLs stay valid across an
+    # outage (the fault-injection tests stop and start the cluster).
+    port=$(cat "$dir/port" 2>/dev/null || true)
+    if [ -z "$port" ] || ! port_is_free "$port"; then port=$(free_port); fi
     echo "$port" >"$dir/port"
     # Socket in the data dir: private to this cluster, never /var/run/postgresql.
     as_owner "$bindir/pg_ctl" -D "$data" -w -t 60 -l "$data/server.log" \
