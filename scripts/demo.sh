@@ -6,31 +6,43 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 eval "$(scripts/pg-cluster.sh start .local/pg)"
+
+# The instance: DAGSTER_HOME holds a copy of the repo's dagster.yaml (the one source, copied
+# afresh on every start; an old symlink is replaced).
 export DAGSTER_HOME="$root/.local/dagster_home"
 mkdir -p "$DAGSTER_HOME"
-ln -sf "$root/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
+rm -f "$DAGSTER_HOME/dagster.yaml"
+cp "$root/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
 
-bin=.venv/bin
-"$bin/arcadia-pipeline" db upgrade
-"$bin/arcadia-pipeline" demo seed
+# The project's virtualenv, activated: `dg` checks that the active one is the project's.
+export VIRTUAL_ENV="$root/.venv"
+export PATH="$VIRTUAL_ENV/bin:$PATH"
+
+arcadia-pipeline db upgrade
+arcadia-pipeline demo seed
 
 # Last complete month through yesterday (UTC), as one single-run backfill.
-read -r first last < <("$bin/python" -c '
+read -r first last < <(python -c '
 from datetime import datetime, timedelta, UTC
 yesterday = datetime.now(UTC).date() - timedelta(days=1)
 first = (yesterday.replace(day=1) - timedelta(days=1)).replace(day=1)
 print(first, yesterday)')
 echo "metering $first...$last in one run"
 start=$(date +%s)
-"$bin/dagster" asset materialize -m arcadia_pipeline.definitions --select '*' \
+dg launch --assets resource_inventory,usage_records,usage_period_aggregates,deployment_quotes \
   --partition-range "$first...$last" >"$root/.local/demo-materialize.log" 2>&1 \
   || { tail -40 "$root/.local/demo-materialize.log"; exit 1; }
 echo "metered $first...$last in $(( $(date +%s) - start ))s (log: .local/demo-materialize.log)"
 echo
-"$bin/arcadia-pipeline" quotes --as-of "$last"
+arcadia-pipeline quotes --as-of "$last"
 echo
 
 port=${ARCADIA_UI_PORT:-3000}
 echo "Dagster UI (webserver + daemon): open http://127.0.0.1:$port  (Ctrl-C stops it)"
 echo "Warehouse: $ARCADIA_DATABASE_URL"
-exec "$bin/dagster" dev -m arcadia_pipeline.definitions -h 127.0.0.1 -p "$port"
+# `dg dev` on workspace.yaml (code location `arcadia_pipeline`), started from DAGSTER_HOME:
+# Dagster warns about a dagster.yaml in the current folder unless that folder is
+# DAGSTER_HOME, and a bare `dg dev` always runs from the project root, where the repo's
+# dagster.yaml is.
+cd "$DAGSTER_HOME"
+exec dg dev -w "$root/workspace.yaml" -h 127.0.0.1 -p "$port"

@@ -1,9 +1,10 @@
-"""The real Dagster webserver and daemon (`dagster dev`), started once per test session.
+"""The real Dagster webserver and daemon, started once per test session as `make demo` starts
+them: `dg dev -w workspace.yaml`, run from DAGSTER_HOME.
 
-The instance is the repo's own dagster.yaml (PostgreSQL storage, QueuedRunCoordinator) in a
-temporary DAGSTER_HOME, with its storage in a fresh database on the test PostgreSQL server, so
-what the tests see is what `make demo` runs: runs are queued, dequeued by the daemon and
-executed in their own processes against the session's warehouse database.
+The instance is the repo's own dagster.yaml (PostgreSQL storage, QueuedRunCoordinator) copied
+into a temporary DAGSTER_HOME, with its storage in a fresh database on the test PostgreSQL
+server, so what the tests see is what `make demo` runs: runs are queued, dequeued by the daemon
+and executed in their own processes against the session's warehouse database.
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ from sqlalchemy.engine import make_url
 from arcadia_pipeline.db.engine import make_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The venv running pytest (.venv/bin) holds the `dagster` entry point.
-DAGSTER_BIN = Path(sys.executable).parent / "dagster"
+# The venv running pytest (.venv/bin) holds the `dagster` and `dg` entry points.
+VENV_BIN = Path(sys.executable).parent
+DAGSTER_BIN = VENV_BIN / "dagster"
+DG_BIN = VENV_BIN / "dg"
+# The one name of the code location: workspace.yaml, [tool.dagster] and [tool.dg.project].
+LOCATION_NAME = "arcadia_pipeline"
 METERING_START_DATE = "2025-01-01"
 STARTUP_TIMEOUT_S = 120
 SHUTDOWN_TIMEOUT_S = 30
@@ -63,7 +68,8 @@ def free_port() -> int:
 
 @dataclass
 class DagsterServer:
-    """A running `dagster dev`: its URL, instance home and log, and a GraphQL client."""
+    """A running `dg dev` (or `dagster dev`): its URL, instance home and log, and a GraphQL
+    client."""
 
     url: str
     dagster_home: Path
@@ -71,9 +77,17 @@ class DagsterServer:
     log_path: Path
     process: subprocess.Popen
 
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
     def log_tail(self, lines: int = 80) -> str:
-        text_ = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text_.splitlines()[-lines:])
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    @property
+    def command(self) -> str:
+        """`dg dev` or `dagster dev`, for messages."""
+        program, subcommand = self.process.args[:2]
+        return f"{Path(program).name} {subcommand}"
 
     def graphql(self, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
         """POST a query to /graphql; fail the test (with the server log) on transport errors."""
@@ -86,9 +100,15 @@ class DagsterServer:
         if response.status_code != 200 or body.get("errors"):
             pytest.fail(
                 f"GraphQL error {response.status_code}: {body.get('errors') or response.text}\n"
-                f"--- dagster dev log ---\n{self.log_tail()}"
+                f"--- {self.command} log ---\n{self.log_tail()}"
             )
         return body["data"]
+
+    def location_names(self) -> list[str]:
+        """The names of the workspace's code locations, as the UI lists them."""
+        workspace = self.graphql(WORKSPACE_QUERY)["workspaceOrError"]
+        assert workspace["__typename"] == "Workspace", workspace
+        return [entry["name"] for entry in workspace["locationEntries"]]
 
     def instance(self) -> DagsterInstance:
         """The same instance the server uses (its dagster.yaml reads DAGSTER_POSTGRES_URL)."""
@@ -104,8 +124,8 @@ def _wait_until_ready(server: DagsterServer) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             pytest.fail(
-                f"dagster dev exited with {server.process.returncode} while starting\n"
-                f"--- dagster dev log ---\n{server.log_tail()}"
+                f"{server.command} exited with {server.process.returncode} while starting\n"
+                f"--- {server.command} log ---\n{server.log_tail()}"
             )
         try:
             if requests.get(f"{server.url}/server_info", timeout=5).ok:
@@ -126,82 +146,142 @@ def _wait_until_ready(server: DagsterServer) -> None:
             last_state = f"{type(error).__name__}: {error}"
         time.sleep(1)
     pytest.fail(
-        f"dagster dev not ready after {STARTUP_TIMEOUT_S}s ({last_state})\n"
-        f"--- dagster dev log ---\n{server.log_tail()}"
+        f"{server.command} not ready after {STARTUP_TIMEOUT_S}s ({last_state})\n"
+        f"--- {server.command} log ---\n{server.log_tail()}"
     )
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the whole process group (webserver, daemon, code server, run workers), then
-    SIGKILL whatever is left of it after the grace period."""
-    with contextlib.suppress(ProcessLookupError):  # the group is already gone
-        os.killpg(process.pid, signal.SIGTERM)  # the group id is the leader's pid
-    with contextlib.suppress(subprocess.TimeoutExpired):
+def _stop(*processes: subprocess.Popen) -> None:
+    """SIGTERM each whole process group (webserver, daemon, code server, run workers), then
+    SIGKILL whatever is left of them after the grace period."""
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):  # the group is already gone
+            os.killpg(process.pid, signal.SIGTERM)  # the group id is the leader's pid
+    deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):  # children may outlive the leader
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=SHUTDOWN_TIMEOUT_S)
-    with contextlib.suppress(ProcessLookupError):  # children may outlive the leader
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=SHUTDOWN_TIMEOUT_S)
 
 
-@pytest.fixture(scope="session")
-def dagster_postgres_url(database_url: str) -> Iterator[str]:
-    """A fresh database for Dagster's run/event/schedule storage, dropped at the end."""
-    name = f"dagster_e2e_{os.getpid()}"
+@contextlib.contextmanager
+def fresh_database(database_url: str, name: str) -> Iterator[str]:
+    """A new database on the test server for Dagster's run/event/schedule storage, dropped
+    afterwards; its plain postgresql:// URL (dagster-postgres wants no +psycopg2 suffix)."""
     admin = make_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         connection.execute(text(f"CREATE DATABASE {name}"))
-    # dagster-postgres wants a plain postgresql:// URL (no +psycopg2 driver suffix).
     url = make_url(database_url).set(drivername="postgresql", database=name)
-    yield url.render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-@pytest.fixture(scope="session")
-def dagster_server(
-    database_url: str, dagster_postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[DagsterServer]:
-    dagster_home = tmp_path_factory.mktemp("dagster_home")
-    shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    log_path = dagster_home / "dagster-dev.log"
-    port = free_port()
+def make_dagster_home(path: Path) -> Path:
+    """A DAGSTER_HOME holding a copy of the repo's dagster.yaml, as `make demo` makes it."""
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "dagster.yaml", path / "dagster.yaml")
+    return path
+
+
+def dagster_env(database_url: str, dagster_postgres_url: str, dagster_home: Path) -> dict:
+    """The environment of a Dagster command: the instance, the warehouse, the project venv
+    activated (`dg` checks that the active virtualenv is the project's)."""
     env = {
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
         "DAGSTER_POSTGRES_URL": dagster_postgres_url,
         "ARCADIA_DATABASE_URL": database_url,
         "ARCADIA_METERING_START_DATE": METERING_START_DATE,
-        "PATH": f"{DAGSTER_BIN.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "VIRTUAL_ENV": str(VENV_BIN.parent),
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONUNBUFFERED": "1",
         # Only what the tests launch may run: the catch-up sensor would otherwise meter the
         # last week of today's calendar from the seeded (open-ended) versions.
         "ARCADIA_AUTOMATION": "stopped",
     }
     env.pop("ARCADIA_SOURCE_DATABASE_URL", None)  # the source is the warehouse database
+    return env
+
+
+def demo_ui_command(dagster_home: Path, port: int) -> tuple[list[str], Path]:
+    """What scripts/demo.sh starts, and where: `dg dev` on workspace.yaml from DAGSTER_HOME
+    (Dagster warns about a dagster.yaml in the current folder unless it is DAGSTER_HOME)."""
+    command = [str(DG_BIN), "dev", "-w", str(REPO_ROOT / "workspace.yaml")]
+    return command + ["-h", "127.0.0.1", "-p", str(port)], dagster_home
+
+
+def _start(command: list[str], *, cwd: Path, env: dict, log_path: Path) -> DagsterServer:
+    port = int(command[command.index("-p") + 1])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(DAGSTER_BIN), "dev", "-m", "arcadia_pipeline.definitions"]
-            + ["-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT,
+            command,
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, killed as a whole at teardown
         )
-    server = DagsterServer(
+    return DagsterServer(
         url=f"http://127.0.0.1:{port}",
-        dagster_home=dagster_home,
-        postgres_url=dagster_postgres_url,
+        dagster_home=Path(env["DAGSTER_HOME"]),
+        postgres_url=env.get("DAGSTER_POSTGRES_URL", ""),
         log_path=log_path,
         process=process,
     )
+
+
+@contextlib.contextmanager
+def running_dagsters(starts: list[dict]) -> Iterator[list[DagsterServer]]:
+    """Start each `command` (a `dg dev`/`dagster dev` serving on its -p port, 127.0.0.1; with
+    its `cwd`, `env` and `log_path`) in its own process group, all at once, wait until each
+    one's code location is loaded, and stop them all after. Each needs an instance of its own
+    (two daemons must not share one)."""
+    servers: list[DagsterServer] = []
     try:
-        _wait_until_ready(server)
-        yield server
+        for start in starts:
+            servers.append(_start(**start))
+        for server in servers:
+            _wait_until_ready(server)
+        yield servers
     finally:
-        _stop(process)
+        _stop(*(server.process for server in servers))
+
+
+@contextlib.contextmanager
+def running_dagster(
+    command: list[str], *, cwd: Path, env: dict, log_path: Path
+) -> Iterator[DagsterServer]:
+    """running_dagsters for one command."""
+    start = {"command": command, "cwd": cwd, "env": env, "log_path": log_path}
+    with running_dagsters([start]) as (server,):
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dagster_postgres_url(database_url: str) -> Iterator[str]:
+    """A fresh database for Dagster's run/event/schedule storage, dropped at the end."""
+    with fresh_database(database_url, f"dagster_e2e_{os.getpid()}") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def dagster_server(
+    database_url: str, dagster_postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DagsterServer]:
+    dagster_home = make_dagster_home(tmp_path_factory.mktemp("dagster_home"))
+    command, cwd = demo_ui_command(dagster_home, free_port())
+    env = dagster_env(database_url, dagster_postgres_url, dagster_home)
+    log_path = dagster_home / "dg-dev.log"
+    with running_dagster(command, cwd=cwd, env=env, log_path=log_path) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
