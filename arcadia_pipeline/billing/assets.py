@@ -12,7 +12,7 @@ from arcadia_pipeline.billing.sql import (
 from arcadia_pipeline.db import schema
 from arcadia_pipeline.metering.assets import usage_records
 from arcadia_pipeline.orchestration.day_lineage import lock_reads
-from arcadia_pipeline.orchestration.day_runs import failures_naming, replace_each_day
+from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
 from arcadia_pipeline.orchestration.metadata import markdown_table, per_kind
 from arcadia_pipeline.orchestration.partitions import daily_asset, days_in_window
 from arcadia_pipeline.orchestration.resources import WarehouseResource
@@ -50,7 +50,7 @@ def usage_period_aggregates(
     as of each day: what `usage_for_period(deployment, month start, day)` returns."""
     days = days_in_window(context.partition_time_window)
     asset = schema.usage_period_aggregates
-    with failures_naming(asset.name, days), warehouse.engine.connect() as connection:
+    with working_on(context, days), warehouse.engine.connect() as connection:
         with connection.begin():  # the month-to-date records, fixed while they are staged
             read_at = lock_reads(connection, asset.name, days)
             stage_daily_usage(connection, days[0], days[-1])
@@ -68,7 +68,7 @@ def deployment_quotes(
     """Month-to-date quote per deployment as of each day: plan base (not prorated) plus a
     line per billing kind, overage rounded half-up to the cent (billing/pricing.py)."""
     days = days_in_window(context.partition_time_window)
-    with failures_naming("deployment_quotes", days), warehouse.engine.connect() as connection:
+    with working_on(context, days), warehouse.engine.connect() as connection:
         replace_each_day(
             context,
             connection,

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult
 from sqlalchemy import Connection, and_, func, or_, select
 
 from arcadia_pipeline.billing.assets import deployment_quotes as deployment_quotes_asset
@@ -18,7 +18,7 @@ from arcadia_pipeline.db.schema import (
 )
 from arcadia_pipeline.metering.sql import records_of_days
 from arcadia_pipeline.orchestration.check_results import check_each_day
-from arcadia_pipeline.orchestration.partitions import daily_partitions
+from arcadia_pipeline.orchestration.partitions import daily_check
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.utc import month_start
 
@@ -93,7 +93,7 @@ def quote_mismatches(connection: Connection, day: date) -> list[str]:
     ]
 
 
-@asset_check(asset=usage_period_aggregates_asset, blocking=True, partitions_def=daily_partitions)
+@daily_check(usage_period_aggregates_asset)
 def aggregates_equal_usage_records(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
@@ -101,7 +101,7 @@ def aggregates_equal_usage_records(
     return check_each_day(context, warehouse, aggregate_mismatches)
 
 
-@asset_check(asset=deployment_quotes_asset, blocking=True, partitions_def=daily_partitions)
+@daily_check(deployment_quotes_asset)
 def quote_totals_add_up(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:

@@ -9,8 +9,8 @@ from arcadia_pipeline.db.partitions import ensure_month_partitions
 from arcadia_pipeline.inventory.sql import InventorySnapshot, replace_inventory_day, stage_source
 from arcadia_pipeline.inventory.validation import validate_staged
 from arcadia_pipeline.orchestration.day_runs import (
-    failures_naming,
     replace_each_day,
+    working_on,
 )
 from arcadia_pipeline.orchestration.partitions import daily_asset, days_in_window
 from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
@@ -43,7 +43,7 @@ def resource_inventory(
     window = context.partition_time_window
     days = days_in_window(window)
     same_database = arcadia_source.database_url == warehouse.database_url
-    with failures_naming("resource_inventory", days), warehouse.engine.connect() as connection:
+    with working_on(context, days), warehouse.engine.connect() as connection:
         with connection.begin():
             ensure_month_partitions(connection, days[0], days[-1])
         with connection.begin():

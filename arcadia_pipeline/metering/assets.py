@@ -6,7 +6,7 @@ from arcadia_pipeline.db import schema
 from arcadia_pipeline.db.partitions import ensure_month_partitions
 from arcadia_pipeline.inventory.assets import resource_inventory
 from arcadia_pipeline.metering.sql import MeteredDay, replace_usage_day
-from arcadia_pipeline.orchestration.day_runs import failures_naming, replace_each_day
+from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
 from arcadia_pipeline.orchestration.metadata import per_kind
 from arcadia_pipeline.orchestration.partitions import daily_asset, days_in_window
 from arcadia_pipeline.orchestration.resources import WarehouseResource
@@ -34,7 +34,7 @@ def usage_records(
     so re-runs, granularity flips and re-attributions never double count.
     """
     days = days_in_window(context.partition_time_window)
-    with failures_naming("usage_records", days), warehouse.engine.connect() as connection:
+    with working_on(context, days), warehouse.engine.connect() as connection:
         with connection.begin():
             ensure_month_partitions(connection, days[0], days[-1])
         metered = replace_each_day(

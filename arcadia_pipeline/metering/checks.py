@@ -5,7 +5,6 @@ from datetime import date
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
-    asset_check,
 )
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
@@ -14,7 +13,7 @@ from arcadia_pipeline.metering.accrual import Accrual, accrued_qty_sql
 from arcadia_pipeline.metering.assets import usage_records as usage_records_asset
 from arcadia_pipeline.metering.sql import metered_rows, records_of_days
 from arcadia_pipeline.orchestration.check_results import check_each_day
-from arcadia_pipeline.orchestration.partitions import daily_partitions
+from arcadia_pipeline.orchestration.partitions import daily_check
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.utc import days_bounds, month_end, month_start
 
@@ -131,7 +130,7 @@ def month_closure_errors(connection: Connection, last_day: date) -> list[str]:
     return [f"{r.resource_id}: month sums to {r.actual}, expected {r.expected}" for r in rows]
 
 
-@asset_check(asset=usage_records_asset, blocking=True, partitions_def=daily_partitions)
+@daily_check(usage_records_asset)
 def usage_records_complete(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
@@ -140,7 +139,7 @@ def usage_records_complete(
     return check_each_day(context, warehouse, incomplete_records)
 
 
-@asset_check(asset=usage_records_asset, blocking=True, partitions_def=daily_partitions)
+@daily_check(usage_records_asset)
 def usage_records_within_bounds(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
@@ -149,7 +148,7 @@ def usage_records_within_bounds(
     return check_each_day(context, warehouse, out_of_bounds_records)
 
 
-@asset_check(asset=usage_records_asset, blocking=True, partitions_def=daily_partitions)
+@daily_check(usage_records_asset)
 def usage_records_month_closure(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:

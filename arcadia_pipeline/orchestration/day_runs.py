@@ -20,6 +20,7 @@ from arcadia_pipeline.db.schema import day_writes
 from arcadia_pipeline.db.statistics import analyze_written
 from arcadia_pipeline.orchestration.day_lineage import hold_day
 from arcadia_pipeline.orchestration.retry import is_transient
+from arcadia_pipeline.orchestration.run_launcher import tag_worker
 
 T = TypeVar("T")
 
@@ -52,6 +53,16 @@ def failures_named(prefix: str) -> Iterator[None]:
 def failures_naming(asset: str, days: Sequence[date]):
     """failures_named for an asset's days: `usage_records failed on 2025-03-04: …`."""
     return failures_named(f"{asset} failed on {days_text(days)}")
+
+
+@contextmanager
+def working_on(context: AssetExecutionContext, days: Sequence[date]) -> Iterator[None]:
+    """The body of a daily asset: its run says which process works on it (for run
+    monitoring), and any failure names the asset and the days."""
+    asset = context.asset_key.to_user_string()
+    with failures_naming(asset, days):
+        tag_worker(context)
+        yield
 
 
 def replace_each_day(

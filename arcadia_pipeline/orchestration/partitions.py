@@ -1,8 +1,17 @@
 """The one partitioning of every daily asset: UTC days from ARCADIA_METERING_START_DATE."""
 
+import warnings
 from datetime import date
 
-from dagster import BackfillPolicy, DailyPartitionsDefinition, TimeWindow, asset
+from dagster import (
+    BackfillPolicy,
+    BetaWarning,
+    DailyPartitionsDefinition,
+    PreviewWarning,
+    TimeWindow,
+    asset,
+    asset_check,
+)
 
 from arcadia_pipeline.orchestration.retry import DATABASE_RETRY_POLICY
 from arcadia_pipeline.settings import settings
@@ -28,10 +37,25 @@ def range_tags(first: date, last: date) -> dict[str, str]:
 
 def daily_asset(**kwargs):
     """@asset on the daily partitions, a range as one run, database retries: every asset."""
-    return asset(
-        partitions_def=daily_partitions,
-        backfill_policy=BackfillPolicy.single_run(),
-        retry_policy=DATABASE_RETRY_POLICY,
-        kinds={"postgres"},
-        **kwargs,
-    )
+    with warnings.catch_warnings():
+        # Single-run backfills are the design (one run per range), beta or not.
+        warnings.simplefilter("ignore", BetaWarning)
+        return asset(
+            partitions_def=daily_partitions,
+            backfill_policy=BackfillPolicy.single_run(),
+            retry_policy=DATABASE_RETRY_POLICY,
+            kinds={"postgres"},
+            **kwargs,
+        )
+
+
+def daily_check(asset_def):
+    """@asset_check on the daily partitions of `asset_def`, blocking its downstream assets."""
+
+    def decorate(fn):
+        with warnings.catch_warnings():
+            # Checks per partition are how a day's check shows in the UI, preview or not.
+            warnings.simplefilter("ignore", PreviewWarning)
+            return asset_check(asset=asset_def, blocking=True, partitions_def=daily_partitions)(fn)
+
+    return decorate

@@ -1,25 +1,31 @@
 """Dagster's default run launcher, plus a health check of the run worker's process, so that
-run monitoring sees a run whose process died (SIGKILL, OOM) within a poll interval instead
-of leaving it STARTED until max_runtime_seconds.
+run monitoring fails a run whose process died (SIGKILL, out of memory) within a poll
+instead of leaving its days "in progress" until max_runtime_seconds.
 
-The default launcher starts each run as a process of a code server on the daemon's own
-machine (`dg dev`, `dagster dev`, `dagster code-server`); the run worker records its pid in
-the run's event log ("Started process for run (pid: …)"). A pid that no longer exists, or
-is a zombie, is a dead run; a code server on another host cannot be checked from here and
-reads UNKNOWN (monitoring then falls back to its timeouts).
+Which process is the run worker, and on which machine: every daily asset tags its run with
+`arcadia/worker` = host:pid when it starts (`tag_worker`), whoever launched the run (the
+daemon through a code server, or `dg launch` in a terminal); before that, a run the daemon
+launched is known by the pid its code server logged ("Started process for run (pid: …)").
+A pid on this machine that no longer exists, or is a zombie, is a dead run. A worker on
+another machine, or none known yet, reads RUNNING (run monitoring fails anything that is
+not RUNNING or SUCCESS): a live run is never marked dead, and max_runtime_seconds still
+bounds the rest.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 
-from dagster import DagsterEventType, DagsterRun, DefaultRunLauncher
+from dagster import AssetExecutionContext, DagsterEventType, DagsterRun, DefaultRunLauncher
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
 
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", None}
-_PID_MESSAGE = "Started process for run (pid:"
+WORKER_TAG = "arcadia/worker"
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+_STARTED = "Started process for run (pid:"
 
 
 def process_state(pid: int) -> str | None:
@@ -31,6 +37,13 @@ def process_state(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[0]  # the name in (…) may hold spaces
 
 
+def tag_worker(context: AssetExecutionContext) -> None:
+    """Say which process on which machine runs this run (once per run)."""
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    if context.run.tags.get(WORKER_TAG) != worker:
+        context.instance.add_run_tags(context.run_id, {WORKER_TAG: worker})
+
+
 class LocalProcessRunLauncher(DefaultRunLauncher):
     """DefaultRunLauncher whose run workers' health run monitoring can check."""
 
@@ -39,23 +52,27 @@ class LocalProcessRunLauncher(DefaultRunLauncher):
         return True
 
     def run_worker_pid(self, run: DagsterRun) -> int | None:
+        """The worker's pid on this machine, None when it is unknown or elsewhere."""
+        worker = self._instance.get_run_by_id(run.run_id).tags.get(WORKER_TAG)
+        if worker:
+            host, pid = worker.rsplit(":", 1)
+            return int(pid) if host == socket.gethostname() else None
+        grpc = json.loads(run.tags.get(GRPC_INFO_TAG, "{}"))
+        if grpc.get("host") not in LOCAL_HOSTS:
+            return None
         records = self._instance.get_records_for_run(
             run.run_id, of_type=DagsterEventType.ENGINE_EVENT, limit=50
         ).records
         for record in records:
             entry = record.event_log_entry
-            if entry.message.startswith(_PID_MESSAGE):
-                metadata = entry.dagster_event.engine_event_data.metadata
-                return int(metadata["pid"].value)
+            if entry.message.startswith(_STARTED):
+                return int(entry.dagster_event.engine_event_data.metadata["pid"].value)
         return None
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
-        grpc = json.loads(run.tags.get(GRPC_INFO_TAG, "{}"))
-        if grpc.get("host") not in LOCAL_HOSTS:
-            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "run worker on another host")
         pid = self.run_worker_pid(run)
-        if pid is None:  # STARTED but the worker has not logged its pid yet
-            return CheckRunHealthResult(WorkerStatus.RUNNING)
+        if pid is None:
+            return CheckRunHealthResult(WorkerStatus.RUNNING, "run worker not known here")
         state = process_state(pid)
         if state is None or state in ("Z", "X"):
             return CheckRunHealthResult(
