@@ -1,10 +1,32 @@
 """`arcadia-pipeline`: database set-up, demo data and ad-hoc usage/quote look-ups.
 
 arcadia-pipeline db upgrade
+arcadia-pipeline db roles [--pipeline-login ROLE]... [--analyst-login ROLE]... [--database-url URL]
 arcadia-pipeline demo seed [--deployments N] [--days D] [--seed S] [--end-date YYYY-MM-DD]
 arcadia-pipeline usage DEPLOYMENT --from YYYY-MM-DD --to YYYY-MM-DD
 arcadia-pipeline quote DEPLOYMENT --as-of YYYY-MM-DD
 arcadia-pipeline quotes --as-of YYYY-MM-DD      (the materialised quotes, as a table)
+arcadia-pipeline statement DEPLOYMENT --month YYYY-MM
+arcadia-pipeline statements --month YYYY-MM --format csv|parquet --output PATH
+
+`db roles` sets up least privilege in the warehouse (ARCADIA_DATABASE_URL, or --database-url),
+idempotently and in one transaction (arcadia_pipeline/db/roles.py says exactly what):
+  arcadia_pipeline  NOLOGIN group role: reads schema `arcadia` (no write privilege on it) and
+                    owns schema `metering` and everything in it (tables, partitions,
+                    sequences, routines, types);
+  arcadia_analyst   NOLOGIN group role: SELECT on the metering tables, now and in future.
+--pipeline-login / --analyst-login grant them to existing login roles (repeatable). Connect as
+a superuser (scripts/pg-cluster.sh prints ARCADIA_ADMIN_DATABASE_URL), after `db upgrade`, and
+run it again after a later `db upgrade` so that new tables belong to arcadia_pipeline too:
+
+    ARCADIA_DATABASE_URL="$ARCADIA_ADMIN_DATABASE_URL" arcadia-pipeline db roles \\
+        --pipeline-login warehouse --analyst-login analyst
+
+(the variable rather than --database-url keeps the password off the process list).
+
+`demo seed` replaces the rows of source tables it created itself (they carry a comment saying
+so) and refuses, writing nothing, when arcadia.deployments or arcadia.resource_versions exist
+without that mark: they are then someone else's data.
 """
 
 from __future__ import annotations
@@ -26,6 +48,7 @@ from arcadia_pipeline.db.schema import deployment_quotes, inventory_deployments
 from arcadia_pipeline.errors import BadSourceData
 from arcadia_pipeline.inventory.source import deployments
 from arcadia_pipeline.settings import SettingsError, source_url, warehouse_url
+from arcadia_pipeline.statements.commands import add_statement_commands
 from arcadia_pipeline.utc import iter_days
 
 
@@ -99,6 +122,35 @@ def cmd_db_upgrade(args) -> None:
 
     upgrade(warehouse_url())
     print("metering schema is at the latest migration")
+
+
+def cmd_db_roles(args) -> None:
+    from arcadia_pipeline.db.roles import ANALYST_ROLE, PIPELINE_ROLE, RolesError, apply_roles
+
+    try:
+        with make_engine(args.database_url or warehouse_url()).begin() as connection:
+            summary = apply_roles(
+                connection,
+                pipeline_logins=args.pipeline_login,
+                analyst_logins=args.analyst_login,
+            )
+    except RolesError as error:
+        raise CliError(str(error)) from error
+    created = ", ".join(summary.created) or "none (both existed)"
+    print(f"database {summary.database}: roles created: {created}")
+    print(
+        f"{PIPELINE_ROLE} owns schema metering and its {summary.owned} relations and routines "
+        f"({summary.handed_over} handed over now); {ANALYST_ROLE} may read them"
+    )
+    if summary.source_schema:
+        print(f"{PIPELINE_ROLE} may read schema arcadia and write nothing in it")
+    else:
+        print(
+            "no schema arcadia in this database: grant the pipeline's login read access where "
+            "the source lives (ARCADIA_SOURCE_DATABASE_URL)"
+        )
+    for role, login in summary.granted:
+        print(f"granted {role} to {login}")
 
 
 def cmd_demo_seed(args) -> None:
@@ -211,6 +263,29 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="apply migrations to ARCADIA_DATABASE_URL").set_defaults(
         handler=cmd_db_upgrade
     )
+    roles = db.add_parser(
+        "roles", help="create the arcadia_pipeline and arcadia_analyst roles and grant them"
+    )
+    roles.add_argument(
+        "--pipeline-login",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="a login role to grant arcadia_pipeline (repeatable)",
+    )
+    roles.add_argument(
+        "--analyst-login",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="a login role to grant arcadia_analyst (repeatable)",
+    )
+    roles.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="the warehouse, as a superuser (default: ARCADIA_DATABASE_URL)",
+    )
+    roles.set_defaults(handler=cmd_db_roles)
 
     demo = commands.add_parser("demo", help="demo data").add_subparsers(
         dest="demo_command", required=True
@@ -236,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     quotes = commands.add_parser("quotes", help="materialised month-to-date quotes as a table")
     quotes.add_argument("--as-of", type=iso_date, required=True)
     quotes.set_defaults(handler=cmd_quotes)
+
+    add_statement_commands(commands)
     return parser
 
 

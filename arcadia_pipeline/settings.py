@@ -23,6 +23,9 @@ DEFAULT_CATCHUP_LOOKBACK_DAYS = 7
 DEFAULT_CORRECTIONS_LOOKBACK_DAYS = 35
 # A look-back longer than a year would compare (or re-run) more than retention keeps.
 MAX_LOOKBACK_DAYS = 366
+DEFAULT_CLOSE_GRACE_DAYS = 3
+# Within the next month: a month closes before the one after it has ended.
+MAX_CLOSE_GRACE_DAYS = 28
 
 
 class SettingsError(Exception):
@@ -35,6 +38,7 @@ class Settings:
     catchup_lookback_days: int  # ARCADIA_CATCHUP_LOOKBACK_DAYS
     corrections_lookback_days: int  # ARCADIA_CORRECTIONS_LOOKBACK_DAYS
     automation_running: bool  # ARCADIA_AUTOMATION: running | stopped
+    close_grace_days: int  # ARCADIA_CLOSE_GRACE_DAYS: days after a month's end until it closes
 
 
 def _iso_date(name: str, value: str, errors: list[str]) -> date:
@@ -53,6 +57,14 @@ def _days(name: str, value: str, errors: list[str]) -> int:
     errors.append(f"{name} must be a whole number of days from 1 to {MAX_LOOKBACK_DAYS}, "
                   f"got {value!r}")  # fmt: skip
     return 1
+
+
+def _grace_days(name: str, value: str, errors: list[str]) -> int:
+    if value.isdigit() and int(value) <= MAX_CLOSE_GRACE_DAYS:
+        return int(value)
+    errors.append(f"{name} must be a whole number of days from 0 to {MAX_CLOSE_GRACE_DAYS}, "
+                  f"got {value!r}")  # fmt: skip
+    return DEFAULT_CLOSE_GRACE_DAYS
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...], errors: list[str]) -> str:
@@ -89,6 +101,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "ARCADIA_AUTOMATION", get("ARCADIA_AUTOMATION", "running"), ("running", "stopped"),
             errors,
         ) == "running",
+        close_grace_days=_grace_days(
+            "ARCADIA_CLOSE_GRACE_DAYS",
+            get("ARCADIA_CLOSE_GRACE_DAYS", DEFAULT_CLOSE_GRACE_DAYS),
+            errors,
+        ),
     )  # fmt: skip
     if errors:
         raise SettingsError("invalid settings: " + "; ".join(errors))

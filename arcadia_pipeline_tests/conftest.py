@@ -1,8 +1,11 @@
 """A real PostgreSQL for every test that touches data.
 
-`make test` starts a throwaway cluster and exports ARCADIA_DATABASE_URL; each pytest session
-creates its own database on that server (so sessions never share rows), migrates it, and
-points ARCADIA_DATABASE_URL at it for the code under test.
+`make test` starts a throwaway cluster and exports ARCADIA_DATABASE_URL (a login that is not a
+superuser) and ARCADIA_ADMIN_DATABASE_URL (the superuser); each pytest session creates its own
+database on that server as the superuser, owned by the ARCADIA_DATABASE_URL login (so
+sessions never share rows), migrates it as that login, and points ARCADIA_DATABASE_URL at it
+for the code under test: the suite runs with the privileges the pipeline has in production.
+Without ARCADIA_ADMIN_DATABASE_URL, ARCADIA_DATABASE_URL does both.
 """
 
 import os
@@ -24,16 +27,44 @@ DATA_TABLES = (
 )
 
 
-@pytest.fixture(scope="session")
-def database_url():
-    server_url = os.getenv("ARCADIA_DATABASE_URL")
-    if not server_url:
-        pytest.fail("ARCADIA_DATABASE_URL is not set: run the tests with `make test`")
-    name = f"arcadia_test_{os.getpid()}"
-    admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_database(admin_url: str, name: str, owner: str | None) -> None:
+    """(Re)create database `name` as the admin, owned by `owner` (None: by the admin)."""
+    admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        owned_by = f" OWNER {quote_identifier(owner)}" if owner else ""
+        connection.execute(text(f"CREATE DATABASE {name}{owned_by}"))
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """The cluster's ARCADIA_DATABASE_URL as the session started (its login, its server)."""
+    url = os.getenv("ARCADIA_DATABASE_URL")
+    if not url:
+        pytest.fail("ARCADIA_DATABASE_URL is not set: run the tests with `make test`")
+    return url
+
+
+@pytest.fixture(scope="session")
+def admin_url(server_url) -> str:
+    """A superuser's URL on the same server, for creating databases and roles."""
+    return os.getenv("ARCADIA_ADMIN_DATABASE_URL") or server_url
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url, admin_url):
+    name = f"arcadia_test_{os.getpid()}"
+    create_database(admin_url, name, make_url(server_url).username)
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     upgrade(url)
     with make_engine(url).begin() as connection:
@@ -44,8 +75,7 @@ def database_url():
     yield url
     make_engine(url).dispose()
     os.environ["ARCADIA_DATABASE_URL"] = saved["ARCADIA_DATABASE_URL"] or server_url
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    drop_database(admin_url, name)
 
 
 @pytest.fixture
@@ -67,19 +97,15 @@ def engine(database_url):
 
 
 @pytest.fixture
-def scratch_database(engine):
-    """An empty second database on the same server, dropped afterwards."""
+def scratch_database(engine, admin_url):
+    """An empty second database on the same server, owned by the session's login (its URL
+    is that login's), dropped afterwards."""
     name = f"arcadia_scratch_{os.getpid()}"
-    url = make_url(engine.url.render_as_string(hide_password=False)).set(database=name)
-    url = url.render_as_string(hide_password=False)
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
+    create_database(admin_url, name, engine.url.username)
+    url = engine.url.set(database=name).render_as_string(hide_password=False)
     yield url
     make_engine(url).dispose()
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    drop_database(admin_url, name)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ One module-wide demo: `db upgrade`, `demo seed` of 3 deployments over 2025-02-19
 database. The look-up commands are checked against the library (`usage_for_period`), against
 the materialised quotes, and against quotes worked out here from docs/domain.md's catalog.
 The error cases come last (one of them could otherwise clobber the demo data if it misbehaved).
+`db roles` itself is exercised in db/test_roles.py; here its arguments and its missing URL.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from sqlalchemy.engine import make_url
 
 from arcadia_pipeline.billing.usage import usage_for_period
 from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.inventory.source import source_metadata
 from arcadia_pipeline_tests.billing.test_quotes import BASE_USD, KINDS, expected_lines
-from arcadia_pipeline_tests.conftest import DATA_TABLES
+from arcadia_pipeline_tests.conftest import DATA_TABLES, create_database, drop_database
+from arcadia_pipeline_tests.support import ASSETS
 
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "arcadia-pipeline")
@@ -75,7 +78,7 @@ def demo(database_url, tmp_path_factory):
     dagster_home = tmp_path_factory.mktemp("dagster_home")
     materialised = run(
         [DAGSTER, "asset", "materialize", "-m", "arcadia_pipeline.definitions"]
-        + ["--select", "*", "--partition-range", f"{FIRST}...{LAST}"],
+        + ["--select", ",".join(ASSETS), "--partition-range", f"{FIRST}...{LAST}"],
         database_url,
         DAGSTER_HOME=str(dagster_home),
     )
@@ -252,6 +255,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *mentions: str) -
         (["quote", "dep-0001", "--as-of", "2025-01-15"], ["2025-01-15", "not metered"]),
         (["bill", "dep-0001"], ["bill"]),
         (["demo", "seed", "--deployments", "0"], ["deployments"]),
+        (["db", "roles", "--pipeline-login"], ["--pipeline-login"]),
+        (["db", "roles", "--owner", "x"], ["--owner"]),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
@@ -263,6 +268,7 @@ def test_bad_arguments_fail_with_one_line(demo, args, mentions):
     "args",
     [
         ["db", "upgrade"],
+        ["db", "roles", "--pipeline-login", "warehouse"],
         ["demo", "seed", "--deployments", "3", "--days", "10", "--end-date", "2025-03-01"],
         ["usage", "dep-0001", "--from", "2025-02-19", "--to", "2025-02-28"],
         ["quote", "dep-0001", "--as-of", "2025-02-28"],
@@ -303,3 +309,26 @@ def test_errors_left_the_demo_data_alone(demo):
     with demo["engine"].connect() as connection:
         count = connection.execute(text("SELECT count(*) FROM arcadia.deployments")).scalar_one()
     assert count == 3
+
+
+def test_demo_seed_refuses_a_source_it_did_not_create(server_url, admin_url):
+    """A database whose arcadia tables someone else made: one line, and their rows stay."""
+    name = f"arcadia_foreign_{os.getpid()}"
+    create_database(admin_url, name, make_url(server_url).username)
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE SCHEMA arcadia"))
+            source_metadata.create_all(connection)  # unmarked: not create_source_tables
+            connection.execute(
+                text("INSERT INTO arcadia.deployments VALUES ('theirs', 'Theirs', 'agency')")
+            )
+        result = cli("demo", "seed", "--deployments", "3", "--days", "10", url=url)
+        assert_one_line_error(result, "refusing", "arcadia.deployments", "did not create")
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT deployment_id FROM arcadia.deployments"))
+            assert rows.scalars().all() == ["theirs"]
+    finally:
+        engine.dispose()
+        drop_database(admin_url, name)

@@ -168,6 +168,70 @@ day_writes = Table(
     Column("run_id", Text),
 )
 
+# Billing months a statement run has priced: when the month closed (NULL while its statements
+# are drafts) and when the run that last priced it read its days (statements/automation.py
+# re-prices a month whose days were written since).
+statement_months = Table(
+    "statement_months",
+    metadata,
+    Column("month", Date, primary_key=True),
+    Column("closed_at", TSTZ),
+    Column("repriced_at", TSTZ, nullable=False),
+    Column("run_id", Text),
+)
+
+# One per (billing month, deployment); a closed one and its lines never change (triggers).
+monthly_statements = Table(
+    "monthly_statements",
+    metadata,
+    Column("month", Date, primary_key=True),
+    Column("deployment_id", Text, primary_key=True),
+    Column("plan_code", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("closed_at", TSTZ),
+    Column("base_usd", MONEY, nullable=False),
+    Column("total_usd", MONEY, nullable=False),
+    Column("run_id", Text),
+    Column("computed_at", TSTZ, nullable=False),
+)
+
+monthly_statement_lines = Table(
+    "monthly_statement_lines",
+    metadata,
+    Column("month", Date, primary_key=True),
+    Column("deployment_id", Text, primary_key=True),
+    Column("billing_kind", Text, primary_key=True),
+    Column("qty", Numeric, nullable=False),
+    Column("included_qty", Numeric, nullable=False),
+    Column("overage_qty", Numeric, nullable=False),
+    Column("unit_price_usd", Numeric, nullable=False),
+    Column("amount_usd", MONEY, nullable=False),
+)
+
+# A closed month's later changes, one row per changed line (billing_kind 'base': the base
+# fee); never updated or deleted (trigger).
+statement_adjustments = Table(
+    "statement_adjustments",
+    metadata,
+    Column("adjustment_id", BigInteger, primary_key=True),
+    Column("month", Date, nullable=False),
+    Column("deployment_id", Text, nullable=False),
+    Column("billing_kind", Text, nullable=False),
+    Column("qty_delta", Numeric, nullable=False),
+    Column("amount_usd", MONEY, nullable=False),
+    Column("created_at", TSTZ, nullable=False),
+    Column("run_id", Text),
+)
+
+# What monthly_usage_statements writes (lines first: they reference the statements). Not
+# in OUTPUT_TABLES: retention never removes them and the daily runs never write them.
+STATEMENT_TABLES = (
+    statement_adjustments,
+    monthly_statement_lines,
+    monthly_statements,
+    statement_months,
+)
+
 # Every table the four assets write (quote lines first: they reference the quotes).
 OUTPUT_TABLES = (
     day_writes,

@@ -17,7 +17,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from arcadia_pipeline.inventory import source
-from arcadia_pipeline.inventory.source import create_source_tables
+from arcadia_pipeline.inventory.source import create_source_tables, unmarked_source_relations
 
 PLANS = ("starter", "studio", "agency")
 STORAGE_KINDS = ("spaces_bucket", "snapshot", "droplet_backup")
@@ -86,6 +86,10 @@ _NOUNS = (
 )
 
 
+class ForeignSource(ValueError):
+    """The source relations exist but were not created by this package: never truncated."""
+
+
 @dataclass(frozen=True)
 class SeedSummary:
     deployments: int
@@ -104,11 +108,20 @@ def seed_demo(
     seed: int = 7,
     end_date: date | None = None,
 ) -> SeedSummary:
-    """Replace the contents of the source relations with a demo history (caller commits)."""
+    """Replace the contents of the source relations with a demo history (caller commits).
+
+    Only relations `create_source_tables` made (they carry its mark) are replaced; if either
+    exists without it, ForeignSource is raised before anything is written."""
     if deployments < 1:
         raise ValueError(f"deployments must be >= 1, got {deployments}")
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
+    foreign = unmarked_source_relations(connection)
+    if foreign:
+        raise ForeignSource(
+            f"refusing to replace the rows of {' and '.join(foreign)}: demo seed did not create "
+            "them (no demo mark); seed another database, or drop them if they are demo data"
+        )
     end_date = end_date or datetime.now(UTC).date()
     end = datetime.combine(end_date, time(), UTC)
     start = end - timedelta(days=days)

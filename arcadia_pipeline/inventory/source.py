@@ -4,7 +4,18 @@ In production they may be views over the app's own tables (read-only to the pipe
 the tests and the demo create them from these descriptions. docs/domain.md describes them.
 """
 
-from sqlalchemy import Column, Connection, Index, MetaData, Numeric, Table, Text, func
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    func,
+    inspect,
+    text,
+)
 from sqlalchemy.schema import CreateSchema
 
 from arcadia_pipeline.db.types import TSTZ
@@ -38,7 +49,35 @@ resource_versions = Table(
 )
 
 
+SOURCE_TABLES = (deployments, resource_versions)
+# The comment on each source table this package creates: `demo seed` replaces the rows of
+# such a table, and refuses to touch one without it (the Arcadia app's own data).
+DEMO_MARK = "created by arcadia-pipeline for the demo and tests; demo seed may replace its rows"
+
+
 def create_source_tables(connection: Connection) -> None:
-    """Create the `arcadia` source relations if they are missing (tests and the demo only)."""
-    connection.execute(CreateSchema(SOURCE_SCHEMA, if_not_exists=True))
-    source_metadata.create_all(connection, checkfirst=True)
+    """Create the `arcadia` source relations that are missing, marked as this package's
+    (tests and the demo only); existing ones are left as they are."""
+    # Only when missing: even CREATE SCHEMA IF NOT EXISTS needs CREATE on the database.
+    schema = connection.execute(text("SELECT to_regnamespace(:s)"), {"s": SOURCE_SCHEMA})
+    if schema.scalar() is None:
+        connection.execute(CreateSchema(SOURCE_SCHEMA))
+    for table in SOURCE_TABLES:
+        if not inspect(connection).has_table(table.name, schema=SOURCE_SCHEMA):
+            table.create(connection)
+            # A literal (utility statements take no parameters); DEMO_MARK has no quote.
+            connection.execute(text(f"COMMENT ON TABLE {table.fullname} IS '{DEMO_MARK}'"))
+
+
+def unmarked_source_relations(connection: Connection) -> list[str]:
+    """The source relations that exist here without DEMO_MARK: not created by this package."""
+    # Any kind of relation counts (a view over the app's tables is the app's too).
+    found = text(
+        "SELECT to_regclass(:t) IS NOT NULL "
+        "AND obj_description(to_regclass(:t), 'pg_class') IS DISTINCT FROM :mark"
+    )
+    return [
+        table.fullname
+        for table in SOURCE_TABLES
+        if connection.execute(found, {"t": table.fullname, "mark": DEMO_MARK}).scalar_one()
+    ]

@@ -1,4 +1,5 @@
-"""The one partitioning of every daily asset: UTC days from ARCADIA_METERING_START_DATE."""
+"""The partitionings: UTC days from ARCADIA_METERING_START_DATE for every daily asset, and
+the UTC billing months they fall in for the monthly statements."""
 
 import warnings
 from datetime import date
@@ -7,6 +8,7 @@ from dagster import (
     BackfillPolicy,
     BetaWarning,
     DailyPartitionsDefinition,
+    MonthlyPartitionsDefinition,
     PreviewWarning,
     TimeWindow,
     asset,
@@ -15,16 +17,29 @@ from dagster import (
 
 from arcadia_pipeline.orchestration.retry import DATABASE_RETRY_POLICY
 from arcadia_pipeline.settings import settings
-from arcadia_pipeline.utc import days_between
+from arcadia_pipeline.utc import days_between, month_start
 
 daily_partitions = DailyPartitionsDefinition(
     start_date=settings().metering_start_date.isoformat(), timezone="UTC"
+)
+
+# Keys YYYY-MM-01, from the month of the first day. end_offset=1: the month in progress is a
+# partition too, so it can hold a draft statement.
+monthly_partitions = MonthlyPartitionsDefinition(
+    start_date=month_start(settings().metering_start_date).isoformat(),
+    timezone="UTC",
+    end_offset=1,
 )
 
 
 def days_in_window(window: TimeWindow) -> list[date]:
     """The UTC days a partition time window (one day or a backfill range) covers."""
     return days_between(window.start, window.end)
+
+
+def months_in_window(window: TimeWindow) -> list[date]:
+    """The billing months (their first days) a partition time window covers."""
+    return sorted({month_start(day) for day in days_in_window(window)})
 
 
 def range_tags(first: date, last: date) -> dict[str, str]:
@@ -57,5 +72,31 @@ def daily_check(asset_def):
             # Checks per partition are how a day's check shows in the UI, preview or not.
             warnings.simplefilter("ignore", PreviewWarning)
             return asset_check(asset=asset_def, blocking=True, partitions_def=daily_partitions)(fn)
+
+    return decorate
+
+
+def monthly_asset(**kwargs):
+    """@asset on the monthly partitions: a range of months as one run, database retries."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        return asset(
+            partitions_def=monthly_partitions,
+            backfill_policy=BackfillPolicy.single_run(),
+            retry_policy=DATABASE_RETRY_POLICY,
+            kinds={"postgres"},
+            **kwargs,
+        )
+
+
+def monthly_check(asset_def):
+    """@asset_check on the monthly partitions of `asset_def`, blocking."""
+
+    def decorate(fn):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PreviewWarning)
+            return asset_check(asset=asset_def, blocking=True, partitions_def=monthly_partitions)(
+                fn
+            )
 
     return decorate

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.demo.seed import KINDS, PLANS, STORAGE_KINDS, seed_demo
+from arcadia_pipeline.demo.seed import KINDS, PLANS, STORAGE_KINDS, ForeignSource, seed_demo
+from arcadia_pipeline.inventory.source import DEMO_MARK, source_metadata
 
 END = date(2025, 3, 15)  # last complete month: February 2025
 SMALL = {"deployments": 3, "days": 10}
@@ -205,6 +206,56 @@ def test_creates_the_source_tables_when_missing(connection):
     summary = seed_demo(connection, **SMALL, end_date=END)
     count = connection.execute(sa.text("SELECT count(*) FROM arcadia.resource_versions"))
     assert count.scalar_one() == summary.versions
+
+
+def test_the_tables_it_creates_carry_the_demo_mark(connection):
+    connection.execute(sa.text("DROP SCHEMA IF EXISTS arcadia CASCADE"))
+    seed_demo(connection, **SMALL, end_date=END)
+    comments = connection.execute(
+        sa.text(
+            "SELECT obj_description(to_regclass(t), 'pg_class') "
+            "FROM unnest(ARRAY['arcadia.deployments', 'arcadia.resource_versions']) t"
+        )
+    ).scalars()
+    assert list(comments) == [DEMO_MARK, DEMO_MARK]
+
+
+def foreign_source(connection):
+    """Source tables someone else made (no demo mark), holding one deployment of theirs."""
+    connection.execute(sa.text("DROP SCHEMA IF EXISTS arcadia CASCADE"))
+    connection.execute(sa.text("CREATE SCHEMA arcadia"))
+    source_metadata.create_all(connection)
+    connection.execute(
+        sa.text("INSERT INTO arcadia.deployments VALUES ('theirs', 'Their customer', 'agency')")
+    )
+
+
+def test_refuses_to_replace_a_source_it_did_not_create(connection):
+    foreign_source(connection)
+    before = read_rows(connection)
+    with pytest.raises(ForeignSource) as refused:
+        seed_demo(connection, **SMALL, end_date=END)
+    message = str(refused.value)
+    assert "\n" not in message  # the CLI prints it as its one line
+    assert "arcadia.deployments and arcadia.resource_versions" in message
+    assert read_rows(connection) == before and before[1][0]["deployment_id"] == "theirs"
+
+
+def test_refuses_when_one_source_relation_is_not_its_own(connection):
+    # A view over the app's tables, beside a resource_versions the demo made.
+    connection.execute(sa.text("DROP SCHEMA IF EXISTS arcadia CASCADE"))
+    seed_demo(connection, **SMALL, end_date=END)
+    before = read_rows(connection)
+    connection.execute(sa.text("DROP TABLE arcadia.deployments"))
+    connection.execute(
+        sa.text(
+            "CREATE VIEW arcadia.deployments AS SELECT 'theirs'::text AS deployment_id, "
+            "'Their customer'::text AS name, 'agency'::text AS plan_code"
+        )
+    )
+    with pytest.raises(ForeignSource, match="the rows of arcadia.deployments:"):
+        seed_demo(connection, **SMALL, seed=8, end_date=END)
+    assert read_rows(connection)[0] == before[0]  # resource_versions untouched
 
 
 def test_a_single_deployment_still_has_every_kind(connection):

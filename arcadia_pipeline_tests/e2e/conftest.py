@@ -295,4 +295,11 @@ def artifacts_dir() -> Path:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the backfill tests before the browser test, so that the screenshot shows the
     partitions the real backfill materialised (the browser test still works on its own)."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    # The database outage test stops the cluster under the session's dagster dev: it goes
+    # after everything that uses that server.
+    items.sort(
+        key=lambda item: (
+            "faults/test_outage" in item.nodeid,
+            item.get_closest_marker("browser") is not None,
+        )
+    )

@@ -83,13 +83,16 @@ def test_dg_check_defs_loads_the_definitions(dg_env: dict):
 
 def test_dg_list_defs_lists_the_pipeline(dg_env: dict):
     listed = json.loads(dg(dg_env, "list", "defs", "--json").stdout)
-    assert {asset["asset_key"] for asset in listed["assets"]} == set(ASSETS)
-    assert {check["name"] for check in listed["asset_checks"]} == set(CHECKS)
-    assert {"daily_metering_job", "retention_job"} <= {job["name"] for job in listed["jobs"]}
+    assets = {asset["asset_key"] for asset in listed["assets"]}
+    assert assets == {*ASSETS, "monthly_usage_statements"}
+    checks = {check["name"] for check in listed["asset_checks"]}
+    assert checks == {*CHECKS, "statements_equal_the_month_priced_now"}
+    jobs = {job["name"] for job in listed["jobs"]}
+    assert {"daily_metering_job", "retention_job", "monthly_statements_job"} <= jobs
     schedules = {schedule["name"] for schedule in listed["schedules"]}
-    assert {"daily_metering_schedule", "retention_schedule"} <= schedules
+    assert {"daily_metering_schedule", "retention_schedule", "month_close_schedule"} <= schedules
     sensors = {sensor["name"] for sensor in listed["sensors"]}
-    assert {"missed_days_sensor", "late_corrections_sensor"} <= sensors
+    assert {"missed_days_sensor", "late_corrections_sensor", "statement_months_sensor"} <= sensors
     assert {"warehouse", "arcadia_source"} <= {r["name"] for r in listed["resources"]}
 
 
