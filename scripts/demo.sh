@@ -39,7 +39,7 @@ echo
 
 port=${ARCADIA_UI_PORT:-3000}
 echo "Dagster UI (webserver + daemon): open http://127.0.0.1:$port  (Ctrl-C stops it)"
-echo "Warehouse: $ARCADIA_DATABASE_URL"
+echo "Warehouse: postgresql://warehouse@127.0.0.1:$ARCADIA_PG_PORT/arcadia (password in .local/pg/warehouse.password)"
 # `dg dev` on workspace.yaml (code location `arcadia_pipeline`), started from DAGSTER_HOME:
 # Dagster warns about a dagster.yaml in the current folder unless that folder is
 # DAGSTER_HOME, and a bare `dg dev` always runs from the project root, where the repo's
