@@ -66,7 +66,3 @@ def month_end(day: date) -> date:
 
 def days_in_month(day: date) -> int:
     return calendar.monthrange(day.year, day.month)[1]
-
-
-def same_month(a: date, b: date) -> bool:
-    return (a.year, a.month) == (b.year, b.month)

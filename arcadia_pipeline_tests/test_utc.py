@@ -13,7 +13,6 @@ from arcadia_pipeline.utc import (
     iter_days,
     month_end,
     month_start,
-    same_month,
 )
 
 
@@ -43,8 +42,6 @@ def test_month_ends_and_lengths():
     assert month_end(date(2024, 2, 17)) == date(2024, 2, 29)
     assert month_end(date(2025, 12, 1)) == date(2025, 12, 31)
     assert [days_in_month(date(2025, m, 1)) for m in (1, 2, 4)] == [31, 28, 30]
-    assert same_month(date(2025, 3, 1), date(2025, 3, 31))
-    assert not same_month(date(2025, 3, 1), date(2024, 3, 1))
 
 
 def test_days_of_a_window_and_ranges():

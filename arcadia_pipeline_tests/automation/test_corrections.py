@@ -11,7 +11,7 @@ from arcadia_pipeline.automation.catchup import missed_days_sensor
 from arcadia_pipeline.automation.corrections import late_corrections_sensor
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
-from arcadia_pipeline.utc import contiguous_ranges, same_month
+from arcadia_pipeline.utc import contiguous_ranges, month_start
 from arcadia_pipeline_tests.support import (
     add_deployment,
     add_version,
@@ -95,7 +95,7 @@ def test_backdated_resource_re_meters_its_day_and_refreshes_the_month_after(
         "snapshot:9"
     ]
     monkeypatch.setattr(catchup, "days_due", lambda *_: [])  # only what is stale, not missed
-    tail = [d for d in metered_days if d > day and same_month(d, day)]
+    tail = [d for d in metered_days if d > day and month_start(d) == month_start(day)]
     refresh = missed_days_sensor(catchup_context(database_url, instance))
     refresh = [] if isinstance(refresh, SkipReason) else refresh  # the day ends its month
     expected = [
