@@ -9,7 +9,7 @@ from arcadia_pipeline.billing.assets import deployment_quotes as deployment_quot
 from arcadia_pipeline.billing.assets import (
     usage_period_aggregates as usage_period_aggregates_asset,
 )
-from arcadia_pipeline.billing.pricing import overage_usd_sql
+from arcadia_pipeline.billing.pricing import mispriced_sql
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
@@ -66,7 +66,11 @@ def quote_mismatches(connection: Connection, day: date) -> list[str]:
             ql.deployment_id,
             func.sum(ql.overage_usd).label("overage"),
             func.count()
-            .filter(ql.overage_usd != overage_usd_sql(ql.usage, ql.included, ql.unit_price_usd))
+            .filter(
+                mispriced_sql(
+                    ql.usage, ql.included, ql.unit_price_usd, ql.overage_qty, ql.overage_usd
+                )
+            )
             .label("mispriced"),
         )
         .where(ql.as_of_date == day)

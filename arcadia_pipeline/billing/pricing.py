@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from arcadia_pipeline.errors import BadSourceData
@@ -44,6 +44,14 @@ def overage_qty_sql(usage, included) -> ColumnElement:
 def overage_usd_sql(usage, included, unit_price) -> ColumnElement:
     # PostgreSQL's round(numeric, 2) rounds half away from zero: half-up for amounts >= 0.
     return func.round(overage_qty_sql(usage, included) * unit_price, 2)
+
+
+def mispriced_sql(usage, included, unit_price, overage_qty, overage_usd) -> ColumnElement[bool]:
+    """A written line whose overage quantity or amount is not what the rule gives."""
+    return or_(
+        overage_qty != overage_qty_sql(usage, included),
+        overage_usd != overage_usd_sql(usage, included, unit_price),
+    )
 
 
 @dataclass(frozen=True)

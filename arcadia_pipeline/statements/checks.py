@@ -6,7 +6,7 @@ from datetime import date
 from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue
 from sqlalchemy import Connection, func, or_, select
 
-from arcadia_pipeline.billing.pricing import overage_qty_sql, overage_usd_sql
+from arcadia_pipeline.billing.pricing import mispriced_sql
 from arcadia_pipeline.db.schema import (
     monthly_statement_lines,
     monthly_statements,
@@ -38,10 +38,12 @@ def unbalanced_statements(connection: Connection, month: date) -> list[str]:
             func.sum(line.amount_usd).label("amount"),
             func.count()
             .filter(
-                or_(
-                    line.amount_usd
-                    != overage_usd_sql(line.qty, line.included_qty, line.unit_price_usd),
-                    line.overage_qty != overage_qty_sql(line.qty, line.included_qty),
+                mispriced_sql(
+                    line.qty,
+                    line.included_qty,
+                    line.unit_price_usd,
+                    line.overage_qty,
+                    line.amount_usd,
                 )
             )
             .label("mispriced"),

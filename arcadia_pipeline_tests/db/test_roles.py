@@ -291,11 +291,6 @@ def test_the_owner_in_the_pipeline_role_migrates_and_a_rerun_hands_over_new_tabl
     assert new_owner == PIPELINE_ROLE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="db/migrations/env.py runs CREATE SCHEMA IF NOT EXISTS metering, which PostgreSQL "
-    "checks against CREATE on the database even when the schema exists",
-)
 def test_a_pipeline_login_that_does_not_own_the_database_migrates(logins):
     upgrade(logins.pipeline)
 

@@ -24,10 +24,9 @@ from pathlib import Path
 import pytest
 import requests
 from dagster import DagsterInstance
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline_tests.conftest import create_database, drop_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The venv running pytest (.venv/bin) holds the `dagster` and `dg` entry points.
@@ -171,16 +170,15 @@ def _stop(*processes: subprocess.Popen) -> None:
 def fresh_database(database_url: str, name: str) -> Iterator[str]:
     """A new database on the test server for Dagster's run/event/schedule storage, dropped
     afterwards; its plain postgresql:// URL (dagster-postgres wants no +psycopg2 suffix)."""
-    admin = make_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
+    # Created by the superuser (the test login may not create databases), owned by the
+    # test login, as pg-cluster.sh makes Dagster's database for its own login.
+    admin_url = os.getenv("ARCADIA_ADMIN_DATABASE_URL") or database_url
     url = make_url(database_url).set(drivername="postgresql", database=name)
+    create_database(admin_url, name, owner=url.username)
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        drop_database(admin_url, name)
 
 
 def make_dagster_home(path: Path) -> Path:

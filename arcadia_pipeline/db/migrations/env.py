@@ -20,7 +20,10 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     # The version table lives in the schema it versions, so that schema must exist first.
-    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+    # Only when it is missing: even IF NOT EXISTS needs CREATE on the database, which a
+    # pipeline login that owns the schema but not the database lacks.
+    if connection.execute(text("SELECT to_regnamespace(:s)"), {"s": SCHEMA}).scalar() is None:
+        connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
     context.configure(
         connection=connection,
         version_table_schema=SCHEMA,
