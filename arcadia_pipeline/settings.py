@@ -26,6 +26,11 @@ MAX_LOOKBACK_DAYS = 366
 DEFAULT_CLOSE_GRACE_DAYS = 3
 # Within the next month: a month closes before the one after it has ended.
 MAX_CLOSE_GRACE_DAYS = 28
+# ARCADIA_MAX_DAYS_PER_RUN: at most a (leap) year of days per run; unset, a range is one run.
+MAX_DAYS_PER_RUN = 366
+# ARCADIA_PG_WORK_MEM: PostgreSQL's work_mem for the pipeline's sessions. 128MB lets a
+# 1M-resource day's GROUP BY hash in memory (hash_mem_multiplier 2) instead of spilling.
+DEFAULT_PG_WORK_MEM = "128MB"
 
 
 class SettingsError(Exception):
@@ -39,6 +44,10 @@ class Settings:
     corrections_lookback_days: int  # ARCADIA_CORRECTIONS_LOOKBACK_DAYS
     automation_running: bool  # ARCADIA_AUTOMATION: running | stopped
     close_grace_days: int  # ARCADIA_CLOSE_GRACE_DAYS: days after a month's end until it closes
+    # ARCADIA_MAX_DAYS_PER_RUN: a backfill of the daily assets is split into runs of at most
+    # this many days (BackfillPolicy.multi_run); None (unset): a range is one run.
+    max_days_per_run: int | None
+    pg_work_mem: str  # ARCADIA_PG_WORK_MEM: e.g. 128MB (kB, MB or GB)
 
 
 def _iso_date(name: str, value: str, errors: list[str]) -> date:
@@ -51,20 +60,35 @@ def _iso_date(name: str, value: str, errors: list[str]) -> date:
     return date.fromisoformat(DEFAULT_METERING_START_DATE)
 
 
-def _days(name: str, value: str, errors: list[str]) -> int:
-    if value.isdigit() and 1 <= int(value) <= MAX_LOOKBACK_DAYS:
+def _days(name: str, value: str, errors: list[str], maximum: int = MAX_LOOKBACK_DAYS) -> int:
+    if re.fullmatch(r"[0-9]{1,9}", value) and 1 <= int(value) <= maximum:
         return int(value)
-    errors.append(f"{name} must be a whole number of days from 1 to {MAX_LOOKBACK_DAYS}, "
-                  f"got {value!r}")  # fmt: skip
+    errors.append(f"{name} must be a whole number of days from 1 to {maximum}, got {value!r}")
     return 1
 
 
+def _optional_days(name: str, value: str | None, maximum: int, errors: list[str]) -> int | None:
+    """None when the variable is unset or empty, else a whole number of days 1..maximum."""
+    if not value:
+        return None
+    return _days(name, value.strip(), errors, maximum)
+
+
 def _grace_days(name: str, value: str, errors: list[str]) -> int:
-    if value.isdigit() and int(value) <= MAX_CLOSE_GRACE_DAYS:
+    if re.fullmatch(r"[0-9]{1,9}", value) and int(value) <= MAX_CLOSE_GRACE_DAYS:
         return int(value)
     errors.append(f"{name} must be a whole number of days from 0 to {MAX_CLOSE_GRACE_DAYS}, "
                   f"got {value!r}")  # fmt: skip
     return DEFAULT_CLOSE_GRACE_DAYS
+
+
+def _memory(name: str, value: str, errors: list[str]) -> str:
+    match = re.fullmatch(r"([0-9]{1,7})(kB|MB|GB)", value)
+    kilobytes = int(match[1]) * {"kB": 1, "MB": 1024, "GB": 1024**2}[match[2]] if match else 0
+    if 64 <= kilobytes <= 2 * 1024**2:  # PostgreSQL's work_mem runs from 64kB to 2GB
+        return value
+    errors.append(f"{name} must be a size from 64kB to 2GB such as 128MB, got {value!r}")
+    return DEFAULT_PG_WORK_MEM
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...], errors: list[str]) -> str:
@@ -105,6 +129,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "ARCADIA_CLOSE_GRACE_DAYS",
             get("ARCADIA_CLOSE_GRACE_DAYS", DEFAULT_CLOSE_GRACE_DAYS),
             errors,
+        ),
+        max_days_per_run=_optional_days(
+            "ARCADIA_MAX_DAYS_PER_RUN", environ.get("ARCADIA_MAX_DAYS_PER_RUN"), MAX_DAYS_PER_RUN,
+            errors,
+        ),
+        pg_work_mem=_memory(
+            "ARCADIA_PG_WORK_MEM", get("ARCADIA_PG_WORK_MEM", DEFAULT_PG_WORK_MEM), errors
         ),
     )  # fmt: skip
     if errors:

@@ -14,6 +14,13 @@ Measurements (N = --scale, default 1,000,000 resources; --quick uses 100,000):
   (a) one day at N/10 vs one day at N       seconds ≈ ×10 (linear), peak RSS ≈ ×1 (flat)
   (b) 7 days as one run vs 7 one-day runs   at N/10: one single-run backfill vs the schedule
   (c) droplet_hours hourly vs daily         at N/10: records and seconds
+  (d) the floor (baselines.py)              a hand-written INSERT … SELECT of the day at N
+  (e) the seed's way (baselines.py)         one SELECT + one INSERT per resource, extrapolated
+  (f) day 31 vs day 1 of a month            at N/10: aggregates + quotes, the month metered
+  (g) a year as one run vs 365 × one day    10,000 resources
+  (h) usage_for_period p50/p99 (lookups.py) on ≥ 10M records
+  (i) a corrections tick (lookups.py)       1% of the resources corrected
+and the targets of each, met or not, in one table at the end.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+import baselines  # benchmarks/ is the script's folder, first on sys.path
+import lookups
+
 BENCH_DATABASE = "arcadia_bench"
 METERING_START_DATE = "2025-01-01"
 # The benchmark month: every resource has a version from HISTORY_START on (the last one is
@@ -39,6 +49,13 @@ MONTH_DAYS = 31
 HISTORY_START = date(2025, 2, 1)
 DAY = date(2025, 3, 10)  # the day of (a) and (c): mid-month, so no month-closure work
 RANGE = (date(2025, 3, 10), date(2025, 3, 16))  # the 7 days of (b)
+MONTH_LAST = date(2025, 3, 31)  # (f): day 1 against day 31, the month metered before it
+# (g) a year as one run: 365 days from the first day every resource exists.
+YEAR = (date(2025, 2, 1), date(2026, 1, 31))
+YEAR_DAY = date(2025, 6, 10)  # its one-day baseline
+YEAR_RESOURCES = 10_000
+LOOKUP_RECORDS = 10_000_000  # (h) usage_records in the table, at N = 1M (scaled with N)
+SEED_SAMPLE = 2_000  # (e) resources walked the seed's way
 DEFAULT_SCALE = 1_000_000
 QUICK_SCALE = 100_000
 RESOURCES_PER_DEPLOYMENT = 20
@@ -110,6 +127,22 @@ FROM v
 """
 
 
+def admin_url(server_url: str) -> str:
+    """A superuser's URL for CREATE DATABASE and CHECKPOINT (scripts/pg-cluster.sh exports
+    ARCADIA_ADMIN_DATABASE_URL; the pipeline itself runs as the warehouse login)."""
+    return os.getenv("ARCADIA_ADMIN_DATABASE_URL") or server_url
+
+
+def checkpoint(url: str) -> None:
+    """Write dirty pages out so each measurement starts alike (needs the admin login)."""
+    from sqlalchemy import text
+
+    engine = _engine(admin_url(url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("CHECKPOINT"))
+    engine.dispose()
+
+
 def _engine(url: str, **options):
     """The product's engine for `url` (its session settings), with execution options."""
     from arcadia_pipeline.db.engine import make_engine
@@ -125,10 +158,11 @@ def create_bench_database(server_url: str) -> str:
     from arcadia_pipeline.db.migrate import upgrade
     from arcadia_pipeline.inventory.source import create_source_tables
 
-    admin = _engine(server_url, isolation_level="AUTOCOMMIT")
+    owner = make_url(server_url).username
+    admin = _engine(admin_url(server_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+        connection.execute(text(f'CREATE DATABASE {BENCH_DATABASE} OWNER "{owner}"'))
     admin.dispose()
     url = make_url(server_url).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
     upgrade(url)
@@ -142,8 +176,7 @@ def create_bench_database(server_url: str) -> str:
 def drop_bench_database(server_url: str) -> None:
     from sqlalchemy import text
 
-    _engine(server_url).dispose()  # close pooled connections before dropping
-    admin = _engine(server_url, isolation_level="AUTOCOMMIT")
+    admin = _engine(admin_url(server_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
     admin.dispose()
@@ -202,9 +235,8 @@ def reset_metering(url: str) -> None:
         tables = ", ".join(table.fullname for table in OUTPUT_TABLES)
         connection.execute(text(f"TRUNCATE {tables}"))
         connection.execute(text("UPDATE metering.metering_config SET granularity = 'day'"))
-    with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
-        connection.execute(text("CHECKPOINT"))
     engine.dispose()
+    checkpoint(url)
 
 
 def set_granularity(url: str, billing_kind: str, granularity: str) -> None:
@@ -399,6 +431,11 @@ def report(
         ("(b) 7 one-day runs, N/10", results["range_seven_runs"]),
         ("(c) droplet_hours daily, N/10", results["daily"]),
         ("(c) droplet_hours hourly, N/10", results["hourly"]),
+        ("(f) day 1 of the month, N/10", results["month_day_1"]),
+        ("(f) days 2..30 as ONE run, N/10", results["month_days_2_30"]),
+        ("(f) day 31, N/10", results["month_day_31"]),
+        ("(g) one day, year inventory", results["year_day"]),
+        ("(g) 365 days as ONE run", results["year"]),
     ]
     ratios = [
         (
@@ -465,7 +502,84 @@ def report(
     lines += _step_table(
         "(c) one day, N/10", "daily", results["daily"], "hourly", results["hourly"]
     )
+    lines += _step_table(
+        "(f) the month, N/10", "day 1", results["month_day_1"], "day 31", results["month_day_31"]
+    )
     lines += ["", f"whole benchmark (seeding included): {total_seconds / 60:.1f} min"]
+    return "\n".join(lines)
+
+
+def _billing_seconds(figures: Figures) -> float:
+    return sum(figures.steps.get(k, 0.0) for k in ("usage_period_aggregates", "deployment_quotes"))
+
+
+def targets_report(results: dict[str, Figures], extra: dict, year_inventory: Inventory) -> str:
+    """Each target of the issue: the figures it compares, the ratio, the target, met or not."""
+    day, floor, seeds = results["day_big"], extra["floor"], extra["seeds_way"]
+    usage = day.steps.get("usage_records", 0.0)
+    # What the seed's walk produced: records from the source (our snapshot, then records).
+    to_records = usage + day.steps.get("resource_inventory", 0.0)
+    day1 = _billing_seconds(results["month_day_1"])
+    day31 = _billing_seconds(results["month_day_31"])
+    one_day, year = results["year_day"], results["year"]
+    start_up = one_day.wall_seconds - one_day.seconds
+    year_allowed = 1.2 * 365 * one_day.seconds + start_up
+    rss = [f.max_rss_mb for f in results.values()]
+    ticks = [extra["tick_small"], extra["tick_big"]]
+    look = extra["lookups"]
+
+    def row(label, figures, ratio, target, met):
+        return f"{label:<44}{figures:<44}{ratio:>10}  {target:<22}{'met' if met else 'NOT MET'}"
+
+    lines = [
+        "",
+        f"(d) floor: {floor.rows:,} rows in {floor.seconds:.1f} s; the same records as the "
+        f"pipeline's day: {'yes' if floor.equal_to_pipeline else 'NO'}",
+        f"    usage_records of the day: {extra['bytes_per_record']:.0f} bytes per record "
+        "(heap + indexes of its month partition)",
+        f"(e) seed's way: {seeds.sample:,} resources in {seeds.seconds:.1f} s "
+        f"({seeds.per_resource_ms:.2f} ms each) -> {seeds.extrapolated_seconds / 3600:.1f} h "
+        "for the day",
+        f"(g) a year of {year_inventory.resources:,} resources: one run of 365 days "
+        f"{year.seconds:.0f} s ({year.records:,} records); one day {one_day.seconds:.2f} s "
+        f"in its run, start-up {start_up:.1f} s",
+        f"(h) usage_for_period on {look.records:,} records: {look.calls} calls, "
+        f"p50 {look.p50_ms:.2f} ms, p99 {look.p99_ms:.2f} ms (records added in "
+        f"{look.fill_seconds:.0f} s)",
+    ]
+    lines += [
+        f"(i) corrections tick at {t.resources:,} resources, {t.metered_days} metered day(s), "
+        f"{t.changed:,} versions corrected: {t.stale_days} stale day(s) found in {t.seconds:.1f} s"
+        for t in ticks
+    ]
+    lines += [
+        "",
+        f"{'target':<44}{'figures':<44}{'ratio':>10}  {'target':<22}",
+        "-" * 128,
+        row("usage_records / floor (N)", f"{usage:.1f} s / {floor.seconds:.1f} s",
+            _ratio(usage, floor.seconds), "≤ ×1.3", usage <= 1.3 * floor.seconds),
+        row("whole day / floor (N, 4 assets + 5 checks)", f"{day.seconds:.1f} s / "
+            f"{floor.seconds:.1f} s", _ratio(day.seconds, floor.seconds), "≤ ×3",
+            day.seconds <= 3 * floor.seconds),
+        row("seed's way / source to records (N)", f"{seeds.extrapolated_seconds:.0f} s / "
+            f"{to_records:.1f} s", _ratio(seeds.extrapolated_seconds, to_records), "≥ ×100",
+            seeds.extrapolated_seconds >= 100 * to_records),
+        row("seed's way / whole day (N)", f"{seeds.extrapolated_seconds:.0f} s / "
+            f"{day.seconds:.1f} s", _ratio(seeds.extrapolated_seconds, day.seconds), "≥ ×100",
+            seeds.extrapolated_seconds >= 100 * day.seconds),
+        row("day 31 / day 1 (aggregates + quotes, N/10)", f"{day31:.2f} s / {day1:.2f} s",
+            _ratio(day31, day1), "≤ ×1.2", day31 <= 1.2 * day1),
+        row("a year / (365 × one day) + start-up", f"{year.seconds:.0f} s / "
+            f"{365 * one_day.seconds:.0f} s + {start_up:.0f} s",
+            _ratio(year.seconds - start_up, 365 * one_day.seconds), "≤ ×1.2 (+ start-up)",
+            year.seconds <= year_allowed),
+        row("usage_for_period p50 (≥ 10M records at N)", f"p50 {look.p50_ms:.2f} ms, "
+            f"p99 {look.p99_ms:.2f} ms", "", "≤ 5 ms p50", look.p50_ms <= 5),
+        row("peak RSS, every run", f"{min(rss):.0f}..{max(rss):.0f} MB",
+            _ratio(max(rss), min(rss)), "flat, ≤ 400 MB", max(rss) <= 400),
+        row("corrections tick", " / ".join(f"{t.seconds:.1f} s" for t in ticks), "",
+            "≤ 30 s", all(t.seconds <= 30 for t in ticks)),
+    ]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -504,6 +618,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     url = create_bench_database(server_url)
     results: dict[str, Figures] = {}
+    extra: dict = {}
+    year_resources = YEAR_RESOURCES if scale >= DEFAULT_SCALE else max(scale // 100, 100)
     try:
         step(f"seeding N/10 = {scale // 10:,} resources")
         small = seed(url, scale // 10)
@@ -522,10 +638,44 @@ def main(argv: list[str] | None = None) -> int:
         set_granularity(url, "droplet_hours", "hour")
         step("(c) droplet_hours hourly at N/10")
         results["hourly"] = measure(url, DAY, DAY)
+        reset_metering(url)
+        step("(f) day 1, days 2..30 as one run, day 31 at N/10")
+        results["month_day_1"] = measure(url, MONTH, MONTH)
+        results["month_days_2_30"] = measure(
+            url, MONTH + timedelta(days=1), MONTH_LAST - timedelta(days=1)
+        )
+        results["month_day_31"] = measure(url, MONTH_LAST, MONTH_LAST)
+        step("(i) corrections tick at N/10, the month metered, 1% corrected")
+        extra["tick_small"] = lookups.time_corrections_tick(
+            url, small.resources, datetime(2025, 3, 15, 12, tzinfo=UTC), MONTH_LAST + timedelta(1)
+        )
+        step(f"seeding {year_resources:,} resources; (g) one day, then a year as one run")
+        year_inventory = seed(url, year_resources)
+        results["year_day"] = measure(url, YEAR_DAY, YEAR_DAY)
+        reset_metering(url)
+        results["year"] = measure(url, *YEAR)
         step(f"seeding N = {scale:,} resources")
         big = seed(url, scale)
         step(f"  {big.versions:,} versions in {big.seconds:.1f} s; (a) one day at N")
         results["day_big"] = measure(url, DAY, DAY)
+        engine = _engine(url)
+        extra["bytes_per_record"] = baselines.bytes_per_record(engine, DAY)
+        step("(d) the floor: one hand-written INSERT … SELECT of the day")
+        extra["floor"] = baselines.measure_floor(engine, DAY, lambda: checkpoint(url))
+        step(f"(e) the seed's way on {SEED_SAMPLE:,} resources")
+        extra["seeds_way"] = baselines.measure_seeds_way(engine, DAY, big.resources, SEED_SAMPLE)
+        step("(i) corrections tick at N, the day metered, 1% corrected")
+        extra["tick_big"] = lookups.time_corrections_tick(
+            url, big.resources, datetime(2025, 3, 10, 12, tzinfo=UTC), DAY + timedelta(1)
+        )
+        records = max(LOOKUP_RECORDS * scale // DEFAULT_SCALE, 100_000)
+        step(f"(h) {records:,} more records, then usage_for_period p50/p99")
+        fill = lookups.fill_records(engine, records, RESOURCES_PER_DEPLOYMENT)
+        extra["lookups"] = lookups.time_usage_for_period(
+            engine, -(-records // lookups.LOOKUP_DAYS // RESOURCES_PER_DEPLOYMENT)
+        )
+        extra["lookups"].fill_seconds = fill
+        engine.dispose()
     finally:
         if args.keep_database:
             step(f"kept database {BENCH_DATABASE}")
@@ -533,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
             drop_bench_database(server_url)
     print()
     print(report(command, scale, small, big, results, time.perf_counter() - started, revision))
+    print(targets_report(results, extra, year_inventory))
     return 0
 
 

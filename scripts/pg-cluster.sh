@@ -15,8 +15,9 @@
 #             (`db upgrade`, `demo seed` and the pipeline need nothing more). Not named
 #             'metering': search_path's "$user" would then put schema metering on it.
 #   dagster   LOGIN, not a superuser, owner of the 'dagster' database: DAGSTER_POSTGRES_URL
-# ARCADIA_PG_OWNER_CREATEDB=1 when the cluster is created also lets 'warehouse' create
-# databases (the test suite and the benchmark make throwaway ones); the demo's cannot.
+# Throwaway databases (the test suite's, the benchmark's) are made by the superuser and
+# owned by 'warehouse', which cannot create databases itself.
+# ARCADIA_PG_FSYNC=off and ARCADIA_PG_MAX_WAL_SIZE (default 1GB) tune a throwaway cluster.
 #
 # A cluster made before passwords (initdb --auth=trust: no DIR/postgres.password) is
 # recreated empty on its next start: it only ever held the demo's reproducible data.
@@ -146,14 +147,13 @@ initdb_cluster() {
 # The login roles and the two databases, as the superuser: created when missing, passwords
 # and owners (re)set on every start so they always match DIR/<role>.password.
 ensure_roles_and_databases() {
-  local port=$1 createdb=NOCREATEDB
-  [ "${ARCADIA_PG_OWNER_CREATEDB:-}" = 1 ] && createdb=CREATEDB
+  local port=$1
   # psql reads the passwords with backquotes (never on a command line) and quotes them.
   PGPASSWORD=$(cat "$(password_file "$superuser")") "$bindir/psql" -X -q -v ON_ERROR_STOP=1 \
     -h 127.0.0.1 -p "$port" -U "$superuser" -d postgres >/dev/null <<SQL
 \\set owner_password \`cat '$(password_file "$owner")'\`
 \\set dagster_password \`cat '$(password_file "$dagster_owner")'\`
-SELECT 'CREATE ROLE $owner LOGIN $createdb'
+SELECT 'CREATE ROLE $owner LOGIN NOCREATEDB'
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$owner') \\gexec
 ALTER ROLE $owner WITH LOGIN NOSUPERUSER PASSWORD :'owner_password';
 SELECT 'CREATE ROLE $dagster_owner LOGIN NOCREATEDB'
@@ -189,7 +189,7 @@ start() {
     as_owner "$bindir/pg_ctl" -D "$data" -w -t 60 -l "$data/server.log" \
       -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$data \
           -c max_connections=200 -c shared_buffers=256MB -c fsync=${ARCADIA_PG_FSYNC:-on} \
-          -c timezone=UTC" start >/dev/null \
+          -c max_wal_size=${ARCADIA_PG_MAX_WAL_SIZE:-1GB} -c timezone=UTC" start >/dev/null \
       || { tail -20 "$data/server.log" >&2; exit 1; }
   fi
   ensure_roles_and_databases "$(cat "$dir/port")"

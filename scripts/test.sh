@@ -13,10 +13,9 @@ fi
 
 cluster=".local/pg-test-$$"
 trap 'scripts/pg-cluster.sh destroy "$cluster" >/dev/null 2>&1 || true' EXIT
-# fsync off: a cluster that is deleted after the run needs no crash safety. The owner login
-# (ARCADIA_DATABASE_URL, not a superuser) may create databases here: the e2e tests make
-# Dagster storage databases with it.
-eval "$(ARCADIA_PG_FSYNC=off ARCADIA_PG_OWNER_CREATEDB=1 scripts/pg-cluster.sh start "$cluster")"
+# fsync off: a cluster that is deleted after the run needs no crash safety. The tests make
+# their databases as the superuser (ARCADIA_ADMIN_DATABASE_URL).
+eval "$(ARCADIA_PG_FSYNC=off scripts/pg-cluster.sh start "$cluster")"
 # The fault-injection tests stop and restart this cluster (a database outage).
 export ARCADIA_TEST_PG_CLUSTER="$cluster"
 .venv/bin/python -m pytest "$@"

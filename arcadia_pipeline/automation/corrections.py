@@ -58,16 +58,14 @@ def tick_window(
     return since, max(filter(None, [end, previous]))
 
 
-@sensor(job=daily_metering_job, minimum_interval_seconds=300, default_status=SENSOR_STATUS)
-def late_corrections_sensor(
-    context: SensorEvaluationContext,
+def stale_since(
     warehouse: WarehouseResource,
     arcadia_source: ArcadiaSourceResource,
-):
-    """Re-meter the days whose inventory versions recorded or corrected since the last tick
-    change (look-back ARCADIA_CORRECTIONS_LOOKBACK_DAYS, default 35 days)."""
-    previous = datetime.fromisoformat(context.cursor) if context.cursor else None
-    today = datetime.now(UTC).date()
+    previous: datetime | None,
+    today: date,
+) -> tuple[set[date], datetime]:
+    """One tick's work: the metered days of the look-back before `today` that the versions
+    recorded since the cursor `previous` change, and the next cursor."""
     with warehouse.engine.connect() as connection:
         lookback = timedelta(days=settings().corrections_lookback_days)
         snapshots = snapshot_times(connection, today - lookback, today - timedelta(days=1))
@@ -80,7 +78,19 @@ def late_corrections_sensor(
             source = None if same_database else arcadia_source.engine
             stale = stale_days(connection, source, snapshots, since, until)
     # Nothing new: everything up to `since` is in the snapshots or was compared already.
-    cursor = max(filter(None, [previous, until, since]))
+    return stale, max(filter(None, [previous, until, since]))
+
+
+@sensor(job=daily_metering_job, minimum_interval_seconds=300, default_status=SENSOR_STATUS)
+def late_corrections_sensor(
+    context: SensorEvaluationContext,
+    warehouse: WarehouseResource,
+    arcadia_source: ArcadiaSourceResource,
+):
+    """Re-meter the days whose inventory versions recorded or corrected since the last tick
+    change (look-back ARCADIA_CORRECTIONS_LOOKBACK_DAYS, default 35 days)."""
+    previous = datetime.fromisoformat(context.cursor) if context.cursor else None
+    stale, cursor = stale_since(warehouse, arcadia_source, previous, datetime.now(UTC).date())
     if not stale:
         return SensorResult(
             skip_reason=SkipReason("no corrections of metered days"),

@@ -7,11 +7,9 @@ from arcadia_pipeline.billing.sql import (
     QuotedDay,
     replace_aggregates_day,
     replace_quotes_day,
-    stage_daily_usage,
 )
 from arcadia_pipeline.db import schema
 from arcadia_pipeline.metering.assets import usage_records
-from arcadia_pipeline.orchestration.day_lineage import lock_reads
 from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
 from arcadia_pipeline.orchestration.metadata import markdown_table, per_kind
 from arcadia_pipeline.orchestration.partitions import daily_asset, days_in_window
@@ -47,16 +45,17 @@ def usage_period_aggregates(
     context: AssetExecutionContext, warehouse: WarehouseResource
 ) -> MaterializeResult:
     """Billing-period (UTC calendar month) to date SUM(qty) per (deployment, billing kind)
-    as of each day: what `usage_for_period(deployment, month start, day)` returns."""
+    as of each day: what `usage_for_period(deployment, month start, day)` returns.
+
+    Each day is the day before's totals plus its own day of records (the day before is
+    carried only while current: day_lineage.is_current), so a day costs the same on the
+    31st as on the 1st; the check re-sums the raw records to prove it."""
     days = days_in_window(context.partition_time_window)
-    asset = schema.usage_period_aggregates
     with working_on(context, days), warehouse.engine.connect() as connection:
-        with connection.begin():  # the month-to-date records, fixed while they are staged
-            read_at = lock_reads(connection, asset.name, days)
-            stage_daily_usage(connection, days[0], days[-1])
+        # Each day reads its month's usage days in its own transaction, under their locks.
         replace_each_day(
-            context, connection, [asset], days, replace_aggregates_day, _aggregated_metadata,
-            read_at=read_at,
+            context, connection, [schema.usage_period_aggregates], days, replace_aggregates_day,
+            _aggregated_metadata,
         )  # fmt: skip
     return MaterializeResult(metadata={"days_in_run": len(days)})
 

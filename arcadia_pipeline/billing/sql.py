@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
-    Date,
-    MetaData,
-    Numeric,
-    Table,
-    Text,
     and_,
     delete,
     func,
@@ -22,7 +15,7 @@ from sqlalchemy import (
     literal,
     select,
     union,
-    update,
+    union_all,
 )
 
 from arcadia_pipeline.billing.pricing import overage_qty_sql, overage_usd_sql
@@ -38,40 +31,8 @@ from arcadia_pipeline.db.schema import (
 )
 from arcadia_pipeline.errors import BadSourceData
 from arcadia_pipeline.metering.sql import records_of_days
+from arcadia_pipeline.orchestration.day_lineage import is_current
 from arcadia_pipeline.utc import month_start
-
-# Per (deployment, kind, day) sums of the window's months, computed once per run so each
-# as-of day's month-to-date total is a sum over a small table, not over raw records.
-_staging = MetaData()
-daily_usage = Table(
-    "daily_usage",
-    _staging,
-    Column("usage_date", Date),
-    Column("deployment_id", Text),
-    Column("billing_kind", Text),
-    Column("qty", Numeric),
-    Column("records", BigInteger),
-    prefixes=["TEMPORARY"],
-)
-
-
-def stage_daily_usage(connection: Connection, first_day: date, last_day: date) -> None:
-    """Daily sums from the first day of first_day's month through last_day."""
-    daily_usage.drop(connection, checkfirst=True)
-    daily_usage.create(connection)
-    u = usage_records.c
-    usage_date = func.date(func.timezone("UTC", u.period_start))
-    sums = (
-        select(usage_date, u.deployment_id, u.resource_kind, func.sum(u.qty), func.count())
-        .where(records_of_days(month_start(first_day), last_day))
-        .group_by(usage_date, u.deployment_id, u.resource_kind)
-    )
-    connection.execute(
-        insert(daily_usage).from_select(
-            ["usage_date", "deployment_id", "billing_kind", "qty", "records"], sums
-        )
-    )
-    connection.exec_driver_sql("ANALYZE daily_usage")
 
 
 @dataclass(frozen=True)
@@ -81,25 +42,51 @@ class AggregatedDay:
     qty: dict[str, Decimal]
 
 
+def builds_on_day_before(connection: Connection, day: date) -> bool:
+    """Whether day's aggregates can be the day before's plus day's own records: the day
+    before is in the same month and current (day_lineage.is_current: written, and no usage
+    day it read re-metered since), held so until the transaction ends."""
+    return day != month_start(day) and is_current(
+        connection, usage_period_aggregates.name, day - timedelta(days=1)
+    )
+
+
+def _month_to_date(connection: Connection, day: date):
+    """(deployment, kind, qty, records) rows whose sums are the month to date as of day."""
+    u = usage_records.c
+    records = select(
+        u.deployment_id,
+        u.resource_kind.label("billing_kind"),
+        u.qty,
+        literal(1).label("records"),
+    )
+    if not builds_on_day_before(connection, day):
+        return records.where(records_of_days(month_start(day), day))
+    a = usage_period_aggregates.c
+    return union_all(
+        select(a.deployment_id, a.billing_kind, a.qty, a.records).where(
+            a.as_of_date == day - timedelta(days=1)
+        ),
+        records.where(records_of_days(day, day)),
+    )
+
+
 def replace_aggregates_day(connection: Connection, day: date, run_id: str) -> AggregatedDay:
-    """Billing-period-to-date SUM(qty) per (deployment, kind) as of day (caller holds txn)."""
+    """Billing-period-to-date SUM(qty) per (deployment, kind) as of day (the caller holds
+    the day's transaction and the usage days it reads): the day before's totals plus the
+    day's records when the day before is current, else the month's records summed."""
     a = usage_period_aggregates.c
     connection.execute(delete(usage_period_aggregates).where(a.as_of_date == day))
-    d = daily_usage.c
-    period_start = month_start(day)
-    rows = (
-        select(
-            literal(day),
-            d.deployment_id,
-            d.billing_kind,
-            literal(period_start),
-            func.sum(d.qty),
-            func.sum(d.records),
-            literal(run_id),
-        )
-        .where(d.usage_date >= period_start, d.usage_date <= day)
-        .group_by(d.deployment_id, d.billing_kind)
-    )
+    parts = _month_to_date(connection, day).subquery("parts")
+    rows = select(
+        literal(day),
+        parts.c.deployment_id,
+        parts.c.billing_kind,
+        literal(month_start(day)),
+        func.sum(parts.c.qty),
+        func.sum(parts.c.records),
+        literal(run_id),
+    ).group_by(parts.c.deployment_id, parts.c.billing_kind)
     connection.execute(
         insert(usage_period_aggregates).from_select(
             [
@@ -115,14 +102,14 @@ def replace_aggregates_day(connection: Connection, day: date, run_id: str) -> Ag
         )
     )
     totals = connection.execute(
-        select(a.billing_kind, func.sum(a.qty), func.count(func.distinct(a.deployment_id)))
-        .where(a.as_of_date == day)
-        .group_by(a.billing_kind)
+        select(a.billing_kind, func.sum(a.qty)).where(a.as_of_date == day).group_by(a.billing_kind)
     ).all()
+    # A hashed GROUP BY, not count(DISTINCT), which sorts the day's aggregates.
+    aggregated = select(a.deployment_id).where(a.as_of_date == day).group_by(a.deployment_id)
     deployments = connection.execute(
-        select(func.count(func.distinct(a.deployment_id))).where(a.as_of_date == day)
+        select(func.count()).select_from(aggregated.subquery())
     ).scalar_one()
-    return AggregatedDay(day, deployments, {kind: qty for kind, qty, _ in totals})
+    return AggregatedDay(day, deployments, {kind: qty for kind, qty in totals})
 
 
 class QuoteError(BadSourceData):
@@ -155,18 +142,7 @@ def _quoted_deployments(day: date):
             inventory_deployments,
             and_(dep.day == day, dep.deployment_id == ids.c.deployment_id),
         )
-    ).subquery("quoted")
-
-
-def _quote_kinds(day: date, quoted):
-    """(deployment, billing kind) of every quote line: what the plan includes or was used."""
-    a = usage_period_aggregates.c
-    return union(
-        select(quoted.c.deployment_id, plan_items.c.billing_kind).join_from(
-            quoted, plan_items, plan_items.c.plan_code == quoted.c.plan_code
-        ),
-        select(a.deployment_id, a.billing_kind).where(a.as_of_date == day),
-    ).subquery("kinds")
+    )
 
 
 def _check_priceable(connection: Connection, day: date, quoted) -> None:
@@ -182,111 +158,107 @@ def _check_priceable(connection: Connection, day: date, quoted) -> None:
             f"{len(problems)} deployment(s) have usage on {day} but no plan in "
             f"metering.plans: {listed}"
         )
-    # Every line needs a price: the kinds the quoted plans include and the kinds used.
-    kinds = _quote_kinds(day, quoted)
+    # Every line needs a price: the kinds the quoted plans include and the kinds used
+    # (each side filtered to the unpriced kinds first: a handful of rows, not every line).
+    a = usage_period_aggregates.c
+    priced = select(overage_prices.c.billing_kind)
+    kinds = union_all(
+        select(quoted.c.deployment_id, plan_items.c.billing_kind)
+        .join_from(quoted, plan_items, plan_items.c.plan_code == quoted.c.plan_code)
+        .where(plan_items.c.billing_kind.not_in(priced)),
+        select(a.deployment_id, a.billing_kind).where(
+            a.as_of_date == day, a.billing_kind.not_in(priced)
+        ),
+    ).subquery("kinds")
     unpriced = connection.execute(
         select(kinds.c.billing_kind, func.min(kinds.c.deployment_id))
-        .outerjoin(overage_prices, overage_prices.c.billing_kind == kinds.c.billing_kind)
-        .where(overage_prices.c.billing_kind.is_(None))
         .group_by(kinds.c.billing_kind)
+        .order_by(kinds.c.billing_kind)
     ).all()
     if unpriced:
         listed = ", ".join(f"{kind} (e.g. deployment {dep})" for kind, dep in unpriced)
         raise QuoteError(f"billing kinds in quotes but no overage price: {listed}")
 
 
-def replace_quotes_day(connection: Connection, day: date, run_id: str) -> QuotedDay:
-    """Month-to-date quote per deployment as of day, from that day's aggregates."""
-    q, ql = deployment_quotes.c, deployment_quote_lines.c
-    connection.execute(delete(deployment_quotes).where(q.as_of_date == day))  # lines cascade
-    quoted = _quoted_deployments(day)
-    _check_priceable(connection, day, quoted)
-    connection.execute(
-        insert(deployment_quotes).from_select(
-            [
-                "as_of_date",
-                "deployment_id",
-                "plan_code",
-                "period_start",
-                "base_usd",
-                "overage_usd",
-                "total_usd",
-                "run_id",
-            ],
-            select(
-                literal(day),
-                quoted.c.deployment_id,
-                quoted.c.plan_code,
-                literal(month_start(day)),
-                plans.c.base_usd,
-                literal(0),
-                plans.c.base_usd,
-                literal(run_id),
-            ).join_from(quoted, plans, plans.c.plan_code == quoted.c.plan_code),
-        )
-    )
-    # A line for every kind the plan includes or the deployment used this month.
+def _lines(day: date, quoted):
+    """A line for every kind the plan includes or the deployment used this month: the
+    plan's included kinds full-joined with the day's aggregates (one hashed join)."""
     a = usage_period_aggregates.c
-    kinds = _quote_kinds(day, quoted)
-    usage = func.coalesce(a.qty, 0)
-    included = func.coalesce(plan_items.c.included_qty, 0)
+    included = (
+        select(quoted.c.deployment_id, plan_items.c.billing_kind, plan_items.c.included_qty)
+        .join_from(quoted, plan_items, plan_items.c.plan_code == quoted.c.plan_code)
+        .subquery("included")
+    )
+    used = select(a.deployment_id, a.billing_kind, a.qty).where(a.as_of_date == day)
+    used = used.subquery("used")
+    joined = included.join(
+        used,
+        and_(
+            used.c.deployment_id == included.c.deployment_id,
+            used.c.billing_kind == included.c.billing_kind,
+        ),
+        full=True,
+    )
+    billing_kind = func.coalesce(included.c.billing_kind, used.c.billing_kind)
+    usage = func.coalesce(used.c.qty, 0)
+    included_qty = func.coalesce(included.c.included_qty, 0)
     price = overage_prices.c.unit_price_usd
-    lines = (
+    return (
         select(
-            literal(day),
-            kinds.c.deployment_id,
-            kinds.c.billing_kind,
-            usage,
-            included,
-            overage_qty_sql(usage, included),
-            price,
-            overage_usd_sql(usage, included, price),
+            func.coalesce(included.c.deployment_id, used.c.deployment_id).label("deployment_id"),
+            billing_kind.label("billing_kind"),
+            usage.label("usage"),
+            included_qty.label("included"),
+            overage_qty_sql(usage, included_qty).label("overage_qty"),
+            price.label("unit_price_usd"),
+            overage_usd_sql(usage, included_qty, price).label("overage_usd"),
         )
-        .select_from(kinds)
-        .join(quoted, quoted.c.deployment_id == kinds.c.deployment_id)
-        .join(overage_prices, overage_prices.c.billing_kind == kinds.c.billing_kind)
-        .outerjoin(
-            plan_items,
-            and_(
-                plan_items.c.plan_code == quoted.c.plan_code,
-                plan_items.c.billing_kind == kinds.c.billing_kind,
-            ),
-        )
-        .outerjoin(
-            usage_period_aggregates,
-            and_(
-                a.as_of_date == day,
-                a.deployment_id == kinds.c.deployment_id,
-                a.billing_kind == kinds.c.billing_kind,
-            ),
-        )
+        .select_from(joined)
+        .join(overage_prices, overage_prices.c.billing_kind == billing_kind)
     )
-    connection.execute(
-        insert(deployment_quote_lines).from_select(
-            [
-                "as_of_date",
-                "deployment_id",
-                "billing_kind",
-                "usage",
-                "included",
-                "overage_qty",
-                "unit_price_usd",
-                "overage_usd",
-            ],
-            lines,
-        )
-    )
+
+
+_LINE_COLUMNS = [
+    "deployment_id", "billing_kind", "usage", "included", "overage_qty", "unit_price_usd",
+    "overage_usd",
+]  # fmt: skip
+
+
+def replace_quotes_day(connection: Connection, day: date, run_id: str) -> QuotedDay:
+    """Month-to-date quote per deployment as of day, from that day's aggregates.
+
+    One statement writes the quotes and their lines: the lines are priced once (a CTE), the
+    quotes take their totals from them, the lines are inserted from the same rows."""
+    q, ql = deployment_quotes.c, deployment_quote_lines.c
+    connection.execute(delete(deployment_quote_lines).where(ql.as_of_date == day))
+    connection.execute(delete(deployment_quotes).where(q.as_of_date == day))
+    _check_priceable(connection, day, _quoted_deployments(day).subquery("quoted"))
+    quoted = _quoted_deployments(day).cte("quoted")  # read three times below, computed once
+    lines = _lines(day, quoted).cte("lines")
     overage = (
-        select(func.sum(ql.overage_usd))
-        .where(ql.as_of_date == q.as_of_date, ql.deployment_id == q.deployment_id)
-        .scalar_subquery()
+        select(lines.c.deployment_id, func.sum(lines.c.overage_usd).label("overage_usd"))
+        .group_by(lines.c.deployment_id)
+        .subquery("overage")
     )
-    connection.execute(
-        update(deployment_quotes)
-        .where(q.as_of_date == day)
-        .values(
-            overage_usd=func.coalesce(overage, 0), total_usd=q.base_usd + func.coalesce(overage, 0)
+    overage_usd = func.coalesce(overage.c.overage_usd, 0)
+    quotes = insert(deployment_quotes).from_select(
+        ["as_of_date", "deployment_id", "plan_code", "period_start", "base_usd", "overage_usd",
+         "total_usd", "run_id"],
+        select(
+            literal(day), quoted.c.deployment_id, quoted.c.plan_code, literal(month_start(day)),
+            plans.c.base_usd, overage_usd, plans.c.base_usd + overage_usd, literal(run_id),
         )
+        .join_from(quoted, plans, plans.c.plan_code == quoted.c.plan_code)
+        .outerjoin(overage, overage.c.deployment_id == quoted.c.deployment_id),
+    ).cte("quotes")  # fmt: skip
+    # The quotes' statement runs before the lines' foreign key is checked (at its end).
+    connection.execute(
+        insert(deployment_quote_lines)
+        .from_select(
+            ["as_of_date", *_LINE_COLUMNS],
+            select(literal(day), *(lines.c[c] for c in _LINE_COLUMNS)),
+        )
+        .add_cte(quotes)
     )
     return summarise_quotes(connection, day)
 

@@ -101,7 +101,8 @@ def stage_source(
     recreate(warehouse, staged_versions, staged_deployments)
     stage_rows(warehouse, source, source_versions_query(window_start, window_end), staged_versions)
     stage_rows(warehouse, source, select(deployments), staged_deployments)
-    warehouse.exec_driver_sql(f"ANALYZE {staged_versions.name}")
+    for table in (staged_versions, staged_deployments):  # validation plans with these
+        warehouse.exec_driver_sql(f"ANALYZE {table.name}")
     staged = warehouse.execute(select(func.count()).select_from(staged_versions)).scalar_one()
     return staged, warehouse.execute(select(func.now())).scalar_one()
 

@@ -81,13 +81,16 @@ def _version_problems() -> list:
     accrual = select(k.c.accrual).where(k.c.inventory_kind == v.inventory_kind)
     is_storage = accrual.where(k.c.accrual == Accrual.SIZE_MONTH.value).exists()
     ordering = {"partition_by": v.resource_id, "order_by": v.valid_from}
+    # Only a resource with two or more versions in the window can overlap itself: the sort
+    # the window needs is of those alone (a hashed count finds them).
+    several = select(v.resource_id).group_by(v.resource_id).having(func.count() > 1)
     ordered = (
         select(
             staged_versions,
             func.lag(v.valid_to).over(**ordering).label("previous_end"),
             func.lag(v.valid_to.is_(None)).over(**ordering).label("previous_open"),
         )
-        .where(_finite_time(v.valid_from))
+        .where(_finite_time(v.valid_from), v.resource_id.in_(several))
         .subquery("ordered")
     )
     size = cast(v.size_gb, Numeric)
@@ -153,7 +156,10 @@ def _version_problems() -> list:
 def _deployment_problems() -> list:
     d = staged_deployments.c
     p = plans.alias("p")
-    others = staged_deployments.alias("others")
+    # A window count, not a correlated count per row: that is quadratic in deployments.
+    counted = select(
+        staged_deployments, func.count().over(partition_by=d.deployment_id).label("copies")
+    ).subquery("counted")
     return [
         _deployment_problem(
             literal("deployment_id is missing or blank"),
@@ -161,8 +167,8 @@ def _deployment_problems() -> list:
         ),
         _deployment_problem(
             literal("appears more than once in arcadia.deployments"),
-            select(func.count()).where(others.c.deployment_id == d.deployment_id).scalar_subquery()
-            > 1,
+            counted.c.copies > 1,
+            deployments=counted,
         ),
         _deployment_problem(literal("name is missing"), d.name.is_(None)),
         _deployment_problem(

@@ -21,7 +21,7 @@ tests check that the two agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.sql.elements import ColumnElement
 
 from arcadia_pipeline import utc
-from arcadia_pipeline.db.types import QTY, QTY_SCALE
+from arcadia_pipeline.db.types import QTY, QTY_SCALE, TSTZ
 from arcadia_pipeline.utc import day_start
 
 _QUANTUM = 10**QTY_SCALE
@@ -138,13 +138,22 @@ def _cumulative_units_sql(w, offset_seconds, unit) -> ColumnElement:
     return func.div(w * offset_seconds * literal(2 * _QUANTUM, Numeric) + unit, 2 * unit)
 
 
-def accrued_qty_sql(accrual, status, size_gb, start, end) -> ColumnElement:
-    """SQL for `accrued_qty` over [start, end) (timestamptz expressions in one UTC month)."""
-    # Month bounds in UTC whatever the session's time zone (32 days past a month's start is
-    # always inside the next month).
-    m0 = func.date_trunc("month", start, "UTC")
-    next_month = func.date_trunc("month", m0 + cast(literal("32 days"), INTERVAL), "UTC")
-    month_seconds = extract("epoch", next_month - m0)
+def accrued_qty_sql(
+    accrual, status, size_gb, start, end, month: date | None = None
+) -> ColumnElement:
+    """SQL for `accrued_qty` over [start, end) (timestamptz expressions in one UTC month).
+
+    `month`: the UTC month every row's interval lies in, when the caller knows it (a day's
+    records): its start and length are then constants instead of being derived per row."""
+    if month is None:
+        # Month bounds in UTC whatever the session's time zone (32 days past a month's start
+        # is always inside the next month).
+        m0 = func.date_trunc("month", start, "UTC")
+        next_month = func.date_trunc("month", m0 + cast(literal("32 days"), INTERVAL), "UTC")
+        month_seconds = extract("epoch", next_month - m0)
+    else:
+        m0 = literal(day_start(utc.month_start(month)), TSTZ)
+        month_seconds = literal(utc.days_in_month(month) * 86400)
     unit = case((accrual == Accrual.ACTIVE_HOURS.value, 3600), else_=month_seconds)
     w = weight_sql(accrual, status, size_gb)
     units = _cumulative_units_sql(w, extract("epoch", end - m0), unit) - _cumulative_units_sql(

@@ -9,15 +9,14 @@ from decimal import Decimal
 from sqlalchemy import (
     Connection,
     and_,
-    case,
     cast,
     delete,
-    distinct,
     func,
     insert,
     literal,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.sql.elements import ColumnElement
@@ -56,51 +55,69 @@ def _interval(spec: str):
     return cast(literal(spec), INTERVAL)
 
 
-def metered_rows(day: date, run_id: str):
+def metered_rows(day: date, run_id: str, keys_only: bool = False):
     """SELECT of the day's usage records from its inventory snapshot.
 
     Each attributed, billable version is cut into the periods of its kind's granularity
     (the day, or each hour it touches); a record sums its versions' accrual per
-    (deployment, resource, period, granularity).
+    (deployment, resource, period, granularity). The snapshot is already clipped to the
+    day, so a daily version accrues over its own bounds: only hourly kinds need the series
+    of periods. keys_only: the records' keys alone, without their accrual (what the
+    completeness check compares).
     """
-    d0 = day_start(day)
     i = resource_inventory.c
     granularity = func.coalesce(metering_config.c.granularity, DEFAULT_GRANULARITY)
     hourly = granularity == "hour"
-    # '24 hours', not '1 day': a calendar day may be 23 or 25 hours in a non-UTC session.
-    step = case((hourly, _interval("1 hour")), else_=_interval("24 hours"))
-    first_period = case((hourly, func.date_trunc("hour", i.starts_at, "UTC")), else_=d0)
+    one_hour = _interval("1 hour")
     periods = select(
         func.generate_series(
-            first_period, i.ends_at - _interval("1 microsecond"), step
+            func.date_trunc("hour", i.starts_at, "UTC"), i.ends_at - _interval("1 microsecond"),
+            one_hour,
         ).column_valued("period_start")
-    ).lateral("periods")
-    period_start = periods.c.period_start
-    period_end = period_start + step
-    qty = accrued_qty_sql(
-        i.accrual,
-        i.status,
-        i.size_gb,
-        func.greatest(i.starts_at, period_start),
-        func.least(i.ends_at, period_end),
-    )
-    return (
-        select(
+    ).lateral("periods")  # fmt: skip
+    hour_start = periods.c.period_start
+
+    def records(period_start, starts_at, ends_at, where, period_key, *joins):
+        columns = [
             i.deployment_id,
             i.resource_id,
             i.billing_kind.label("resource_kind"),
             period_start.label("period_start"),
             granularity.label("granularity"),
-            func.sum(qty).label("qty"),
-            literal(run_id).label("run_id"),
-            func.max(i.snapshot_id).label("inventory_snapshot_id"),
-        )
-        .select_from(resource_inventory)
-        .outerjoin(metering_config, metering_config.c.billing_kind == i.billing_kind)
-        .join(periods, true())
-        .where(i.day == day, i.deployment_id.is_not(None), i.billing_kind.is_not(None))
-        .group_by(i.deployment_id, i.resource_id, i.billing_kind, period_start, granularity)
+        ]
+        if not keys_only:
+            columns += [
+                # Every period of the day lies in the day's month: its bounds are constants.
+                func.sum(
+                    accrued_qty_sql(i.accrual, i.status, i.size_gb, starts_at, ends_at, month=day)
+                ).label("qty"),
+                literal(run_id).label("run_id"),
+                func.max(i.snapshot_id).label("inventory_snapshot_id"),
+            ]
+        query = select(*columns).select_from(resource_inventory)
+        query = query.outerjoin(metering_config, metering_config.c.billing_kind == i.billing_kind)
+        for join in joins:
+            query = query.join(join, true())
+        return query.where(
+            i.day == day, i.deployment_id.is_not(None), i.billing_kind.is_not(None), where
+        ).group_by(i.deployment_id, i.resource_id, i.billing_kind, granularity, *period_key)
+
+    daily = records(literal(day_start(day)), i.starts_at, i.ends_at, ~hourly, ())
+    by_hour = records(
+        hour_start,
+        func.greatest(i.starts_at, hour_start),
+        func.least(i.ends_at, hour_start + one_hour),
+        hourly,
+        (hour_start,),
+        periods,
     )
+    return union_all(daily, by_hour)
+
+
+_RECORD_COLUMNS = [
+    "deployment_id", "resource_id", "resource_kind", "period_start", "granularity", "qty",
+    "run_id", "inventory_snapshot_id",
+]  # fmt: skip
 
 
 def replace_usage_day(connection: Connection, day: date, run_id: str) -> MeteredDay:
@@ -115,9 +132,7 @@ def replace_usage_day(connection: Connection, day: date, run_id: str) -> Metered
         )
     connection.execute(delete(usage_records).where(records_of_days(day, day)))
     rows = metered_rows(day, run_id)
-    connection.execute(
-        insert(usage_records).from_select([c.name for c in rows.selected_columns], rows)
-    )
+    connection.execute(insert(usage_records).from_select(_RECORD_COLUMNS, rows))
     return summarise_day(connection, day, snapshot_id)
 
 
@@ -129,9 +144,9 @@ def summarise_day(connection: Connection, day: date, snapshot_id: int | None) ->
         .where(in_day)
         .group_by(u.resource_kind)
     ).all()
-    deployments = connection.execute(
-        select(func.count(distinct(u.deployment_id))).where(in_day)
-    ).scalar_one()
+    # A hashed GROUP BY, not count(DISTINCT), which sorts the day's records.
+    metered = select(u.deployment_id).where(in_day).group_by(u.deployment_id).subquery()
+    deployments = connection.execute(select(func.count()).select_from(metered)).scalar_one()
     unattributed = connection.execute(
         select(inventory_snapshots.c.unattributed_resources).where(inventory_snapshots.c.day == day)
     ).scalar_one_or_none()

@@ -72,16 +72,22 @@ def lock_for_reading(connection: Connection, asset: str, day: date) -> None:
     lock_reads(connection, asset, [day])
 
 
-def hold_day(
-    connection: Connection, asset: str, day: date, run_id: str, read_at: datetime | None = None
-) -> None:
+def is_current(connection: Connection, asset: str, day: date) -> bool:
+    """Whether the asset's day is written and no day it read was written since, holding it
+    (shared) until the transaction ends: a later day may then build on it."""
+    _lock(connection, asset, day, shared=True)
+    written = connection.execute(
+        select(day_writes.c.day).where(day_writes.c.asset == asset, day_writes.c.day == day)
+    ).first()
+    return written is not None and not is_stale(connection, asset, day)
+
+
+def hold_day(connection: Connection, asset: str, day: date, run_id: str) -> None:
     """In the day's transaction, before writing: the day's own lock (two runs of a day leave
-    the rows of one, never a mix), then the days it reads unless they were read earlier in
-    the run (`read_at`, a stage taken under lock_reads), then its stamp: when its inputs
+    the rows of one, never a mix), then the days it reads, then its stamp: when its inputs
     were read."""
     _lock(connection, asset, day, shared=False)
-    if read_at is None:
-        read_at = lock_reads(connection, asset, [day])
+    read_at = lock_reads(connection, asset, [day])
     stamp = {"written_at": read_at, "run_id": run_id}
     connection.execute(
         insert(day_writes)

@@ -10,7 +10,7 @@ are replaced by identical ones.
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date
 from typing import Any, TypeVar
 
 from dagster import AssetExecutionContext, Failure
@@ -72,7 +72,6 @@ def replace_each_day(
     days: list[date],
     replace: Callable[[Connection, date, str], T],
     describe: Callable[[T], Mapping[str, Any]],
-    read_at: datetime | None = None,
 ) -> list[T]:
     """Replace each day of the `written` tables in turn, each in its own transaction holding
     the day (the first table names the asset: orchestration/day_lineage.py), recording
@@ -80,14 +79,13 @@ def replace_each_day(
     partition), then refresh the tables' statistics for the checks and downstream assets.
 
     Days already done stay committed (each is complete on its own); the failing day is
-    rolled back whole. `read_at`: the inputs were staged for the whole window then
-    (under day_lineage.lock_reads), not read in each day's transaction.
+    rolled back whole.
     """
     asset = written[0].name
     results = []
     for day in days:
         with failures_naming(asset, [day]), connection.begin():
-            hold_day(connection, asset, day, context.run_id, read_at)
+            hold_day(connection, asset, day, context.run_id)
             result = replace(connection, day, context.run_id)
         context.log.info(f"{asset}: {day.isoformat()} replaced")
         context.add_asset_metadata(describe(result), partition_key=day.isoformat())

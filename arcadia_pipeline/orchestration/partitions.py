@@ -1,5 +1,6 @@
 """The partitionings: UTC days from ARCADIA_METERING_START_DATE for every daily asset, and
-the UTC billing months they fall in for the monthly statements."""
+the UTC billing months they fall in for the monthly statements; and how a backfill of a range
+becomes runs (one run, or runs of at most ARCADIA_MAX_DAYS_PER_RUN days: docs/scaling.md)."""
 
 import warnings
 from datetime import date
@@ -50,14 +51,25 @@ def range_tags(first: date, last: date) -> dict[str, str]:
     }
 
 
+def daily_backfill_policy(max_days_per_run: int | None) -> BackfillPolicy:
+    """How a backfill of a range of days becomes runs: one run for the whole range (None, the
+    default), or runs of at most `max_days_per_run` consecutive days each
+    (ARCADIA_MAX_DAYS_PER_RUN). Every daily asset has the same policy, so a chunk's run
+    holds all four assets and their checks for its days."""
+    if max_days_per_run is None:
+        return BackfillPolicy.single_run()
+    return BackfillPolicy.multi_run(max_partitions_per_run=max_days_per_run)
+
+
 def daily_asset(**kwargs):
-    """@asset on the daily partitions, a range as one run, database retries: every asset."""
+    """@asset on the daily partitions, a range as one run (or as runs of at most
+    ARCADIA_MAX_DAYS_PER_RUN days), database retries: every asset."""
     with warnings.catch_warnings():
-        # Single-run backfills are the design (one run per range), beta or not.
+        # Range backfills are the design (one run per range, or per chunk), beta or not.
         warnings.simplefilter("ignore", BetaWarning)
         return asset(
             partitions_def=daily_partitions,
-            backfill_policy=BackfillPolicy.single_run(),
+            backfill_policy=daily_backfill_policy(settings().max_days_per_run),
             retry_policy=DATABASE_RETRY_POLICY,
             kinds={"postgres"},
             **kwargs,

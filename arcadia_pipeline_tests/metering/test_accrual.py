@@ -264,8 +264,9 @@ def test_version_histories_do_not_drift(history):
 # ---- 3. the SQL twin equals the reference, on PostgreSQL ---------------------------------
 
 
-def sql_quantities(engine, cases) -> list[Decimal]:
-    """accrued_qty_sql of every case, all in one SELECT (one column per case)."""
+def sql_quantities(engine, cases, month_known: bool = False) -> list[Decimal]:
+    """accrued_qty_sql of every case, all in one SELECT (one column per case); month_known:
+    with the month given as a constant, as a day's records are metered."""
     columns = [
         accrued_qty_sql(
             literal(accrual.value, Text),
@@ -273,6 +274,7 @@ def sql_quantities(engine, cases) -> list[Decimal]:
             literal(size_gb, Numeric),
             literal(start, TSTZ),
             literal(end, TSTZ),
+            month=start.date() if month_known else None,
         ).label(f"q{n}")
         for n, (accrual, status, size_gb, start, end) in enumerate(cases)
     ]
@@ -314,6 +316,7 @@ def accrual_cases(draw):
 def test_sql_equals_reference(engine, cases):
     expected = [accrued_qty(*case) for case in cases]
     assert sql_quantities(engine, cases) == expected
+    assert sql_quantities(engine, cases, month_known=True) == expected
 
 
 # ---- end to end: usage_records == the reference over the source history -----------------
