@@ -123,23 +123,20 @@ def test_the_source_defaults_to_the_warehouse(monkeypatch):
         warehouse_url()
 
 
-def test_a_bad_setting_stops_the_code_location_from_loading_with_its_name():
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ARCADIA_CATCHUP_LOOKBACK_DAYS", "soon"),
+        ("ARCADIA_MAX_DAYS_PER_RUN", "0"),
+        ("ARCADIA_PG_WORK_MEM", "lots"),
+    ],
+)
+def test_a_bad_setting_stops_the_code_location_from_loading_with_its_name(name, value):
     loading = subprocess.run(
         [sys.executable, "-c", "import arcadia_pipeline.definitions"],
-        env={"ARCADIA_CATCHUP_LOOKBACK_DAYS": "soon", "PATH": ""},
+        env={name: value, "PATH": ""},
         capture_output=True,
         text=True,
     )
     assert loading.returncode != 0
-    assert "SettingsError: invalid settings: ARCADIA_CATCHUP_LOOKBACK_DAYS" in loading.stderr
-
-
-def test_a_bad_max_days_per_run_stops_the_code_location_from_loading():
-    loading = subprocess.run(
-        [sys.executable, "-c", "import arcadia_pipeline.definitions"],
-        env={"ARCADIA_MAX_DAYS_PER_RUN": "0", "PATH": ""},
-        capture_output=True,
-        text=True,
-    )
-    assert loading.returncode != 0
-    assert "SettingsError: invalid settings: ARCADIA_MAX_DAYS_PER_RUN" in loading.stderr
+    assert f"SettingsError: invalid settings: {name}" in loading.stderr

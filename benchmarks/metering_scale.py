@@ -539,7 +539,9 @@ def targets_report(results: dict[str, Figures], extra: dict, year_inventory: Inv
         "(heap + indexes of its month partition)",
         f"(e) seed's way: {seeds.sample:,} resources in {seeds.seconds:.1f} s "
         f"({seeds.per_resource_ms:.2f} ms each) -> {seeds.extrapolated_seconds / 3600:.1f} h "
-        "for the day",
+        f"for the day: {_ratio(seeds.extrapolated_seconds, floor.seconds)} the floor, "
+        f"{_ratio(seeds.extrapolated_seconds, usage)} usage_records alone (fsync is off here: "
+        "its commits cost nothing)",
         f"(g) a year of {year_inventory.resources:,} resources: one run of 365 days "
         f"{year.seconds:.0f} s ({year.records:,} records); one day {one_day.seconds:.2f} s "
         f"in its run, start-up {start_up:.1f} s",
