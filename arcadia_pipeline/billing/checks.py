@@ -9,7 +9,7 @@ from arcadia_pipeline.billing.assets import deployment_quotes as deployment_quot
 from arcadia_pipeline.billing.assets import (
     usage_period_aggregates as usage_period_aggregates_asset,
 )
-from arcadia_pipeline.billing.pricing import mispriced_sql
+from arcadia_pipeline.billing.pricing import lines_per_deployment, unbalanced_text
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
@@ -61,22 +61,11 @@ def aggregate_mismatches(connection: Connection, day: date) -> list[str]:
 def quote_mismatches(connection: Connection, day: date) -> list[str]:
     """Quotes whose total is not base + lines, or whose lines do not follow the rule."""
     q, ql = deployment_quotes.c, deployment_quote_lines.c
-    lines = (
-        select(
-            ql.deployment_id,
-            func.sum(ql.overage_usd).label("overage"),
-            func.count()
-            .filter(
-                mispriced_sql(
-                    ql.usage, ql.included, ql.unit_price_usd, ql.overage_qty, ql.overage_usd
-                )
-            )
-            .label("mispriced"),
-        )
-        .where(ql.as_of_date == day)
-        .group_by(ql.deployment_id)
-    ).subquery("lines")
-    overage = func.coalesce(lines.c.overage, 0)
+    lines = lines_per_deployment(
+        ql.as_of_date == day, ql.deployment_id, ql.usage, ql.included, ql.unit_price_usd,
+        ql.overage_qty, ql.overage_usd,
+    )  # fmt: skip
+    overage = func.coalesce(lines.c.amount, 0)
     rows = connection.execute(
         select(q.deployment_id, q.base_usd, q.overage_usd, q.total_usd, overage, lines.c.mispriced)
         .outerjoin(lines, lines.c.deployment_id == q.deployment_id)
@@ -91,9 +80,7 @@ def quote_mismatches(connection: Connection, day: date) -> list[str]:
         .limit(20)
     ).all()
     return [
-        f"{r.deployment_id}: total {r.total_usd} != base {r.base_usd} + lines {r[4]}"
-        + (f" ({r.mispriced} mispriced line(s))" if r.mispriced else "")
-        for r in rows
+        unbalanced_text(r.deployment_id, r.total_usd, r.base_usd, r[4], r.mispriced) for r in rows
     ]
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from arcadia_pipeline.errors import BadSourceData
@@ -52,6 +52,29 @@ def mispriced_sql(usage, included, unit_price, overage_qty, overage_usd) -> Colu
         overage_qty != overage_qty_sql(usage, included),
         overage_usd != overage_usd_sql(usage, included, unit_price),
     )
+
+
+def lines_per_deployment(where, deployment_id, usage, included, unit_price, overage_qty, amount):
+    """Per deployment, the written lines matching `where`: their total amount and how many
+    are not priced by the rule (what a quote's or a statement's total must agree with)."""
+    return (
+        select(
+            deployment_id.label("deployment_id"),
+            func.sum(amount).label("amount"),
+            func.count()
+            .filter(mispriced_sql(usage, included, unit_price, overage_qty, amount))
+            .label("mispriced"),
+        )
+        .where(where)
+        .group_by(deployment_id)
+        .subquery("lines")
+    )
+
+
+def unbalanced_text(deployment_id, total, base, lines, mispriced) -> str:
+    """How a total that is not base + lines (or has mispriced lines) is reported."""
+    text = f"{deployment_id}: total {total} != base {base} + lines {lines}"
+    return text + (f" ({mispriced} mispriced line(s))" if mispriced else "")
 
 
 @dataclass(frozen=True)

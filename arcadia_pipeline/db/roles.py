@@ -173,10 +173,10 @@ def apply_roles(
         ),
         {"s": SCHEMA, "r": PIPELINE_ROLE},
     ).all()
-    for name, kind in relations:
-        what = "SEQUENCE" if kind == "S" else _ALTER[kind]
-        connection.execute(text(f"ALTER {what} {SCHEMA}.{q(name)} OWNER TO {PIPELINE_ROLE}"))
-        handed_over += 1
+    objects = [
+        ("SEQUENCE" if kind == "S" else _ALTER[kind], f"{SCHEMA}.{q(name)}")
+        for name, kind in relations
+    ]
     # Routines (trigger functions a migration made) and free-standing types: a later
     # migration that replaces or drops them needs to own them too.
     others = connection.execute(
@@ -192,7 +192,7 @@ def apply_roles(
         ),
         {"s": SCHEMA, "r": PIPELINE_ROLE},
     ).all()
-    for what, name in others:
+    for what, name in [*objects, *others]:
         connection.execute(text(f"ALTER {what} {name} OWNER TO {PIPELINE_ROLE}"))
         handed_over += 1
     owned = _scalar(

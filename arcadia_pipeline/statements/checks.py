@@ -6,7 +6,7 @@ from datetime import date
 from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue
 from sqlalchemy import Connection, func, or_, select
 
-from arcadia_pipeline.billing.pricing import mispriced_sql
+from arcadia_pipeline.billing.pricing import lines_per_deployment, unbalanced_text
 from arcadia_pipeline.db.schema import (
     monthly_statement_lines,
     monthly_statements,
@@ -32,25 +32,10 @@ from arcadia_pipeline.statements.sql import (
 def unbalanced_statements(connection: Connection, month: date) -> list[str]:
     """Statements whose total is not base + lines or whose lines do not follow the rule."""
     s, line = monthly_statements.c, monthly_statement_lines.c
-    lines = (
-        select(
-            line.deployment_id,
-            func.sum(line.amount_usd).label("amount"),
-            func.count()
-            .filter(
-                mispriced_sql(
-                    line.qty,
-                    line.included_qty,
-                    line.unit_price_usd,
-                    line.overage_qty,
-                    line.amount_usd,
-                )
-            )
-            .label("mispriced"),
-        )
-        .where(line.month == month)
-        .group_by(line.deployment_id)
-    ).subquery("lines")
+    lines = lines_per_deployment(
+        line.month == month, line.deployment_id, line.qty, line.included_qty,
+        line.unit_price_usd, line.overage_qty, line.amount_usd,
+    )  # fmt: skip
     amount = func.coalesce(lines.c.amount, 0)
     rows = connection.execute(
         select(s.deployment_id, s.base_usd, s.total_usd, amount.label("lines"), lines.c.mispriced)
@@ -60,8 +45,7 @@ def unbalanced_statements(connection: Connection, month: date) -> list[str]:
         .limit(MAX_LISTED)
     ).all()
     return [
-        f"{r.deployment_id}: total {r.total_usd} != base {r.base_usd} + lines {r.lines}"
-        + (f" ({r.mispriced} mispriced line(s))" if r.mispriced else "")
+        unbalanced_text(r.deployment_id, r.total_usd, r.base_usd, r.lines, r.mispriced)
         for r in rows
     ]
 
