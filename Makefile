@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test bench venv lint stop clean
+.PHONY: demo test test-fast bench venv lint stop clean
 
 venv: .venv/.synced
 
@@ -16,12 +16,17 @@ demo: venv
 test: venv
 	scripts/test.sh $(PYTEST_ARGS)
 
+# Everything but the slow tiers (end-to-end, fault injection, browser): a few minutes.
+test-fast: venv
+	ARCADIA_SKIP_BROWSER_INSTALL=1 scripts/test.sh -m "not (e2e or faults or browser)" $(PYTEST_ARGS)
+
 bench: venv
 	scripts/bench.sh $(BENCH_ARGS)
 
 lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 
 # Stop the demo's PostgreSQL cluster (its data stays under .local/pg).
 stop:

@@ -1,10 +1,13 @@
-"""The one exception for input the pipeline cannot meter or price."""
+"""The one family of errors for input the pipeline cannot meter or price."""
 
 
 class BadSourceData(Exception):
-    """The source, or the catalog it refers to, holds rows the pipeline cannot meter or
-    price (an unknown kind or plan, a missing size, overlapping versions…).
+    """The source, or the catalog and config it refers to, holds rows the pipeline cannot
+    meter or price: an unknown kind or plan, a missing size, overlapping versions, a billing
+    kind without a price, a metering config past its bounds…
 
-    Raised before the failing day writes anything; the message names the rows and days.
-    A retry would fail the same way, so the run fails at once: fix the data, re-run.
+    Raised before the failing day or month writes anything; the message names the rows and
+    the days. A retry would fail the same way, so the run fails at once: fix the data, re-run.
+    Every such error of the package is this class or a subclass of it (the CLI prints it in
+    one line, the assets never retry it).
     """

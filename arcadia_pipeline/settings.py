@@ -2,8 +2,9 @@
 
 The two database URLs reach the Dagster resources as `EnvVar`s named here (Dagster reads
 them when a run starts and shows their names, never their values, in the UI). The rest is
-read once per process by `settings()`: a bad value stops the code location from loading
-(or the CLI from starting) with one message that names every bad variable.
+read by `settings()` when the definitions are built, never at import: a bad value stops the
+code location from loading (or a CLI command from running) with one message that names every
+bad variable.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
 
 WAREHOUSE_URL_VAR = "ARCADIA_DATABASE_URL"
 SOURCE_URL_VAR = "ARCADIA_SOURCE_DATABASE_URL"
@@ -143,9 +143,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     return loaded
 
 
-@cache
 def settings() -> Settings:
-    """The process's settings, read from the environment once."""
+    """The settings the environment holds now: read when the definitions are built (a bad
+    value stops the code location) and when a command or a sensor tick needs one."""
     return load_settings(os.environ)
 
 

@@ -1,7 +1,8 @@
-"""UTC days and billing months: the one place for day bounds, month arithmetic and ranges.
+"""UTC days and billing months: the one place for the clock, day bounds, month arithmetic,
+day ranges and how a set of days is written in a message.
 
-Plain date arithmetic, no Dagster and no SQL (the CLI and the db layer import it). A day is
-[00:00, next 00:00) UTC; a billing month is a UTC calendar month.
+Plain date arithmetic, no Dagster and no SQL (every layer imports it). A day is
+[00:00, next 00:00) UTC; a billing month is a UTC calendar month, named by its first day.
 """
 
 import calendar
@@ -9,6 +10,11 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 DAY = timedelta(days=1)
+
+
+def now() -> datetime:
+    """The one reading of the clock (sensors, month close, the CLI; tests hold it still)."""
+    return datetime.now(UTC)
 
 
 def day_start(day: date) -> datetime:
@@ -66,3 +72,16 @@ def month_end(day: date) -> date:
 
 def days_in_month(day: date) -> int:
     return calendar.monthrange(day.year, day.month)[1]
+
+
+def days_text(days: Iterable[date]) -> str:
+    """Days as contiguous ranges for a message: '2025-02-17, 2025-02-19 to 2025-02-28'."""
+    return ", ".join(
+        f"{first}" if first == last else f"{first} to {last}"
+        for first, last in contiguous_ranges(days)
+    )
+
+
+def month_text(month: date) -> str:
+    """A billing month as messages and the CLI write it: YYYY-MM."""
+    return f"{month:%Y-%m}"

@@ -16,15 +16,38 @@ from sqlalchemy.engine import make_url
 
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import upgrade
-from arcadia_pipeline.db.schema import OUTPUT_TABLES
-from arcadia_pipeline.inventory.source import create_source_tables
+from arcadia_pipeline.db.schema import (
+    kind_map,
+    metering_config,
+    overage_prices,
+    plan_items,
+    plans,
+)
+from arcadia_pipeline.db.source import create_source_tables
+from arcadia_pipeline.flow import DAILY_FLOW
 
 # Rows the tests write; config, kind map and plan catalog are reset to the migration's.
 DATA_TABLES = (
     "arcadia.resource_versions",
     "arcadia.deployments",
-    *(table.fullname for table in OUTPUT_TABLES),
+    *(table.fullname for table in DAILY_FLOW.tables),
 )
+# What the migrations ship, kept aside once per session (schema `shipped`) and put back
+# before every test: a test may change them, and a kind or price a later migration adds is
+# kept like the others.
+CATALOG_TABLES = (kind_map, metering_config, plans, plan_items, overage_prices)
+
+
+# The slow tiers, by folder: `make test-fast` leaves them out, `make test` (CI) runs them.
+SLOW_TIERS = {"e2e": "e2e", "faults": "faults"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark every test of a slow tier's folder with the tier's marker."""
+    for item in items:
+        for folder, marker in SLOW_TIERS.items():
+            if folder in item.path.parts:
+                item.add_marker(getattr(pytest.mark, marker))
 
 
 def quote_identifier(name: str) -> str:
@@ -69,6 +92,11 @@ def database_url(server_url, admin_url):
     upgrade(url)
     with make_engine(url).begin() as connection:
         create_source_tables(connection)
+        connection.execute(text("CREATE SCHEMA shipped"))
+        for table in CATALOG_TABLES:
+            connection.execute(
+                text(f"CREATE TABLE shipped.{table.name} AS SELECT * FROM {table.fullname}")
+            )
     saved = {key: os.environ.get(key) for key in ("ARCADIA_DATABASE_URL",)}
     os.environ["ARCADIA_DATABASE_URL"] = url
     os.environ.pop("ARCADIA_SOURCE_DATABASE_URL", None)
@@ -83,16 +111,12 @@ def engine(database_url):
     """The session's database, emptied of test rows and with the shipped config restored."""
     engine = make_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}"))
-        connection.execute(
-            text("UPDATE metering.metering_config SET granularity = 'day', retention_days = 400")
-        )
-        connection.execute(
-            text(
-                "DELETE FROM metering.kind_map WHERE inventory_kind NOT IN "
-                "('droplet', 'spaces_bucket', 'snapshot', 'droplet_backup', 'dns_zone')"
+        catalog = [table.fullname for table in CATALOG_TABLES]
+        connection.execute(text(f"TRUNCATE {', '.join([*DATA_TABLES, *catalog])}"))
+        for table in CATALOG_TABLES:  # plans before the plan items that refer to them
+            connection.execute(
+                text(f"INSERT INTO {table.fullname} SELECT * FROM shipped.{table.name}")
             )
-        )
     return engine
 
 

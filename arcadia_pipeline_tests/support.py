@@ -8,12 +8,25 @@ from decimal import Decimal
 from dagster import DagsterInstance, materialize
 from sqlalchemy import Engine, text
 
-from arcadia_pipeline.automation.daily_job import METERING_ASSET_KEYS
+from arcadia_pipeline import utc as utc_clock
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.definitions import defs
+from arcadia_pipeline.definitions import defs as load_definitions
+from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.orchestration.partitions import range_tags
 
-ASSETS = tuple(key.to_user_string() for key in METERING_ASSET_KEYS)
+# The definitions as the code location builds them (settings read now, URLs at run time).
+defs = load_definitions()
+ASSETS = DAILY_FLOW.assets
+
+
+def hold_clock(monkeypatch, now: datetime) -> None:
+    """The package's one clock (utc.now: sensors, month close, the CLI) reads `now`."""
+    monkeypatch.setattr(utc_clock, "now", lambda: now)
+
+
+def sensor(name: str):
+    """A sensor of the definitions, callable with a context as the daemon evaluates it."""
+    return defs.resolve_sensor_def(name)
 
 
 def utc(*args: int) -> datetime:

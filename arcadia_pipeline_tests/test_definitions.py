@@ -1,7 +1,6 @@
 from dagster import BackfillPolicy, DefaultScheduleStatus, DefaultSensorStatus
 
-from arcadia_pipeline.definitions import defs
-from arcadia_pipeline_tests.support import ASSETS
+from arcadia_pipeline_tests.support import ASSETS, defs
 
 
 def test_definitions_load_and_wire_the_four_assets_in_order():

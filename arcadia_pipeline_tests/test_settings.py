@@ -3,9 +3,11 @@
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 
+from arcadia_pipeline.definitions import defs as load_definitions
 from arcadia_pipeline.settings import (
     SettingsError,
     load_settings,
@@ -13,6 +15,8 @@ from arcadia_pipeline.settings import (
     source_url_var,
     warehouse_url,
 )
+
+PACKAGE = Path(__file__).resolve().parents[1] / "arcadia_pipeline"
 
 
 def test_defaults():
@@ -131,12 +135,37 @@ def test_the_source_defaults_to_the_warehouse(monkeypatch):
         ("ARCADIA_PG_WORK_MEM", "lots"),
     ],
 )
-def test_a_bad_setting_stops_the_code_location_from_loading_with_its_name(name, value):
-    loading = subprocess.run(
-        [sys.executable, "-c", "import arcadia_pipeline.definitions"],
-        env={name: value, "PATH": ""},
+def test_a_bad_setting_stops_the_code_location_from_loading_with_its_name(name, value, monkeypatch):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as raised:
+        load_definitions()
+    assert f"SettingsError: invalid settings: {name}" in f"SettingsError: {raised.value}"
+
+
+def test_importing_the_package_reads_no_setting():
+    """Settings are read when the definitions are built, never at import: a fresh
+    interpreter with every setting bad imports every module of the package."""
+    modules = [
+        ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        for path in PACKAGE.rglob("*.py")
+        if "migrations" not in path.parts and path.name != "__init__.py"
+    ]
+    bad = {
+        "ARCADIA_METERING_START_DATE": "someday",
+        "ARCADIA_CATCHUP_LOOKBACK_DAYS": "soon",
+        "ARCADIA_MAX_DAYS_PER_RUN": "0",
+        "ARCADIA_PG_WORK_MEM": "lots",
+        "ARCADIA_AUTOMATION": "maybe",
+        "ARCADIA_CLOSE_GRACE_DAYS": "-1",
+    }
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import importlib; [importlib.import_module(m) for m in {modules}]",
+        ],
+        env={**bad, "PATH": ""},
         capture_output=True,
         text=True,
     )
-    assert loading.returncode != 0
-    assert f"SettingsError: invalid settings: {name}" in loading.stderr
+    assert imported.returncode == 0, imported.stderr

@@ -136,7 +136,8 @@ def measure_seeds_way(engine, day: date, resources: int, sample: int) -> SeedsWa
     on resource_id (the source has none) is created first: the walk gets its best case."""
     from sqlalchemy import text
 
-    from arcadia_pipeline.metering.accrual import DEFAULT_KIND_MAP, accrued_qty
+    from arcadia_pipeline.metering.accrual import accrued_qty
+    from arcadia_pipeline_tests.shipped_catalog import DEFAULT_KIND_MAP
 
     kinds = {m.inventory_kind: m for m in DEFAULT_KIND_MAP}
     b = _bounds(day)

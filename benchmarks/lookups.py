@@ -2,7 +2,7 @@
 
 usage_for_period is timed call by call (the quote engine asks for one deployment and one
 month at a time) on a usage_records table holding at least 10M records. The corrections
-tick is the late_corrections_sensor's work (automation/corrections.stale_since) after 1%
+tick is the late_corrections_sensor's work (defs/daily/corrections.changed_since) after 1%
 of the resources had a version corrected.
 """
 
@@ -71,7 +71,7 @@ def time_usage_for_period(engine, deployments: int, calls: int = 1000) -> Lookup
     each on a connection already open (as the quote engine's pool would have it)."""
     from sqlalchemy import text
 
-    from arcadia_pipeline.billing.usage import usage_for_period
+    from arcadia_pipeline.pricing.usage import usage_for_period
 
     rng = random.Random(7)
     month_end = date(LOOKUP_MONTH.year, LOOKUP_MONTH.month, LOOKUP_DAYS)
@@ -126,7 +126,7 @@ def time_corrections_tick(url: str, resources: int, at: datetime, today: date) -
     whose cursor is the moment before the correction."""
     from sqlalchemy import text
 
-    from arcadia_pipeline.automation.corrections import stale_since
+    from arcadia_pipeline.defs.daily.corrections import changed_since
     from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
 
     warehouse = WarehouseResource(database_url=url)
@@ -141,7 +141,7 @@ def time_corrections_tick(url: str, resources: int, at: datetime, today: date) -
         connection.execute(text("ANALYZE arcadia.resource_versions"))
         connection.commit()
     started = time.perf_counter()
-    stale, _ = stale_since(warehouse, source, cursor, today)
+    stale, _ = changed_since(warehouse, source, cursor, today)
     seconds = time.perf_counter() - started
     if not stale:
         raise SystemExit("the corrections tick found no stale day: the correction was not seen")

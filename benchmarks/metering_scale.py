@@ -156,7 +156,7 @@ def create_bench_database(server_url: str) -> str:
     from sqlalchemy.engine import make_url
 
     from arcadia_pipeline.db.migrate import upgrade
-    from arcadia_pipeline.inventory.source import create_source_tables
+    from arcadia_pipeline.db.source import create_source_tables
 
     owner = make_url(server_url).username
     admin = _engine(admin_url(server_url), isolation_level="AUTOCOMMIT")
@@ -228,11 +228,11 @@ def reset_metering(url: str) -> None:
     """Every measurement starts from the same state: no metering rows, daily granularity."""
     from sqlalchemy import text
 
-    from arcadia_pipeline.db.schema import OUTPUT_TABLES
+    from arcadia_pipeline.flow import DAILY_FLOW
 
     engine = _engine(url)
     with engine.begin() as connection:
-        tables = ", ".join(table.fullname for table in OUTPUT_TABLES)
+        tables = ", ".join(table.fullname for table in DAILY_FLOW.tables)
         connection.execute(text(f"TRUNCATE {tables}"))
         connection.execute(text("UPDATE metering.metering_config SET granularity = 'day'"))
     engine.dispose()
@@ -259,7 +259,7 @@ def run_measurement(spec: dict) -> dict:
     from dagster import DagsterEventType, DagsterInstance
     from sqlalchemy import text
 
-    from arcadia_pipeline.definitions import defs
+    from arcadia_pipeline.definitions import defs as load_definitions
     from arcadia_pipeline.orchestration.partitions import range_tags
     from arcadia_pipeline.settings import warehouse_url
 
@@ -268,8 +268,10 @@ def run_measurement(spec: dict) -> dict:
     started = time.perf_counter()
     # The daily job (the four assets and their checks), one run for [first, last], as a
     # single-run range backfill launches it.
-    result = defs.resolve_job_def("daily_metering_job").execute_in_process(
-        instance=instance, tags=range_tags(first, last)
+    result = (
+        load_definitions()
+        .resolve_job_def("daily_metering_job")
+        .execute_in_process(instance=instance, tags=range_tags(first, last))
     )
     seconds = time.perf_counter() - started
     max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

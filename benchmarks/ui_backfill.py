@@ -16,8 +16,8 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from arcadia_pipeline.automation.daily_job import METERING_ASSET_KEYS  # noqa: E402
-from arcadia_pipeline.orchestration.backfill_client import (  # noqa: E402
+from arcadia_pipeline.flow import DAILY_FLOW  # noqa: E402
+from arcadia_pipeline_tests.e2e.backfill_client import (  # noqa: E402
     BackfillClient,
     ui_dialog_params,
 )
@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
 
     client = BackfillClient(args.url)
-    assets = [key.to_user_string() for key in METERING_ASSET_KEYS]
+    assets = list(DAILY_FLOW.assets)
     started = time.monotonic()
     backfill_id = client.launch(ui_dialog_params(args.first, args.last, assets))
     status = client.wait(backfill_id, args.timeout)["status"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from arcadia_pipeline.db.schema import SCHEMA
-from arcadia_pipeline.inventory.source import SOURCE_SCHEMA
+from arcadia_pipeline.db.source import SOURCE_SCHEMA
 
 PIPELINE_ROLE = "arcadia_pipeline"
 ANALYST_ROLE = "arcadia_analyst"

@@ -1,18 +1,25 @@
 """SQLAlchemy Core descriptions of the `metering` tables, for building queries.
 
 The tables themselves are created by the Alembic migrations in `db/migrations`; a test
-checks that these descriptions match what the migrations build.
+compares these descriptions with what the migrations build (Alembic's own metadata
+comparison: columns, types, keys, foreign keys, indexes, defaults).
 """
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
     Numeric,
     Table,
     Text,
+    UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -33,8 +40,8 @@ metering_config = Table(
     "metering_config",
     metadata,
     Column("billing_kind", Text, primary_key=True),
-    Column("granularity", Text, nullable=False),
-    Column("retention_days", Integer, nullable=False),
+    Column("granularity", Text, nullable=False, server_default=text("'day'::text")),
+    Column("retention_days", Integer, nullable=False, server_default=text("400")),
 )
 
 plans = Table(
@@ -47,7 +54,7 @@ plans = Table(
 plan_items = Table(
     "plan_items",
     metadata,
-    Column("plan_code", Text, primary_key=True),
+    Column("plan_code", Text, ForeignKey("metering.plans.plan_code"), primary_key=True),
     Column("billing_kind", Text, primary_key=True),
     Column("included_qty", Numeric, nullable=False),
 )
@@ -65,7 +72,7 @@ inventory_snapshots = Table(
     Column("snapshot_id", BigInteger, primary_key=True),
     Column("day", Date, nullable=False, unique=True),
     Column("run_id", Text),
-    Column("taken_at", TSTZ, nullable=False),
+    Column("taken_at", TSTZ, nullable=False, server_default=text("now()")),
     Column("source_recorded_through", TSTZ),
     Column("versions", Integer, nullable=False),
     Column("resources", Integer, nullable=False),
@@ -90,6 +97,8 @@ resource_inventory = Table(
     Column("starts_at", TSTZ, nullable=False),
     Column("ends_at", TSTZ, nullable=False),
     Column("recorded_at", TSTZ, nullable=False),
+    Index("resource_inventory_day_idx", "day"),
+    Index("resource_inventory_resource_idx", "resource_id", "day"),
 )
 
 inventory_deployments = Table(
@@ -114,7 +123,15 @@ usage_records = Table(
     Column("sub_attribution", JSONB),
     Column("run_id", Text),
     Column("inventory_snapshot_id", BigInteger),
-    Column("metered_at", TSTZ, nullable=False),
+    Column("metered_at", TSTZ, nullable=False, server_default=text("now()")),
+    UniqueConstraint(
+        "deployment_id",
+        "resource_id",
+        "period_start",
+        "granularity",
+        name="usage_records_one_per_period",
+    ),
+    Index("usage_records_period_start_idx", "period_start"),
 )
 
 usage_period_aggregates = Table(
@@ -127,7 +144,7 @@ usage_period_aggregates = Table(
     Column("qty", Numeric, nullable=False),
     Column("records", BigInteger, nullable=False),
     Column("run_id", Text),
-    Column("computed_at", TSTZ, nullable=False),
+    Column("computed_at", TSTZ, nullable=False, server_default=text("now()")),
 )
 
 deployment_quotes = Table(
@@ -141,7 +158,7 @@ deployment_quotes = Table(
     Column("overage_usd", MONEY, nullable=False),
     Column("total_usd", MONEY, nullable=False),
     Column("run_id", Text),
-    Column("computed_at", TSTZ, nullable=False),
+    Column("computed_at", TSTZ, nullable=False, server_default=text("now()")),
 )
 
 deployment_quote_lines = Table(
@@ -155,6 +172,11 @@ deployment_quote_lines = Table(
     Column("overage_qty", Numeric, nullable=False),
     Column("unit_price_usd", Numeric, nullable=False),
     Column("overage_usd", MONEY, nullable=False),
+    ForeignKeyConstraint(
+        ["as_of_date", "deployment_id"],
+        ["metering.deployment_quotes.as_of_date", "metering.deployment_quotes.deployment_id"],
+        ondelete="CASCADE",
+    ),
 )
 
 # When each daily asset last wrote each day (orchestration/day_lineage.py): what tells a
@@ -165,6 +187,20 @@ day_writes = Table(
     Column("asset", Text, primary_key=True),
     Column("day", Date, primary_key=True),
     Column("written_at", TSTZ, nullable=False),
+    Column("run_id", Text),
+)
+
+# Each check's verdict on each day (days/verdicts.py), stamped after the day's locks: a verdict
+# newer than the day's write stamp speaks for the rows the day holds now.
+day_checks = Table(
+    "day_checks",
+    metadata,
+    Column("check_name", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("asset", Text, nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("problems", Integer, nullable=False),
+    Column("checked_at", TSTZ, nullable=False),
     Column("run_id", Text),
 )
 
@@ -192,7 +228,7 @@ monthly_statements = Table(
     Column("base_usd", MONEY, nullable=False),
     Column("total_usd", MONEY, nullable=False),
     Column("run_id", Text),
-    Column("computed_at", TSTZ, nullable=False),
+    Column("computed_at", TSTZ, nullable=False, server_default=text("now()")),
 )
 
 monthly_statement_lines = Table(
@@ -206,6 +242,11 @@ monthly_statement_lines = Table(
     Column("overage_qty", Numeric, nullable=False),
     Column("unit_price_usd", Numeric, nullable=False),
     Column("amount_usd", MONEY, nullable=False),
+    ForeignKeyConstraint(
+        ["month", "deployment_id"],
+        ["metering.monthly_statements.month", "metering.monthly_statements.deployment_id"],
+        ondelete="CASCADE",
+    ),
 )
 
 # A closed month's later changes, one row per changed line (billing_kind 'base': the base
@@ -219,27 +260,16 @@ statement_adjustments = Table(
     Column("billing_kind", Text, nullable=False),
     Column("qty_delta", Numeric, nullable=False),
     Column("amount_usd", MONEY, nullable=False),
-    Column("created_at", TSTZ, nullable=False),
+    Column("created_at", TSTZ, nullable=False, server_default=text("now()")),
     Column("run_id", Text),
+    Index("statement_adjustments_month_idx", "month", "deployment_id"),
 )
 
-# What monthly_usage_statements writes (lines first: they reference the statements). Not
-# in OUTPUT_TABLES: retention never removes them and the daily runs never write them.
+# What monthly_usage_statements writes (lines first: they reference the statements). What the
+# daily steps write is their declaration's (flow.DAILY_FLOW.tables).
 STATEMENT_TABLES = (
     statement_adjustments,
     monthly_statement_lines,
     monthly_statements,
     statement_months,
-)
-
-# Every table the four assets write (quote lines first: they reference the quotes).
-OUTPUT_TABLES = (
-    day_writes,
-    deployment_quote_lines,
-    deployment_quotes,
-    usage_period_aggregates,
-    usage_records,
-    inventory_deployments,
-    resource_inventory,
-    inventory_snapshots,
 )

@@ -31,7 +31,12 @@ def relations_to_analyze(tables: Sequence[Table], days: Iterable[date]) -> list[
 # Read by their day (as_of_date) and keys alone, and not partitioned: a 3,000-row sample
 # (statistics target 10) estimates a day's rows as well as the default 30,000, for a tenth
 # of the cost, which otherwise grows with every day of history (benchmarks/README.md (f)).
-SMALL_SAMPLE_TABLES = ("usage_period_aggregates", "deployment_quotes", "deployment_quote_lines")
+SMALL_SAMPLE_TABLES = (
+    "usage_period_aggregates",
+    "deployment_quotes",
+    "deployment_quote_lines",
+    "day_checks",
+)
 SMALL_SAMPLE_TARGET = 10
 
 

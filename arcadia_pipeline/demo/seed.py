@@ -16,8 +16,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from arcadia_pipeline.inventory import source
-from arcadia_pipeline.inventory.source import create_source_tables, unmarked_source_relations
+from arcadia_pipeline.db import source
+from arcadia_pipeline.db.source import create_source_tables, unmarked_source_relations
 
 PLANS = ("starter", "studio", "agency")
 STORAGE_KINDS = ("spaces_bucket", "snapshot", "droplet_backup")

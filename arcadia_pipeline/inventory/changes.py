@@ -1,6 +1,6 @@
-"""Which metered days the source's recent changes make stale: the corrections sensor's SQL.
+"""Which metered days the source's recent changes alter: the corrections sensor's SQL.
 
-A day is stale when the source as it is now, clipped to the day exactly as the snapshot was
+A day is changed when the source as it is now, clipped to the day exactly as the snapshot was
 (`overlaps_day`, `clipped_to_day`), no longer gives the rows the day's snapshot holds for
 the resources that changed. The comparison reads only the changed resources on both sides.
 """
@@ -27,9 +27,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import INTERVAL
 
 from arcadia_pipeline.db.schema import inventory_snapshots, resource_inventory
+from arcadia_pipeline.db.source import resource_versions
 from arcadia_pipeline.db.staging import recreate, stage_rows, temporary_copy
-from arcadia_pipeline.inventory.source import resource_versions
-from arcadia_pipeline.inventory.sql import SNAPSHOT_COLUMNS, clipped_to_day, overlaps_day
+from arcadia_pipeline.inventory.snapshot import SNAPSHOT_COLUMNS, clipped_to_day, overlaps_day
 from arcadia_pipeline.utc import days_bounds
 
 _staging = MetaData()
@@ -75,7 +75,7 @@ def _changed_versions_query(since: datetime, until: datetime, first: date, last:
     )
 
 
-def _stale_days_query(first: date, last: date):
+def _changed_days_query(first: date, last: date):
     """Metered days of [first, last] where the changed resources, clipped to the day, differ
     from the day's snapshot of them (either way: added, removed or altered)."""
     s = inventory_snapshots.c
@@ -107,7 +107,7 @@ def _stale_days_query(first: date, last: date):
     return union(select(added.c.day), select(removed.c.day))
 
 
-def stale_days(
+def changed_days(
     warehouse: Connection,
     source: Engine | None,
     snapshots: dict[date, datetime],
@@ -126,4 +126,4 @@ def stale_days(
         warehouse, source, _changed_versions_query(since, until, first, last), changed_versions
     )
     warehouse.exec_driver_sql(f"ANALYZE {changed_resources.name}")
-    return set(warehouse.execute(_stale_days_query(first, last)).scalars())
+    return set(warehouse.execute(_changed_days_query(first, last)).scalars())

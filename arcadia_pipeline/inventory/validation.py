@@ -25,10 +25,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import INTERVAL
 
+from arcadia_pipeline.catalog.kinds import STATUSES, Accrual
 from arcadia_pipeline.db.schema import kind_map, plans
 from arcadia_pipeline.errors import BadSourceData
-from arcadia_pipeline.inventory.sql import staged_deployments, staged_versions
-from arcadia_pipeline.metering.accrual import STATUSES, Accrual
+from arcadia_pipeline.inventory.staging import staged_deployments, staged_versions
 
 MAX_REPORTED_ROWS = 20
 # 10 PB: far beyond any Spaces bucket, snapshot or backup, and small enough that no

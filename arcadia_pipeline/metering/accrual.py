@@ -1,9 +1,9 @@
-"""The accrual model and the default kind map: the one place that says how usage accrues.
+"""The accrual model: the one place that says how usage accrues, as a Python reference and as SQL.
 
 A version of a resource accrues, over the part of it inside a metering period, either
 droplet hours (`s / 3600` while active), GB-months (`size_gb * s / seconds_in_month`) or
 unit-months (`s / seconds_in_month`). The kind map (data in `metering.kind_map`, seeded
-from DEFAULT_KIND_MAP) assigns each inventory kind a billing kind and one of these rules,
+by the migrations) assigns each inventory kind a billing kind and one of these rules,
 so a new billable kind needs a row, not code.
 
 Exactness: a quantity is the difference of two *rounded cumulative* positions measured
@@ -20,10 +20,8 @@ tests check that the two agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from fractions import Fraction
 
 from sqlalchemy import Numeric, case, cast, extract, func, literal
@@ -31,48 +29,18 @@ from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.sql.elements import ColumnElement
 
 from arcadia_pipeline import utc
+from arcadia_pipeline.catalog.kinds import Accrual
 from arcadia_pipeline.db.types import QTY, QTY_SCALE, TSTZ
 from arcadia_pipeline.utc import day_start
 
 _QUANTUM = 10**QTY_SCALE
 
-GRANULARITIES = ("day", "hour")
-DEFAULT_GRANULARITY = "day"
-DEFAULT_RETENTION_DAYS = 400
-# The open month plus the whole previous one span at most 31 + 31 days: retention may never
-# reach into them, so no kind may keep records for fewer days than this.
-MIN_RETENTION_DAYS = 62
-STATUSES = ("active", "off")
-
-
-class Accrual(StrEnum):
-    ACTIVE_HOURS = "active_hours"  # s / 3600 while status = 'active', 0 when 'off'
-    SIZE_MONTH = "size_month"  # size_gb * s / seconds_in_month
-    UNIT_MONTH = "unit_month"  # s / seconds_in_month
-
-
-@dataclass(frozen=True)
-class KindMapping:
-    inventory_kind: str
-    billing_kind: str | None  # None: known but not billable (skipped, not an error)
-    accrual: Accrual | None
-
-
-DEFAULT_KIND_MAP: tuple[KindMapping, ...] = (
-    KindMapping("droplet", "droplet_hours", Accrual.ACTIVE_HOURS),
-    KindMapping("spaces_bucket", "spaces_gb_month", Accrual.SIZE_MONTH),
-    KindMapping("snapshot", "snapshot_gb_month", Accrual.SIZE_MONTH),
-    KindMapping("droplet_backup", "droplet_backup_gb_month", Accrual.SIZE_MONTH),
-    KindMapping("dns_zone", "dns_zones", Accrual.UNIT_MONTH),
-)
-
-BILLING_KINDS: tuple[str, ...] = tuple(m.billing_kind for m in DEFAULT_KIND_MAP if m.billing_kind)
-
 
 # ---- pure reference ---------------------------------------------------------------------
 
 
-def month_start(t: datetime) -> datetime:
+def month_start_at(t: datetime) -> datetime:
+    """00:00 UTC on the first day of t's billing month."""
     return day_start(utc.month_start(t.astimezone(UTC).date()))
 
 
@@ -114,7 +82,7 @@ def accrued_qty(
     """Quantity a version accrues over [start, end), an interval inside one UTC month."""
     if end <= start:
         return Decimal(0)
-    m0 = month_start(start)
+    m0 = month_start_at(start)
     if end > m0 + timedelta(seconds=seconds_in_month(start)):
         raise ValueError("an accrual interval must lie inside one UTC month")
     w, unit = weight(accrual, status, size_gb), unit_seconds(accrual, start)

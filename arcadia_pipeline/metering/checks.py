@@ -1,26 +1,30 @@
-"""Asset checks on usage_records: completeness, bounds, month closure (all blocking)."""
+"""The rules the usage_records checks apply to a day: completeness, bounds, month closure.
+
+Each finds the problems of one day as readable ids, listed up to MAX_LISTED and counted in
+full (flow.py declares them as the step's checks; the Dagster layer runs them).
+"""
 
 from datetime import date
 
-from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-)
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
+from arcadia_pipeline.catalog.kinds import Accrual
+from arcadia_pipeline.days.steps import MAX_LISTED, Problems
 from arcadia_pipeline.db.schema import kind_map, resource_inventory, usage_records
-from arcadia_pipeline.metering.accrual import Accrual, accrued_qty_sql
-from arcadia_pipeline.metering.assets import usage_records as usage_records_asset
-from arcadia_pipeline.metering.sql import metered_rows, records_of_days
-from arcadia_pipeline.orchestration.check_results import check_each_day
-from arcadia_pipeline.orchestration.partitions import daily_check
-from arcadia_pipeline.orchestration.resources import WarehouseResource
+from arcadia_pipeline.metering.accrual import accrued_qty_sql
+from arcadia_pipeline.metering.records import metered_rows, records_of_days
 from arcadia_pipeline.utc import days_bounds, month_end, month_start
 
 _KEY = ("deployment_id", "resource_id", "period_start", "granularity")
 
 
-def incomplete_records(connection: Connection, day: date) -> list[str]:
+def _listed(rows, describe) -> Problems:
+    """Problems from rows that carry `total` (count(*) OVER ()): the first MAX_LISTED."""
+    rows = list(rows)
+    return Problems([describe(row) for row in rows], rows[0].total if rows else 0)
+
+
+def incomplete_records(connection: Connection, day: date) -> Problems:
     """Keys expected from the day's inventory but missing, and records nothing explains.
 
     One full join of the expected keys with the written ones: the metering is recomputed
@@ -33,55 +37,64 @@ def incomplete_records(connection: Connection, day: date) -> list[str]:
         select(
             case((actual.c.deployment_id.is_(None), "missing"), else_="unexpected").label("what"),
             *(func.coalesce(expected.c[k], actual.c[k]).label(k) for k in _KEY),
+            func.count().over().label("total"),
         )
         .select_from(joined)
         .where(or_(expected.c.deployment_id.is_(None), actual.c.deployment_id.is_(None)))
-        .limit(40)
+        .limit(MAX_LISTED)
     )
-    return [
-        f"{r.what} {r.deployment_id}/{r.resource_id}@{r.period_start:%Y-%m-%dT%H:%M}Z"
-        f" ({r.granularity})"
-        for r in rows
-    ]
+    return _listed(
+        rows,
+        lambda r: (
+            f"{r.what} {r.deployment_id}/{r.resource_id}@{r.period_start:%Y-%m-%dT%H:%M}Z"
+            f" ({r.granularity})"
+        ),
+    )
 
 
-def out_of_bounds_records(connection: Connection, day: date) -> list[str]:
+def out_of_bounds_records(connection: Connection, day: date) -> Problems:
     """qty < 0, sub_attribution written, or more than 24 h a day / 1 h an hour of a resource."""
     u = usage_records.c
-    found = [
-        f"{r.deployment_id}/{r.resource_id}@{r.period_start:%Y-%m-%dT%H:%M}Z: "
-        + ("qty < 0" if r.qty < 0 else "sub_attribution is written")
-        for r in connection.execute(
-            select(u.deployment_id, u.resource_id, u.period_start, u.qty)
+    total = func.count().over().label("total")
+    found = _listed(
+        connection.execute(
+            select(u.deployment_id, u.resource_id, u.period_start, u.qty, total)
             .where(records_of_days(day, day), or_(u.qty < 0, u.sub_attribution.is_not(None)))
-            .limit(20)
-        )
-    ]
+            .limit(MAX_LISTED)
+        ),
+        lambda r: (
+            f"{r.deployment_id}/{r.resource_id}@{r.period_start:%Y-%m-%dT%H:%M}Z: "
+            + ("qty < 0" if r.qty < 0 else "sub_attribution is written")
+        ),
+    )
     hour_kinds = select(kind_map.c.billing_kind).where(
         kind_map.c.accrual == Accrual.ACTIVE_HOURS.value
     )
     hours = u.resource_kind.in_(hour_kinds)
     per_day = (
-        select(u.resource_id, func.sum(u.qty).label("qty"))
+        select(u.resource_id, func.sum(u.qty).label("qty"), total)
         .where(records_of_days(day, day), hours)
         .group_by(u.resource_id)
         .having(func.sum(u.qty) > 24)
+        .limit(MAX_LISTED)
     )
-    found += [f"{r.resource_id}: {r.qty} hours on {day}" for r in connection.execute(per_day)]
+    found = found + _listed(
+        connection.execute(per_day), lambda r: f"{r.resource_id}: {r.qty} hours on {day}"
+    )
     per_hour = (
-        select(u.resource_id, u.period_start, func.sum(u.qty).label("qty"))
+        select(u.resource_id, u.period_start, func.sum(u.qty).label("qty"), total)
         .where(records_of_days(day, day), hours, u.granularity == "hour")
         .group_by(u.resource_id, u.period_start)
         .having(func.sum(u.qty) > 1)
+        .limit(MAX_LISTED)
     )
-    found += [
-        f"{r.resource_id}: {r.qty} hours in the hour {r.period_start:%Y-%m-%dT%H:%M}Z"
-        for r in connection.execute(per_hour)
-    ]
-    return found
+    return found + _listed(
+        connection.execute(per_hour),
+        lambda r: f"{r.resource_id}: {r.qty} hours in the hour {r.period_start:%Y-%m-%dT%H:%M}Z",
+    )
 
 
-def month_closure_errors(connection: Connection, last_day: date) -> list[str]:
+def month_closure_errors(connection: Connection, last_day: date) -> Problems:
     """Each resource that existed from the month's start through last_day with one
     deployment, size and status has records summing to exactly what the accrual gives for
     that whole stretch at once (its GB-months, 1 zone, its hours): the records telescope."""
@@ -124,40 +137,21 @@ def month_closure_errors(connection: Connection, last_day: date) -> list[str]:
         0,
     )
     rows = connection.execute(
-        select(stable.c.resource_id, whole_stretch.label("expected"), month_sum.label("actual"))
+        select(
+            stable.c.resource_id,
+            whole_stretch.label("expected"),
+            month_sum.label("actual"),
+            func.count().over().label("total"),
+        )
         .where(month_sum != whole_stretch)
         .order_by(stable.c.resource_id)
-        .limit(20)
-    ).all()
-    return [f"{r.resource_id}: month sums to {r.actual}, expected {r.expected}" for r in rows]
+        .limit(MAX_LISTED)
+    )
+    return _listed(
+        rows, lambda r: f"{r.resource_id}: month sums to {r.actual}, expected {r.expected}"
+    )
 
 
-@daily_check(usage_records_asset)
-def usage_records_complete(
-    context: AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> AssetCheckResult:
-    """Every attributed billable version of the day's inventory has its record(s) for each
-    period of its granularity, and no record exists that the inventory does not explain."""
-    return check_each_day(context, warehouse, incomplete_records)
-
-
-@daily_check(usage_records_asset)
-def usage_records_within_bounds(
-    context: AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> AssetCheckResult:
-    """qty >= 0; droplet hours per resource <= 24 a day and <= 1 an hour; sub_attribution
-    never written."""
-    return check_each_day(context, warehouse, out_of_bounds_records)
-
-
-@daily_check(usage_records_asset)
-def usage_records_month_closure(
-    context: AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> AssetCheckResult:
-    """When a month's last day is metered, every resource that existed all month with one
-    size sums to exactly its GB-months / 1 zone / hours-in-month."""
-
-    def closure(connection, day):
-        return month_closure_errors(connection, day) if day == month_end(day) else []
-
-    return check_each_day(context, warehouse, closure)
+def month_closure_problems(connection: Connection, day: date) -> Problems:
+    """month_closure_errors on a month's last day; no problem on the other days."""
+    return month_closure_errors(connection, day) if day == month_end(day) else Problems()

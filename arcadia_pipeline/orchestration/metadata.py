@@ -5,17 +5,15 @@ from decimal import Decimal
 
 from dagster import MetadataValue
 
-from arcadia_pipeline.metering.accrual import BILLING_KINDS
-
 
 def per_kind(prefix: str, values: Mapping[str, int | Decimal]) -> dict[str, MetadataValue]:
-    """`{prefix}_{billing_kind}` for every known kind (0 where absent) so each plots a line."""
-    kinds = dict.fromkeys(BILLING_KINDS, 0) | dict(values)
+    """`{prefix}_{billing_kind}` for each kind of `values` (the domain gives every kind of
+    the kind map, 0 where absent, so each plots a line)."""
     return {
         f"{prefix}_{kind}": MetadataValue.int(value)
         if isinstance(value, int)
         else MetadataValue.float(float(value))
-        for kind, value in kinds.items()
+        for kind, value in values.items()
     }
 
 

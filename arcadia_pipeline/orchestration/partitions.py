@@ -1,46 +1,92 @@
 """The partitionings: UTC days from ARCADIA_METERING_START_DATE for every daily asset, and
-the UTC billing months they fall in for the monthly statements; and how a backfill of a range
-becomes runs (one run, or runs of at most ARCADIA_MAX_DAYS_PER_RUN days: docs/scaling.md)."""
+the UTC billing months they fall in for the monthly statements; the days or months a run's
+window covers; and how a backfill of a range becomes runs (one run, or runs of at most
+ARCADIA_MAX_DAYS_PER_RUN days: docs/scaling.md). Built from the settings when the
+definitions are."""
 
-import warnings
+from __future__ import annotations
+
 from datetime import date
 
 from dagster import (
+    AssetExecutionContext,
     BackfillPolicy,
-    BetaWarning,
     DailyPartitionsDefinition,
+    Failure,
     MonthlyPartitionsDefinition,
-    PreviewWarning,
     TimeWindow,
-    asset,
-    asset_check,
 )
 
-from arcadia_pipeline.orchestration.retry import DATABASE_RETRY_POLICY
-from arcadia_pipeline.settings import settings
+from arcadia_pipeline.settings import Settings
 from arcadia_pipeline.utc import days_between, month_start
 
-daily_partitions = DailyPartitionsDefinition(
-    start_date=settings().metering_start_date.isoformat(), timezone="UTC"
-)
 
-# Keys YYYY-MM-01, from the month of the first day. end_offset=1: the month in progress is a
-# partition too, so it can hold a draft statement.
-monthly_partitions = MonthlyPartitionsDefinition(
-    start_date=month_start(settings().metering_start_date).isoformat(),
-    timezone="UTC",
-    end_offset=1,
-)
+def daily_partitions(settings: Settings) -> DailyPartitionsDefinition:
+    """One partition per UTC day, from the first metered day through yesterday."""
+    return DailyPartitionsDefinition(
+        start_date=settings.metering_start_date.isoformat(), timezone="UTC"
+    )
+
+
+def monthly_partitions(settings: Settings) -> MonthlyPartitionsDefinition:
+    """Keys YYYY-MM-01, from the month of the first day. end_offset=1: the month in progress
+    is a partition too, so it can hold a draft statement."""
+    return MonthlyPartitionsDefinition(
+        start_date=month_start(settings.metering_start_date).isoformat(),
+        timezone="UTC",
+        end_offset=1,
+    )
 
 
 def days_in_window(window: TimeWindow) -> list[date]:
-    """The UTC days a partition time window (one day or a backfill range) covers."""
-    return days_between(window.start, window.end)
+    """The UTC days a partition time window (one day or a backfill range) covers; refuses
+    an empty window at once, never retried."""
+    days = days_between(window.start, window.end)
+    if not days:
+        raise Failure(
+            description=f"the window {window.start:%Y-%m-%d} to {window.end:%Y-%m-%d} holds no "
+            "day (a reversed partition range?)",
+            allow_retries=False,
+        )
+    return days
 
 
 def months_in_window(window: TimeWindow) -> list[date]:
     """The billing months (their first days) a partition time window covers."""
     return sorted({month_start(day) for day in days_in_window(window)})
+
+
+def checked_range(context: AssetExecutionContext) -> None:
+    """Refuse, at once and never retried, a run whose partition range is reversed or names a
+    key that is not a partition of the asset (a day not over yet, a month to come): Dagster
+    checks neither for a range a sensor or a job launches, and its CLI names the wrong key."""
+    first, last = context.partition_key_range
+    if first > last:  # ISO keys order as their days do
+        raise Failure(
+            description=f"partition range {first}...{last} is reversed: its start is after its end",
+            allow_retries=False,
+        )
+    keys = context.assets_def.partitions_def.get_partition_keys()
+    missing = [key for key in dict.fromkeys((first, last)) if key not in set(keys)]
+    if missing:
+        raise Failure(
+            description=f"partition range {first}...{last}: {', '.join(missing)} "
+            f"{'is not a partition' if len(missing) == 1 else 'are not partitions'} "
+            f"(the partitions run from {keys[0]} to {keys[-1]})",
+            allow_retries=False,
+        )
+
+
+def run_days(context: AssetExecutionContext) -> list[date]:
+    """The UTC days of a daily asset's run, its range checked first (checked_range)."""
+    checked_range(context)
+    return days_in_window(context.partition_time_window)
+
+
+def run_months(context: AssetExecutionContext) -> list[date]:
+    """The billing months of a monthly asset's run, its range checked first."""
+    checked_range(context)
+    return months_in_window(context.partition_time_window)
 
 
 def range_tags(first: date, last: date) -> dict[str, str]:
@@ -55,60 +101,7 @@ def daily_backfill_policy(max_days_per_run: int | None) -> BackfillPolicy:
     """How a backfill of a range of days becomes runs: one run for the whole range (None, the
     default), or runs of at most `max_days_per_run` consecutive days each
     (ARCADIA_MAX_DAYS_PER_RUN). Every daily asset has the same policy, so a chunk's run
-    holds all four assets and their checks for its days."""
+    holds all the daily assets and their checks for its days."""
     if max_days_per_run is None:
         return BackfillPolicy.single_run()
     return BackfillPolicy.multi_run(max_partitions_per_run=max_days_per_run)
-
-
-def daily_asset(**kwargs):
-    """@asset on the daily partitions, a range as one run (or as runs of at most
-    ARCADIA_MAX_DAYS_PER_RUN days), database retries: every asset."""
-    with warnings.catch_warnings():
-        # Range backfills are the design (one run per range, or per chunk), beta or not.
-        warnings.simplefilter("ignore", BetaWarning)
-        return asset(
-            partitions_def=daily_partitions,
-            backfill_policy=daily_backfill_policy(settings().max_days_per_run),
-            retry_policy=DATABASE_RETRY_POLICY,
-            kinds={"postgres"},
-            **kwargs,
-        )
-
-
-def daily_check(asset_def):
-    """@asset_check on the daily partitions of `asset_def`, blocking its downstream assets."""
-
-    def decorate(fn):
-        with warnings.catch_warnings():
-            # Checks per partition are how a day's check shows in the UI, preview or not.
-            warnings.simplefilter("ignore", PreviewWarning)
-            return asset_check(asset=asset_def, blocking=True, partitions_def=daily_partitions)(fn)
-
-    return decorate
-
-
-def monthly_asset(**kwargs):
-    """@asset on the monthly partitions: a range of months as one run, database retries."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", BetaWarning)
-        return asset(
-            partitions_def=monthly_partitions,
-            backfill_policy=BackfillPolicy.single_run(),
-            retry_policy=DATABASE_RETRY_POLICY,
-            kinds={"postgres"},
-            **kwargs,
-        )
-
-
-def monthly_check(asset_def):
-    """@asset_check on the monthly partitions of `asset_def`, blocking."""
-
-    def decorate(fn):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PreviewWarning)
-            return asset_check(asset=asset_def, blocking=True, partitions_def=monthly_partitions)(
-                fn
-            )
-
-    return decorate

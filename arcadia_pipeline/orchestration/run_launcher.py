@@ -2,6 +2,11 @@
 run monitoring fails a run whose process died (SIGKILL, out of memory) within a poll
 instead of leaving its days "in progress" until max_runtime_seconds.
 
+The package's one adapter of Dagster's private API (dagster._core: the health-check result
+types, the gRPC tag, the code server's "Started process for run (pid: …)" event);
+orchestration/test_run_launcher.py launches a real run through a real code server, so a
+Dagster upgrade that moves any of it fails that test.
+
 Which process is the run worker, and on which machine: every daily asset tags its run with
 `arcadia/worker` = host:pid when it starts (`tag_worker`), whoever launched the run (the
 daemon through a code server, or `dg launch` in a terminal); before that, a run the daemon

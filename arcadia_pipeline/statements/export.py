@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, Numeric, String, cast, func, literal, null, select, union_all
 
+from arcadia_pipeline.catalog.plans import BASE_FEE
 from arcadia_pipeline.db.schema import (
     monthly_statement_lines,
     monthly_statements,
@@ -25,7 +26,6 @@ from arcadia_pipeline.db.schema import (
     statement_months,
 )
 from arcadia_pipeline.db.types import QTY_SCALE, TSTZ
-from arcadia_pipeline.statements.sql import BASE_FEE
 
 QUANTITY = pa.decimal128(38, QTY_SCALE)
 MONEY = pa.decimal128(14, 2)

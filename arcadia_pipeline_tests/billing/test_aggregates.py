@@ -4,7 +4,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import text
 
-from arcadia_pipeline.billing.sql import builds_on_day_before
+from arcadia_pipeline.billing.aggregates import builds_on_day_before
+from arcadia_pipeline.flow import USAGE_PERIOD_AGGREGATES
 from arcadia_pipeline_tests.billing.test_quotes import aggregates, month_to_date_record_sums
 from arcadia_pipeline_tests.support import (
     ASSETS,
@@ -20,7 +21,7 @@ JAN = utc(2025, 1, 1)
 
 def _carried(engine, day: date) -> bool:
     with engine.begin() as connection:
-        return builds_on_day_before(connection, day)
+        return builds_on_day_before(connection, USAGE_PERIOD_AGGREGATES, day)
 
 
 def test_a_day_builds_on_the_day_before_only_while_it_is_current(engine):

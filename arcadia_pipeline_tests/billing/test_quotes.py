@@ -14,8 +14,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from sqlalchemy import Engine, text
 
-from arcadia_pipeline.billing.usage import month_to_date_quote, usage_for_period
 from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.pricing.reference import month_to_date_quote
+from arcadia_pipeline.pricing.usage import usage_for_period
 from arcadia_pipeline_tests.conftest import DATA_TABLES
 from arcadia_pipeline_tests.support import (
     add_deployment,

@@ -7,14 +7,16 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from arcadia_pipeline.billing.catalog import OVERAGE_UNIT_PRICE_USD, PLAN_BASE_USD, PLAN_INCLUDED
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import MIGRATIONS, upgrade
 from arcadia_pipeline.db.schema import kind_map, metering_config, overage_prices, plan_items, plans
-from arcadia_pipeline.metering.accrual import (
+from arcadia_pipeline_tests.shipped_catalog import (
     DEFAULT_GRANULARITY,
     DEFAULT_KIND_MAP,
     DEFAULT_RETENTION_DAYS,
+    OVERAGE_UNIT_PRICE_USD,
+    PLAN_BASE_USD,
+    PLAN_INCLUDED,
 )
 
 VERSIONS = sorted((MIGRATIONS / "versions").glob("*.py"))

@@ -23,10 +23,10 @@ from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import downgrade, upgrade
 from arcadia_pipeline.db.partitions import ensure_month_partitions
 from arcadia_pipeline.db.roles import ANALYST_ROLE, PIPELINE_ROLE
-from arcadia_pipeline.inventory.source import create_source_tables
+from arcadia_pipeline.db.source import create_source_tables
+from arcadia_pipeline_tests.cli.test_cli import assert_one_line_error, cli, ok
 from arcadia_pipeline_tests.conftest import create_database, drop_database
 from arcadia_pipeline_tests.support import add_deployment, add_version, materialize_range, utc
-from arcadia_pipeline_tests.test_cli import assert_one_line_error, cli, ok
 
 NAME = f"arcadia_roles_{os.getpid()}"
 PIPELINE_LOGIN = f"arcadia_test_pipeline_{os.getpid()}"

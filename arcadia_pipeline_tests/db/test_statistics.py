@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from arcadia_pipeline.db import schema
 from arcadia_pipeline.db.statistics import SMALL_SAMPLE_TARGET, relations_to_analyze
+from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline_tests.support import add_deployment, add_version, materialize_range, utc
 
 
@@ -29,7 +30,7 @@ def test_a_run_leaves_every_written_relation_freshly_analysed(engine):
 
     materialize_range(date(2025, 1, 31), date(2025, 2, 1))
 
-    expected = relations_to_analyze(schema.OUTPUT_TABLES, [date(2025, 1, 31), date(2025, 2, 1)])
+    expected = relations_to_analyze(DAILY_FLOW.tables, [date(2025, 1, 31), date(2025, 2, 1)])
     # PostgreSQL 14's statistics collector reports with a delay (15 keeps them in memory).
     for _ in range(50):
         with engine.connect() as connection:

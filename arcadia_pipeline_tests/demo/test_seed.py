@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.db.source import DEMO_MARK, source_metadata
 from arcadia_pipeline.demo.seed import KINDS, PLANS, STORAGE_KINDS, ForeignSource, seed_demo
-from arcadia_pipeline.inventory.source import DEMO_MARK, source_metadata
 
 END = date(2025, 3, 15)  # last complete month: February 2025
 SMALL = {"deployments": 3, "days": 10}

@@ -15,9 +15,9 @@ from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
 from sqlalchemy import Engine, text
 
 from arcadia_pipeline.demo.seed import seed_demo
-from arcadia_pipeline.orchestration.backfill_client import BackfillClient, range_params
 from arcadia_pipeline.orchestration.run_launcher import WORKER_TAG
 from arcadia_pipeline.utc import iter_days
+from arcadia_pipeline_tests.e2e.backfill_client import BackfillClient, range_params
 from arcadia_pipeline_tests.e2e.conftest import DG_BIN, REPO_ROOT, DagsterServer, dagster_env
 from arcadia_pipeline_tests.support import ASSETS
 

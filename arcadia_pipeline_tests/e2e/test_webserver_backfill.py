@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import Engine, text
 
 from arcadia_pipeline.demo.seed import seed_demo
-from arcadia_pipeline.orchestration.backfill_client import (
+from arcadia_pipeline.utc import iter_days
+from arcadia_pipeline_tests.e2e.backfill_client import (
     DONE,
     BackfillClient,
     WebserverError,
     range_params,
     ui_dialog_params,
 )
-from arcadia_pipeline.utc import iter_days
 from arcadia_pipeline_tests.e2e.conftest import DagsterServer
 from arcadia_pipeline_tests.support import ASSETS
 

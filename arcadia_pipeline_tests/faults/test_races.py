@@ -6,7 +6,8 @@ from datetime import date
 
 from sqlalchemy import text
 
-from arcadia_pipeline.orchestration.day_lineage import FLOW, stale_days
+from arcadia_pipeline.days.staleness import stale_days
+from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.utc import contiguous_ranges
 from arcadia_pipeline_tests.faults.workload import (
     FIRST,
@@ -38,15 +39,15 @@ RACERS = [
 def refresh_stale(engine, log) -> int:
     """What missed_days_sensor asks for, run: each stale range from its stalest asset on."""
     with engine.connect() as connection:
-        stale = stale_days(connection)
+        stale = stale_days(connection, DAILY_FLOW)
     earliest = {}
-    for asset in FLOW:
+    for asset in DAILY_FLOW.assets:
         for day in stale[asset]:
             earliest.setdefault(day, asset)
-    for asset in FLOW:
+    for asset in DAILY_FLOW.assets:
         days = [day for day, first_stale in earliest.items() if first_stale == asset]
         for first, last in contiguous_ranges(days):
-            selection = ",".join(FLOW[FLOW.index(asset) :])
+            selection = ",".join(DAILY_FLOW.assets[DAILY_FLOW.assets.index(asset) :])
             run_to_completion(log, first=first, last=last, assets=selection)
     return len(earliest)
 
@@ -77,5 +78,5 @@ def test_racing_runs_all_succeed_and_converge_on_one_clean_run(engine, tmp_path)
     refreshed = refresh_stale(engine, log)
     assert checksums(engine) == clean
     with engine.connect() as connection:
-        assert stale_days(connection) == {asset: {} for asset in FLOW}
+        assert stale_days(connection, DAILY_FLOW) == {asset: {} for asset in DAILY_FLOW.assets}
     print(f"\n{len(RACERS)} racing runs, none failed; {refreshed} stale day(s) refreshed")

@@ -13,8 +13,8 @@ from dagster import DagsterInstance, materialize
 from sqlalchemy import text
 
 from arcadia_pipeline.db.partitions import ensure_month_partitions
-from arcadia_pipeline.definitions import defs
-from arcadia_pipeline.inventory.sql import replace_inventory_day, stage_source
+from arcadia_pipeline.inventory.snapshot import replace_inventory_day
+from arcadia_pipeline.inventory.staging import stage_source
 from arcadia_pipeline.orchestration.partitions import range_tags
 from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline_tests.support import (
@@ -23,6 +23,7 @@ from arcadia_pipeline_tests.support import (
     add_deployment,
     add_version,
     copy_source,
+    defs,
     failure_messages,
     materialize_day,
     materialize_range,

@@ -21,16 +21,15 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import DateTime, Numeric, Text, literal, select, text
 
+from arcadia_pipeline.catalog.kinds import STATUSES, Accrual
 from arcadia_pipeline.metering.accrual import (
-    DEFAULT_KIND_MAP,
     QTY_SCALE,
-    STATUSES,
-    Accrual,
     accrued_qty,
     accrued_qty_sql,
     seconds_in_month,
 )
 from arcadia_pipeline_tests.conftest import DATA_TABLES
+from arcadia_pipeline_tests.shipped_catalog import DEFAULT_KIND_MAP
 from arcadia_pipeline_tests.support import (
     add_deployment,
     add_version,
@@ -142,8 +141,10 @@ def test_storage_without_size_raises():
         accrued_qty(SIZE, "active", None, utc(2025, 1, 1), utc(2025, 1, 2))
 
 
-def test_default_kind_map_is_the_design_table():
-    assert {(m.inventory_kind, m.billing_kind, m.accrual) for m in DEFAULT_KIND_MAP} == {
+def test_default_kind_map_is_the_design_table(engine):
+    with engine.connect() as connection:
+        shipped = connection.execute(text("SELECT * FROM metering.kind_map")).all()
+    assert {(kind, billing_kind, Accrual(accrual)) for kind, billing_kind, accrual in shipped} == {
         ("droplet", "droplet_hours", HOURS),
         ("spaces_bucket", "spaces_gb_month", SIZE),
         ("snapshot", "snapshot_gb_month", SIZE),

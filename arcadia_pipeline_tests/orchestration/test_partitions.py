@@ -1,23 +1,34 @@
 """ARCADIA_MAX_DAYS_PER_RUN: a backfill of the daily assets as one run (unset, the default) or
 as runs of at most N consecutive days, each holding the four assets and their checks.
 
-settings() is read once, when the package is imported, so each configuration is loaded in a
-fresh interpreter. The runs a backfill becomes are computed by the function the backfill
+The settings are read when the definitions are built, so each configuration is built here
+with its environment. The runs a backfill becomes are computed by the function the backfill
 daemon runs on each tick (Dagster's internal `execute_asset_backfill_iteration_inner`: its
 first iteration requests every root day and, the daily assets mapping day to day, their
 downstream days in the same runs), without a daemon or a database.
 """
 
-import json
+import logging
 import math
 import os
 import subprocess
 import sys
+import time
 from datetime import date, timedelta
 
 import pytest
-from dagster import BackfillPolicy
+from dagster import AssetKey, BackfillPolicy, DagsterInstance
+from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
+from dagster._core.definitions.assets.graph.remote_asset_graph import RemoteWorkspaceAssetGraph
+from dagster._core.execution.asset_backfill import (
+    AssetBackfillData,
+    execute_asset_backfill_iteration_inner,
+)
+from dagster._core.test_utils import mock_workspace_from_repos
+from dagster._time import get_current_datetime
 
+from arcadia_pipeline.definitions import defs as load_definitions
+from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.orchestration.partitions import daily_backfill_policy
 from arcadia_pipeline_tests.support import ASSETS
 
@@ -31,65 +42,6 @@ CHECKS = {
     "deployment_quotes:quote_totals_add_up",
 }
 
-# Loads the definitions and prints what the backfill daemon would launch for DAYS days.
-PLAN_BACKFILL = """
-import json, logging, sys, time
-from datetime import date, timedelta
-
-from dagster import DagsterInstance
-from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
-from dagster._core.definitions.assets.graph.remote_asset_graph import RemoteWorkspaceAssetGraph
-from dagster._core.execution.asset_backfill import (
-    AssetBackfillData,
-    execute_asset_backfill_iteration_inner,
-)
-from dagster._core.test_utils import mock_workspace_from_repos
-from dagster._time import get_current_datetime
-
-from arcadia_pipeline.automation.daily_job import METERING_ASSET_KEYS
-from arcadia_pipeline.definitions import defs
-
-first, days = date.fromisoformat(sys.argv[1]), int(sys.argv[2])
-keys = [(first + timedelta(days=n)).isoformat() for n in range(days)]
-names = [*(key.to_user_string() for key in METERING_ASSET_KEYS), "monthly_usage_statements"]
-policies = {
-    name: defs.get_assets_def(name).backfill_policy.max_partitions_per_run for name in names
-}
-job_policy = defs.resolve_job_def("daily_metering_job").backfill_policy
-with DagsterInstance.ephemeral() as instance:
-    graph = RemoteWorkspaceAssetGraph.build(mock_workspace_from_repos([defs.get_repository_def()]))
-    view = AssetGraphView(
-        temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
-        instance=instance,
-        asset_graph=graph,
-    )
-    backfill = AssetBackfillData.from_asset_partitions(
-        asset_graph=graph,
-        partition_names=keys,
-        asset_selection=list(METERING_ASSET_KEYS),
-        dynamic_partitions_store=instance,
-        backfill_start_timestamp=time.time(),
-        all_partitions=False,
-    )
-    iteration = execute_asset_backfill_iteration_inner(
-        "plan", backfill, view, time.time(), logging.getLogger("plan"), None
-    )
-runs = [
-    {
-        "assets": sorted(key.to_user_string() for key in request.asset_selection),
-        "checks": sorted(key.to_user_string() for key in request.asset_check_keys or []),
-        "first": request.tags["dagster/asset_partition_range_start"],
-        "last": request.tags["dagster/asset_partition_range_end"],
-    }
-    for request in iteration.run_requests
-]
-print(json.dumps({
-    "policies": policies,
-    "job_policy": job_policy.max_partitions_per_run if job_policy else "none",
-    "runs": runs,
-}))
-"""
-
 
 def environment(max_days_per_run: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("ARCADIA_MAX_DAYS_PER_RUN",)}
@@ -98,18 +50,55 @@ def environment(max_days_per_run: str | None) -> dict[str, str]:
     return env
 
 
-def plan_backfill(max_days_per_run: str | None) -> dict:
-    """What the definitions loaded with ARCADIA_MAX_DAYS_PER_RUN would launch for a backfill
-    of the four assets over DAYS days from FIRST."""
-    planned = subprocess.run(
-        [sys.executable, "-c", PLAN_BACKFILL, FIRST.isoformat(), str(DAYS)],
-        env=environment(max_days_per_run),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert planned.returncode == 0, planned.stderr
-    return json.loads(planned.stdout.strip().splitlines()[-1])
+def plan_backfill(max_days_per_run: str | None, monkeypatch) -> dict:
+    """What the definitions built with ARCADIA_MAX_DAYS_PER_RUN would launch for a backfill
+    of the daily assets over DAYS days from FIRST."""
+    if max_days_per_run is None:
+        monkeypatch.delenv("ARCADIA_MAX_DAYS_PER_RUN", raising=False)
+    else:
+        monkeypatch.setenv("ARCADIA_MAX_DAYS_PER_RUN", max_days_per_run)
+    defs = load_definitions()
+    keys = [(FIRST + timedelta(days=n)).isoformat() for n in range(DAYS)]
+    names = [*ASSETS, "monthly_usage_statements"]
+    policies = {
+        name: defs.get_assets_def(name).backfill_policy.max_partitions_per_run for name in names
+    }
+    job_policy = defs.resolve_job_def("daily_metering_job").backfill_policy
+    with DagsterInstance.ephemeral() as instance:
+        repositories = [defs.get_repository_def()]
+        graph = RemoteWorkspaceAssetGraph.build(mock_workspace_from_repos(repositories))
+        view = AssetGraphView(
+            temporal_context=TemporalContext(
+                effective_dt=get_current_datetime(), last_event_id=None
+            ),
+            instance=instance,
+            asset_graph=graph,
+        )
+        backfill = AssetBackfillData.from_asset_partitions(
+            asset_graph=graph,
+            partition_names=keys,
+            asset_selection=[AssetKey(asset) for asset in DAILY_FLOW.assets],
+            dynamic_partitions_store=instance,
+            backfill_start_timestamp=time.time(),
+            all_partitions=False,
+        )
+        iteration = execute_asset_backfill_iteration_inner(
+            "plan", backfill, view, time.time(), logging.getLogger("plan"), None
+        )
+    runs = [
+        {
+            "assets": sorted(key.to_user_string() for key in request.asset_selection),
+            "checks": sorted(key.to_user_string() for key in request.asset_check_keys or []),
+            "first": request.tags["dagster/asset_partition_range_start"],
+            "last": request.tags["dagster/asset_partition_range_end"],
+        }
+        for request in iteration.run_requests
+    ]
+    return {
+        "policies": policies,
+        "job_policy": job_policy.max_partitions_per_run if job_policy else "none",
+        "runs": runs,
+    }
 
 
 def chunks(n: int | None) -> list[tuple[str, str]]:
@@ -127,9 +116,9 @@ def test_the_policy_is_one_run_unless_a_number_of_days_is_set():
 
 
 @pytest.mark.parametrize("max_days_per_run", [None, "3", "7"])
-def test_a_ten_day_backfill_is_split_into_runs_of_at_most_n_days(max_days_per_run):
+def test_a_ten_day_backfill_is_split_into_runs_of_at_most_n_days(max_days_per_run, monkeypatch):
     n = None if max_days_per_run is None else int(max_days_per_run)
-    planned = plan_backfill(max_days_per_run)
+    planned = plan_backfill(max_days_per_run, monkeypatch)
 
     # Every daily asset (and so the job) has the policy; the monthly statements stay one run.
     assert planned["policies"] == {**dict.fromkeys(ASSETS, n), "monthly_usage_statements": None}

@@ -9,9 +9,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from arcadia_pipeline.db.partitions import ensure_month_partitions
+from arcadia_pipeline.defs.retention.retention_job import retention_job
 from arcadia_pipeline.orchestration.resources import WarehouseResource
-from arcadia_pipeline.retention.jobs import retention_job
-from arcadia_pipeline.retention.sql import (
+from arcadia_pipeline.retention.expiry import (
     InvalidMeteringConfig,
     apply_retention,
     protected_from,

@@ -8,17 +8,10 @@ from datetime import date, datetime
 from dagster import DagsterInstance, build_sensor_context
 from sqlalchemy import Engine, text
 
-from arcadia_pipeline.definitions import defs
 from arcadia_pipeline.orchestration.resources import WarehouseResource
-from arcadia_pipeline.statements import closing
-from arcadia_pipeline.statements.automation import statement_months_sensor
+from arcadia_pipeline_tests.support import defs, hold_clock, sensor
 
 FEBRUARY = date(2025, 2, 1)
-
-
-def hold_clock(monkeypatch, now: datetime) -> None:
-    """The statements' clock (draft or closed) reads `now`."""
-    monkeypatch.setattr(closing, "utc_now", lambda: now)
 
 
 def price_month(
@@ -43,7 +36,7 @@ def sensor_requests(instance: DagsterInstance, monkeypatch, now: datetime):
     hold_clock(monkeypatch, now)
     warehouse = WarehouseResource(database_url=os.environ["ARCADIA_DATABASE_URL"])
     context = build_sensor_context(instance=instance, resources={"warehouse": warehouse})
-    return statement_months_sensor(context)
+    return sensor("statement_months_sensor")(context)
 
 
 def run_requested(request, instance: DagsterInstance):

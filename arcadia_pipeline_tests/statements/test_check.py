@@ -6,7 +6,7 @@ import pytest
 from dagster import DagsterInstance
 from sqlalchemy import text
 
-from arcadia_pipeline.statements.checks import month_mismatches
+from arcadia_pipeline.statements.balance import month_mismatches
 from arcadia_pipeline_tests.statements.support import FEBRUARY, price_month
 from arcadia_pipeline_tests.support import add_deployment, add_version, materialize_range, utc
 

@@ -13,10 +13,9 @@ from dagster import (
 )
 from sqlalchemy import text
 
-from arcadia_pipeline.definitions import defs
+from arcadia_pipeline.defs.statements.month_close import close_cron
 from arcadia_pipeline.orchestration.partitions import daily_partitions, monthly_partitions
-from arcadia_pipeline.settings import SettingsError, load_settings
-from arcadia_pipeline.statements.automation import close_cron, month_close_schedule
+from arcadia_pipeline.settings import SettingsError, load_settings, settings
 from arcadia_pipeline.statements.closing import closes_at
 from arcadia_pipeline_tests.statements.support import (
     FEBRUARY,
@@ -29,12 +28,14 @@ from arcadia_pipeline_tests.statements.support import (
 from arcadia_pipeline_tests.support import (
     add_deployment,
     add_version,
+    defs,
     failure_messages,
     materialize_range,
     utc,
 )
 
 CLOSED = datetime(2025, 3, 4, 2, 30, tzinfo=UTC)
+month_close_schedule = defs.resolve_schedule_def("month_close_schedule")
 
 
 @pytest.fixture
@@ -143,18 +144,19 @@ def test_the_schedule_closes_the_previous_month_after_the_grace_period():
 
 
 def test_months_are_utc_partitions_from_the_first_day_reading_their_days():
+    daily, monthly = daily_partitions(settings()), monthly_partitions(settings())
     asset = defs.get_assets_def("monthly_usage_statements")
-    assert asset.partitions_def == monthly_partitions
-    assert monthly_partitions.timezone == "UTC"
-    assert monthly_partitions.get_first_partition_key() == "2025-01-01"
+    assert asset.partitions_def == monthly
+    assert monthly.timezone == "UTC"
+    assert monthly.get_first_partition_key() == "2025-01-01"
     this_month = datetime.now(UTC).date().replace(day=1).isoformat()
-    assert monthly_partitions.get_last_partition_key() == this_month  # it can hold a draft
+    assert monthly.get_last_partition_key() == this_month  # it can hold a draft
     for upstream in ("resource_inventory", "usage_records"):
         mapping = asset.get_partition_mapping(AssetKey(upstream))
         assert isinstance(mapping, TimeWindowPartitionMapping)
         days = mapping.get_upstream_mapped_partitions_result_for_partitions(
-            monthly_partitions.subset_with_partition_keys(["2025-02-01"]),
-            monthly_partitions,
-            daily_partitions,
+            monthly.subset_with_partition_keys(["2025-02-01"]),
+            monthly,
+            daily,
         ).partitions_subset.get_partition_keys()
         assert list(days) == [f"2025-02-{n:02d}" for n in range(1, 29)]

@@ -8,7 +8,6 @@ The clock the statements read is held at each step's time; the daily metering is
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -20,12 +19,12 @@ from dagster import DagsterInstance, SkipReason
 from sqlalchemy import text
 
 from arcadia_pipeline import cli
-from arcadia_pipeline.billing.pricing import price_quote
-from arcadia_pipeline.billing.usage import load_plan, load_prices, usage_for_period
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import STATEMENT_TABLES
-from arcadia_pipeline.retention.sql import apply_retention, remove_inventory_before
-from arcadia_pipeline.statements.commands import add_statement_commands
+from arcadia_pipeline.pricing.reference import price_quote
+from arcadia_pipeline.pricing.terms import load_plan, load_prices
+from arcadia_pipeline.pricing.usage import usage_for_period
+from arcadia_pipeline.retention.expiry import apply_retention, remove_inventory_before
 from arcadia_pipeline.statements.export import (
     COLUMNS,
     read_csv,
@@ -269,19 +268,12 @@ def test_the_database_refuses_to_change_closed_rows(cycle):
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    """The two commands as `arcadia-pipeline` runs them (cli.py's parser class and its
-    one-line errors), in this process."""
-    parser = cli.OneLineParser(prog="arcadia-pipeline")
-    add_statement_commands(parser.add_subparsers(dest="command", required=True))
+    """The two commands as `arcadia-pipeline` runs them (its parser and its one-line
+    errors), in this process."""
     try:
-        args = parser.parse_args(list(argv))
-        args.handler(args)
-        code = 0
+        code = cli.main(list(argv))
     except SystemExit as exit_:
         code = exit_.code
-    except cli.CliError as error:
-        print(f"arcadia-pipeline: error: {error}", file=sys.stderr)
-        code = 1
     out, err = capsys.readouterr()
     return code, out, err
 

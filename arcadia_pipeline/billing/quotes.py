@@ -1,0 +1,131 @@
+"""A day's month-to-date quote per deployment: the deployment_quotes step, priced from the
+day's aggregates on the catalog's terms (pricing/lines.py), set-based."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Connection, and_, delete, false, func, insert, literal, select, union
+
+from arcadia_pipeline.db.schema import (
+    deployment_quote_lines,
+    deployment_quotes,
+    inventory_deployments,
+    plans,
+    usage_period_aggregates,
+)
+from arcadia_pipeline.pricing.lines import LINE_COLUMNS, priced_lines, raise_if_unpriceable
+from arcadia_pipeline.utc import month_start
+
+# The quote lines' columns, in LINE_COLUMNS' order (their names predate the statements').
+_QUOTE_LINE_COLUMNS = (
+    "deployment_id", "billing_kind", "usage", "included", "overage_qty", "unit_price_usd",
+    "overage_usd",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class QuotedDay:
+    day: date
+    quotes: int
+    base_usd: Decimal
+    overage_usd: Decimal
+    total_usd: Decimal
+    top: list[dict]  # the largest quotes, for a table in the UI
+
+
+def quoted_heads(day: date):
+    """Every deployment of the day's inventory (its base fee is due even without usage) and
+    any with usage this month, with the plan it had on `day` (NULL if unknown) and that
+    plan's base fee (NULL if not in the catalog): the heads of pricing/lines.py."""
+    a = usage_period_aggregates.c
+    dep = inventory_deployments.c
+    ids = union(
+        select(dep.deployment_id).where(dep.day == day),
+        select(a.deployment_id).where(a.as_of_date == day),
+    ).subquery("ids")
+    return (
+        select(
+            ids.c.deployment_id,
+            dep.plan_code,
+            plans.c.base_usd,
+            false().label("frozen"),
+        )
+        .select_from(ids)
+        .outerjoin(
+            inventory_deployments,
+            and_(dep.day == day, dep.deployment_id == ids.c.deployment_id),
+        )
+        .outerjoin(plans, plans.c.plan_code == dep.plan_code)
+    )
+
+
+def _usage(day: date):
+    a = usage_period_aggregates.c
+    return select(a.deployment_id, a.billing_kind, a.qty).where(a.as_of_date == day)
+
+
+def replace_quotes_day(connection: Connection, day: date, run_id: str) -> QuotedDay:
+    """Month-to-date quote per deployment as of day, from that day's aggregates.
+
+    One statement writes the quotes and their lines: the lines are priced once (a CTE), the
+    quotes take their totals from them, the lines are inserted from the same rows."""
+    q, ql = deployment_quotes.c, deployment_quote_lines.c
+    connection.execute(delete(deployment_quote_lines).where(ql.as_of_date == day))
+    connection.execute(delete(deployment_quotes).where(q.as_of_date == day))
+    raise_if_unpriceable(
+        connection,
+        quoted_heads(day).subquery("heads"),
+        _usage(day).subquery("usage"),
+        None,
+        f"quoted on {day}",
+    )
+    heads = quoted_heads(day).cte("heads")  # read three times below, computed once
+    lines = priced_lines(heads, _usage(day).subquery("usage")).cte("lines")
+    overage = (
+        select(lines.c.deployment_id, func.sum(lines.c.amount_usd).label("overage_usd"))
+        .group_by(lines.c.deployment_id)
+        .subquery("overage")
+    )
+    overage_usd = func.coalesce(overage.c.overage_usd, 0)
+    quotes = insert(deployment_quotes).from_select(
+        ["as_of_date", "deployment_id", "plan_code", "period_start", "base_usd", "overage_usd",
+         "total_usd", "run_id"],
+        select(
+            literal(day), heads.c.deployment_id, heads.c.plan_code, literal(month_start(day)),
+            heads.c.base_usd, overage_usd, heads.c.base_usd + overage_usd, literal(run_id),
+        ).outerjoin_from(heads, overage, overage.c.deployment_id == heads.c.deployment_id),
+    ).cte("quotes")  # fmt: skip
+    # The quotes' statement runs before the lines' foreign key is checked (at its end).
+    connection.execute(
+        insert(deployment_quote_lines)
+        .from_select(
+            ["as_of_date", *_QUOTE_LINE_COLUMNS],
+            select(literal(day), *(lines.c[c] for c in LINE_COLUMNS)),
+        )
+        .add_cte(quotes)
+    )
+    return summarise_quotes(connection, day)
+
+
+def summarise_quotes(connection: Connection, day: date) -> QuotedDay:
+    q = deployment_quotes.c
+    count, base, over, total = connection.execute(
+        select(
+            func.count(), func.sum(q.base_usd), func.sum(q.overage_usd), func.sum(q.total_usd)
+        ).where(q.as_of_date == day)
+    ).one()
+    top = (
+        connection.execute(
+            select(q.deployment_id, q.plan_code, q.base_usd, q.overage_usd, q.total_usd)
+            .where(q.as_of_date == day)
+            .order_by(q.total_usd.desc(), q.deployment_id)
+            .limit(10)
+        )
+        .mappings()
+        .all()
+    )
+    zero = Decimal("0.00")
+    return QuotedDay(day, count, base or zero, over or zero, total or zero, [dict(r) for r in top])

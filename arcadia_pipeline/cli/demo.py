@@ -1,0 +1,40 @@
+"""`arcadia-pipeline demo seed`: a reproducible demo inventory in the source tables."""
+
+from __future__ import annotations
+
+from arcadia_pipeline.cli.output import CliError, iso_date
+from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.settings import source_url
+
+
+def cmd_demo_seed(args) -> None:
+    from arcadia_pipeline.demo.seed import seed_demo
+
+    try:
+        with make_engine(source_url()).begin() as connection:
+            summary = seed_demo(
+                connection,
+                deployments=args.deployments,
+                days=args.days,
+                seed=args.seed,
+                end_date=args.end_date,
+            )
+    except ValueError as error:
+        raise CliError(str(error)) from error
+    print(
+        f"seeded {summary.deployments} deployments, {summary.resources} resources, "
+        f"{summary.versions} versions ({summary.unattributed_resources} never attributed) "
+        f"from {summary.start:%Y-%m-%d} to {summary.end:%Y-%m-%d}"
+    )
+
+
+def add_demo_commands(commands) -> None:
+    demo = commands.add_parser("demo", help="demo data").add_subparsers(
+        dest="demo_command", required=True
+    )
+    seed = demo.add_parser("seed", help="create and fill the arcadia source tables")
+    seed.add_argument("--deployments", type=int, default=40)
+    seed.add_argument("--days", type=int, default=75)
+    seed.add_argument("--seed", type=int, default=7)
+    seed.add_argument("--end-date", type=iso_date, default=None, help="default: today (UTC)")
+    seed.set_defaults(handler=cmd_demo_seed)

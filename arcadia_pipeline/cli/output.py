@@ -1,0 +1,70 @@
+"""What every command shares: its one-line error, how it reads dates and months, and how it
+writes quantities and money."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import date
+from decimal import Decimal
+
+from arcadia_pipeline import utc
+from arcadia_pipeline.settings import settings
+from arcadia_pipeline.utc import month_start
+
+
+class CliError(Exception):
+    """A one-line message for the user; the command exits non-zero."""
+
+
+def decimal_str(value: Decimal) -> str:
+    """Exact decimal without exponent or trailing zeros ('24', '0.032258064516129032')."""
+    text_value = format(value, "f")
+    if "." in text_value:
+        text_value = text_value.rstrip("0").rstrip(".")
+    return text_value or "0"
+
+
+def money(value: Decimal) -> str:
+    """USD with two decimals ('42.50')."""
+    return f"{value:.2f}"
+
+
+def iso_date(value: str) -> date:
+    """YYYY-MM-DD (fromisoformat alone also takes 20250219 and 2025-W08-3)."""
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def month_arg(value: str) -> date:
+    """YYYY-MM as the month's first day."""
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}", value):
+            raise ValueError(value)
+        return date.fromisoformat(f"{value}-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a month (YYYY-MM)") from None
+
+
+def not_after_today(option: str, day: date) -> None:
+    """Nothing after today (UTC) can have been metered."""
+    today = utc.now().date()
+    if day > today:
+        raise CliError(f"{option} {day} is after today ({today}, UTC): nothing is metered yet")
+
+
+def check_month(month: date) -> None:
+    """A month the statements can exist for: from the first metered month to this one."""
+    first = month_start(settings().metering_start_date)
+    if month < first:
+        raise CliError(
+            f"--month {month:%Y-%m} is before the first billing month {first:%Y-%m} "
+            "(ARCADIA_METERING_START_DATE)"
+        )
+    this_month = month_start(utc.now().date())
+    if month > this_month:
+        raise CliError(f"--month {month:%Y-%m} is after this month ({this_month:%Y-%m}, UTC)")

@@ -1,0 +1,176 @@
+"""`arcadia-pipeline statement` and `statements`: a month's statements for the quote engine
+(JSON) and for finance (CSV or Parquet).
+
+arcadia-pipeline statement DEPLOYMENT --month YYYY-MM
+arcadia-pipeline statements --month YYYY-MM --format csv|parquet --output PATH
+
+Both read what monthly_usage_statements wrote (a draft or the closed statement, with every
+adjustment since); bad arguments write nothing and exit non-zero with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Connection, exists, or_, select
+
+from arcadia_pipeline.cli.output import CliError, check_month, decimal_str, money, month_arg
+from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.db.schema import (
+    monthly_statement_lines,
+    monthly_statements,
+    statement_adjustments,
+    statement_months,
+)
+from arcadia_pipeline.db.source import deployments
+from arcadia_pipeline.settings import source_url, warehouse_url
+from arcadia_pipeline.statements.export import FORMATS, statement_rows, write_statements
+
+
+def priced(connection: Connection, month: date) -> bool:
+    m = statement_months.c
+    return connection.execute(select(m.month).where(m.month == month)).first() is not None
+
+
+def known_deployment(connection: Connection, deployment_id: str) -> bool:
+    """In the source now, or with a statement or adjustment of any month."""
+    s, adj = monthly_statements.c, statement_adjustments.c
+    billed = connection.execute(
+        select(
+            or_(
+                exists().where(s.deployment_id == deployment_id),
+                exists().where(adj.deployment_id == deployment_id),
+            )
+        )
+    ).scalar_one()
+    if billed:
+        return True
+    with make_engine(source_url()).connect() as source:
+        return (
+            source.execute(
+                select(deployments.c.deployment_id).where(
+                    deployments.c.deployment_id == deployment_id
+                )
+            ).first()
+            is not None
+        )
+
+
+def statement_json(connection: Connection, deployment_id: str, month: date) -> dict | None:
+    """The deployment's statement of the month with its adjustments; None if it has neither."""
+    s, line, adj = monthly_statements.c, monthly_statement_lines.c, statement_adjustments.c
+    statement = connection.execute(
+        select(monthly_statements).where(s.month == month, s.deployment_id == deployment_id)
+    ).first()
+    adjustments = connection.execute(
+        select(adj.billing_kind, adj.qty_delta, adj.amount_usd, adj.created_at)
+        .where(adj.month == month, adj.deployment_id == deployment_id)
+        .order_by(adj.adjustment_id)
+    ).all()
+    if statement is None and not adjustments:
+        return None
+    lines = connection.execute(
+        select(monthly_statement_lines)
+        .where(line.month == month, line.deployment_id == deployment_id)
+        .order_by(line.billing_kind)
+    ).all()
+    exact = decimal_str
+    closed_at = statement.closed_at if statement else None
+    if statement is None:  # billed by adjustments alone: it appeared after the close
+        closed_at = connection.execute(
+            select(statement_months.c.closed_at).where(statement_months.c.month == month)
+        ).scalar_one()
+    total = statement.total_usd if statement else Decimal("0.00")
+    adjusted = sum((a.amount_usd for a in adjustments), Decimal("0.00"))
+    return {
+        "deployment_id": deployment_id,
+        "month": f"{month:%Y-%m}",
+        "plan_code": statement.plan_code if statement else None,
+        "status": statement.status if statement else "closed",
+        "closed_at": closed_at.isoformat() if closed_at else None,
+        "base_usd": money(statement.base_usd if statement else Decimal(0)),
+        "lines": [
+            {
+                "billing_kind": r.billing_kind,
+                "qty": exact(r.qty),
+                "included_qty": exact(r.included_qty),
+                "overage_qty": exact(r.overage_qty),
+                "unit_price_usd": exact(r.unit_price_usd),
+                "amount_usd": money(r.amount_usd),
+            }
+            for r in lines
+        ],
+        "total_usd": money(total),
+        "adjustments": [
+            {
+                "billing_kind": a.billing_kind,
+                "qty_delta": exact(a.qty_delta),
+                "amount_usd": money(a.amount_usd),
+                "created_at": a.created_at.isoformat(),
+            }
+            for a in adjustments
+        ],
+        "total_with_adjustments_usd": money(total + adjusted),
+    }
+
+
+def cmd_statement(args) -> None:
+    check_month(args.month)
+    with make_engine(warehouse_url()).connect() as connection:
+        if not known_deployment(connection, args.deployment):
+            raise CliError(
+                f"unknown deployment {args.deployment!r} (not in arcadia.deployments, never billed)"
+            )
+        statement = statement_json(connection, args.deployment, args.month)
+        if statement is None:
+            if not priced(connection, args.month):
+                raise CliError(
+                    f"{args.month:%Y-%m} has no statements yet: materialise "
+                    f"monthly_usage_statements for {args.month:%Y-%m}-01 first"
+                )
+            raise CliError(
+                f"{args.deployment} has no statement for {args.month:%Y-%m} (no inventory or "
+                "usage that month)"
+            )
+    print(json.dumps(statement, indent=2))
+
+
+def cmd_statements(args) -> None:
+    check_month(args.month)
+    with make_engine(warehouse_url()).connect() as connection:
+        if not priced(connection, args.month):
+            raise CliError(
+                f"{args.month:%Y-%m} has no statements yet: materialise "
+                f"monthly_usage_statements for {args.month:%Y-%m}-01 first"
+            )
+        frame = statement_rows(connection, args.month)
+    try:
+        write_statements(frame, args.format, args.output)
+    except OSError as error:
+        raise CliError(f"cannot write {args.output}: {error.strerror or error}") from error
+    adjustments = int((frame["row_type"] == "adjustment").sum())
+    print(
+        f"wrote {len(frame)} rows ({frame['deployment_id'].nunique()} deployments, "
+        f"{adjustments} adjustments) of {args.month:%Y-%m} to {args.output}"
+    )
+
+
+def add_statement_commands(commands) -> None:
+    """Add `statement` and `statements` to the CLI's subcommands (argparse subparsers)."""
+    statement = commands.add_parser(
+        "statement", help="a deployment's monthly statement with its adjustments, as JSON"
+    )
+    statement.add_argument("deployment")
+    statement.add_argument("--month", type=month_arg, required=True, help="YYYY-MM")
+    statement.set_defaults(handler=cmd_statement)
+
+    statements = commands.add_parser(
+        "statements", help="every statement line and adjustment of a month, as CSV or Parquet"
+    )
+    statements.add_argument("--month", type=month_arg, required=True, help="YYYY-MM")
+    statements.add_argument("--format", choices=FORMATS, required=True)
+    statements.add_argument("--output", type=Path, required=True, metavar="PATH")
+    statements.set_defaults(handler=cmd_statements)

@@ -1,0 +1,149 @@
+"""`arcadia-pipeline usage`, `quote` and `quotes`: what the quote engine reads, looked up.
+
+usage DEPLOYMENT --from YYYY-MM-DD --to YYYY-MM-DD   usage_for_period as JSON
+quote DEPLOYMENT --as-of YYYY-MM-DD                  the month-to-date quote, priced live
+quotes --as-of YYYY-MM-DD                            the materialised quotes, as a table
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Connection, select
+
+from arcadia_pipeline.cli.output import CliError, decimal_str, iso_date, not_after_today
+from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.db.schema import deployment_quotes, inventory_deployments
+from arcadia_pipeline.db.source import deployments
+from arcadia_pipeline.pricing.reference import Quote, month_to_date_quote
+from arcadia_pipeline.pricing.usage import usage_for_period
+from arcadia_pipeline.settings import source_url, warehouse_url
+from arcadia_pipeline.utc import iter_days
+
+
+def plan_of(deployment_id: str, day: date | None = None) -> str:
+    """The deployment's plan: as the day's inventory snapshot has it (what its materialised
+    quote used), else from the source now; an unknown deployment is an error."""
+    if day is not None:
+        with make_engine(warehouse_url()).connect() as warehouse:
+            plan = warehouse.execute(
+                select(inventory_deployments.c.plan_code).where(
+                    inventory_deployments.c.day == day,
+                    inventory_deployments.c.deployment_id == deployment_id,
+                )
+            ).scalar_one_or_none()
+        if plan is not None:
+            return plan
+    with make_engine(source_url()).connect() as source:
+        plan = source.execute(
+            select(deployments.c.plan_code).where(deployments.c.deployment_id == deployment_id)
+        ).scalar_one_or_none()
+    if plan is None:
+        raise CliError(f"unknown deployment {deployment_id!r} (not in arcadia.deployments)")
+    return plan
+
+
+def quote_json(quote: Quote) -> dict:
+    return {
+        "deployment_id": quote.deployment_id,
+        "plan_code": quote.plan_code,
+        "period_start": quote.period_start.isoformat(),
+        "as_of": quote.as_of.isoformat(),
+        "base_usd": str(quote.base_usd),
+        "lines": [
+            {
+                "billing_kind": line.billing_kind,
+                "usage": decimal_str(line.usage),
+                "included": decimal_str(line.included),
+                "overage_qty": decimal_str(line.overage_qty),
+                "overage_usd": str(line.overage_usd),
+            }
+            for line in quote.lines
+        ],
+        "total_usd": str(quote.total_usd),
+    }
+
+
+def unmetered_days(connection: Connection, first: date, last: date) -> list[date]:
+    """Days of [first, last] without materialised quotes: the last asset of a metered day."""
+    q = deployment_quotes.c
+    metered = set(
+        connection.execute(
+            select(q.as_of_date).distinct().where(q.as_of_date.between(first, last))
+        ).scalars()
+    )
+    return [day for day in iter_days(first, last) if day not in metered]
+
+
+def cmd_usage(args) -> None:
+    if args.start > args.end:
+        raise CliError(f"--from {args.start} is after --to {args.end}")
+    not_after_today("--to", args.end)
+    plan_of(args.deployment)
+    with make_engine(warehouse_url()).connect() as connection:
+        usage = usage_for_period(connection, args.deployment, args.start, args.end)
+        missing = unmetered_days(connection, args.start, args.end)
+    if missing:  # the figures are printed, but never silently short
+        print(
+            f"arcadia-pipeline: warning: {len(missing)} day(s) of the range are not metered "
+            f"({missing[0]} to {missing[-1]}); the usage leaves them out",
+            file=sys.stderr,
+        )
+    print(json.dumps({kind: decimal_str(qty) for kind, qty in usage.items()}, indent=2))
+
+
+def cmd_quote(args) -> None:
+    not_after_today("--as-of", args.as_of)
+    with make_engine(warehouse_url()).connect() as connection:
+        if unmetered_days(connection, args.as_of, args.as_of):
+            raise CliError(
+                f"{args.as_of} is not metered (no deployment_quotes as of that day): "
+                "materialise it first"
+            )
+    plan = plan_of(args.deployment, args.as_of)
+    with make_engine(warehouse_url()).connect() as connection:
+        quote = month_to_date_quote(connection, args.deployment, plan, args.as_of)
+    print(json.dumps(quote_json(quote), indent=2))
+
+
+def quotes_table(connection: Connection, as_of: date) -> str:
+    q = deployment_quotes.c
+    rows = connection.execute(
+        select(q.deployment_id, q.plan_code, q.base_usd, q.overage_usd, q.total_usd)
+        .where(q.as_of_date == as_of)
+        .order_by(q.deployment_id)
+    ).all()
+    if not rows:
+        return f"no materialised quotes as of {as_of} (materialise deployment_quotes first)"
+    header = f"{'deployment':<14}{'plan':<10}{'base USD':>12}{'overage USD':>14}{'total USD':>12}"
+    lines = [f"Month-to-date quotes as of {as_of}", header, "-" * len(header)]
+    lines += [f"{d:<14}{p:<10}{b:>12}{o:>14}{t:>12}" for d, p, b, o, t in rows]
+    total = sum((row.total_usd for row in rows), Decimal(0))
+    lines += ["-" * len(header), f"{'total':<24}{'':>12}{'':>14}{total:>12}"]
+    return "\n".join(lines)
+
+
+def cmd_quotes(args) -> None:
+    not_after_today("--as-of", args.as_of)
+    with make_engine(warehouse_url()).connect() as connection:
+        print(quotes_table(connection, args.as_of))
+
+
+def add_usage_commands(commands) -> None:
+    usage = commands.add_parser("usage", help="usage_for_period as JSON")
+    usage.add_argument("deployment")
+    usage.add_argument("--from", dest="start", type=iso_date, required=True)
+    usage.add_argument("--to", dest="end", type=iso_date, required=True)
+    usage.set_defaults(handler=cmd_usage)
+
+    quote = commands.add_parser("quote", help="month-to-date quote as JSON")
+    quote.add_argument("deployment")
+    quote.add_argument("--as-of", type=iso_date, required=True)
+    quote.set_defaults(handler=cmd_quote)
+
+    quotes = commands.add_parser("quotes", help="materialised month-to-date quotes as a table")
+    quotes.add_argument("--as-of", type=iso_date, required=True)
+    quotes.set_defaults(handler=cmd_quotes)

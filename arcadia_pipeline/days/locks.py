@@ -1,0 +1,81 @@
+"""A day's locks and its write stamp: a day waits for the days it reads, and two runs of a
+day leave the rows of one.
+
+Every step's day transaction takes its own (asset, day) lock exclusively and the days it
+reads shared, then stamps `metering.day_writes` with clock_timestamp() *after* the locks:
+the stamps then follow the order in which the transactions really saw each other, which is
+what staleness (days/staleness.py) compares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from arcadia_pipeline.days.staleness import is_stale
+from arcadia_pipeline.days.steps import DailyStep
+from arcadia_pipeline.db.schema import day_writes
+
+
+def lock(connection: Connection, name: str, day: date, shared: bool) -> None:
+    """The transaction-scoped advisory lock of (name, day): an asset's day, or a month (its
+    first day) of the statements."""
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    connection.execute(
+        text(f"SELECT {function}(hashtext(:name), :day)"),
+        {"name": name, "day": day.toordinal()},
+    )
+
+
+def clock(connection: Connection) -> datetime:
+    """The database's clock now (not the transaction's start): a stamp taken after locks."""
+    return connection.execute(select(func.clock_timestamp())).scalar_one()
+
+
+def lock_reads(connection: Connection, step: DailyStep, days: Iterable[date]) -> datetime:
+    """Wait for any writer of the days `step`'s `days` read, and keep them out until the
+    transaction ends (shared: readers never wait for each other); the time from which what
+    they read is fixed."""
+    read = {
+        (reads.step.asset, read_day)
+        for day in days
+        for reads in step.reads
+        for read_day in reads.days(day)
+    }
+    for asset, read_day in sorted(read):
+        lock(connection, asset, read_day, shared=True)
+    return clock(connection)
+
+
+def lock_for_reading(connection: Connection, step: DailyStep, day: date) -> None:
+    """Keep writers of the step's day, and of what it reads, out until the transaction ends
+    (a check, or a month's statements, read a consistent day)."""
+    lock(connection, step.asset, day, shared=True)
+    lock_reads(connection, step, [day])
+
+
+def is_current(connection: Connection, step: DailyStep, day: date) -> bool:
+    """Whether the step's day is written and no day it read was written since, holding it
+    (shared) until the transaction ends: a later day may then build on it."""
+    lock(connection, step.asset, day, shared=True)
+    written = connection.execute(
+        select(day_writes.c.day).where(day_writes.c.asset == step.asset, day_writes.c.day == day)
+    ).first()
+    return written is not None and not is_stale(connection, step, day)
+
+
+def hold_day(connection: Connection, step: DailyStep, day: date, run_id: str) -> None:
+    """In the day's transaction, before writing: the day's own lock (two runs of a day leave
+    the rows of one, never a mix), then the days it reads, then its stamp: when its inputs
+    were read."""
+    lock(connection, step.asset, day, shared=False)
+    read_at = lock_reads(connection, step, [day])
+    stamp = {"written_at": read_at, "run_id": run_id}
+    connection.execute(
+        insert(day_writes)
+        .values(asset=step.asset, day=day, **stamp)
+        .on_conflict_do_update(index_elements=["asset", "day"], set_=stamp)
+    )

@@ -1,0 +1,62 @@
+"""Stale days: a step's day some day of which it read was written after it read it (a
+correction re-metered the 3rd after the month-to-date figures of the 20th were computed).
+
+A stale day is not wrong, only older than its input: the catch-up sensor refreshes it from
+its stalest step on, the checks skip it, and a month with a stale day does not close.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Connection, and_, func, literal, or_, select, union_all
+
+from arcadia_pipeline.days.steps import DailyFlow, DailyStep
+from arcadia_pipeline.db.schema import day_writes
+
+
+def stale_rows(step: DailyStep):
+    """(asset, day, newest upstream stamp) of the step's days some read day is newer than."""
+    this, upstream = day_writes.alias("this"), day_writes.alias("upstream")
+    spans = []
+    for reads in step.reads:
+        if reads.span == "day":
+            same = upstream.c.day == this.c.day
+        else:
+            same = upstream.c.day.between(func.date_trunc("month", this.c.day), this.c.day)
+        spans.append(and_(upstream.c.asset == reads.step.asset, same))
+    return (
+        select(
+            literal(step.asset).label("asset"),
+            this.c.day,
+            func.max(upstream.c.written_at).label("upstream_written_at"),
+        )
+        .join_from(this, upstream, and_(or_(*spans), upstream.c.written_at > this.c.written_at))
+        .where(this.c.asset == step.asset)
+        .group_by(this.c.day)
+    )
+
+
+def stale_days(
+    connection: Connection, flow: DailyFlow, first: date | None = None
+) -> dict[str, dict[date, datetime]]:
+    """Per step of the flow, {day: newest stamp of what it read} for the days older than a
+    day they read (from `first` on)."""
+    readers = [step for step in flow if step.reads]
+    stale: dict[str, dict[date, datetime]] = {step.asset: {} for step in flow}
+    if not readers:
+        return stale
+    query = union_all(*(stale_rows(step) for step in readers)).subquery()
+    if first is not None:
+        query = select(query).where(query.c.day >= first).subquery()
+    for asset, day, written_at in connection.execute(select(query)):
+        stale[asset][day] = written_at
+    return stale
+
+
+def is_stale(connection: Connection, step: DailyStep, day: date) -> bool:
+    """Whether a day the step's day read was written after it read it."""
+    if not step.reads:
+        return False
+    query = stale_rows(step).subquery()
+    return connection.execute(select(query.c.day).where(query.c.day == day)).first() is not None

@@ -1,0 +1,122 @@
+"""What a daily step is: the one declaration every part of the daily flow is derived from.
+
+A daily step is one daily-partitioned asset: its key, the tables it replaces day by day,
+what each of its days reads (the same day of an earlier step, or that step's month to date)
+and its checks, each a rule that finds the problems of one day. From these the Dagster layer
+builds the asset's deps, its checks and the daily job; `days/locks.py` takes a day's locks;
+`days/staleness.py` finds the days older than what they read; `days/verdicts.py` says whether
+a month can close. `arcadia_pipeline/flow.py` declares the steps, in the order they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from sqlalchemy import Connection, Table
+
+from arcadia_pipeline.db.schema import day_checks, day_writes
+from arcadia_pipeline.utc import iter_days, month_start
+
+# A problem list is cut to this many entries wherever one is shown (a check's description, a
+# failure message); its true length is always counted.
+MAX_LISTED = 20
+
+
+class Problems(list):
+    """The problems a check found, as readable ids (at most MAX_LISTED of them), and
+    `total`: how many there are in all."""
+
+    def __init__(self, listed=(), total: int | None = None):
+        super().__init__(listed)
+        self.total = len(self) if total is None else total
+
+    def __add__(self, other: list) -> Problems:
+        return Problems([*self, *other], self.total + getattr(other, "total", len(other)))
+
+    __iadd__ = __add__  # `a += b` counts b too (list's own would only extend)
+
+
+@dataclass(frozen=True)
+class Read:
+    """A step's day reads `step`'s same day, or its month to date (the 1st through the day)."""
+
+    step: DailyStep
+    span: Literal["day", "month_to_date"] = "day"
+
+    def days(self, day: date) -> list[date]:
+        return [day] if self.span == "day" else list(iter_days(month_start(day), day))
+
+
+@dataclass(frozen=True)
+class DailyCheck:
+    """A blocking rule on each day a step wrote: `find(connection, day)` returns the day's
+    Problems (empty: the day passes)."""
+
+    name: str
+    find: Callable[[Connection, date], Problems]
+    description: str
+
+
+@dataclass(frozen=True)
+class DailyStep:
+    """One daily asset: `asset` its key; `writes` the tables it replaces one day per
+    transaction; `reads` what each of its days reads; `checks` its rules; `gates_close`:
+    its days must be written, checked and current before a month closes."""
+
+    asset: str
+    writes: tuple[Table, ...]
+    reads: tuple[Read, ...] = ()
+    checks: tuple[DailyCheck, ...] = ()
+    gates_close: bool = True
+    description: str = field(default="", compare=False)
+
+
+class FlowError(ValueError):
+    """A flow whose steps are out of order or declared twice."""
+
+
+@dataclass(frozen=True)
+class DailyFlow:
+    """The daily steps in the order they run: each reads only steps before it."""
+
+    steps: tuple[DailyStep, ...]
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.asset in seen:
+                raise FlowError(f"daily step {step.asset} is declared twice")
+            late = [read.step.asset for read in step.reads if read.step.asset not in seen]
+            if late:
+                raise FlowError(f"daily step {step.asset} reads {', '.join(late)}, not before it")
+            seen.add(step.asset)
+
+    def __iter__(self) -> Iterator[DailyStep]:
+        return iter(self.steps)
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        return tuple(step.asset for step in self.steps)
+
+    def step(self, asset: str) -> DailyStep:
+        for step in self.steps:
+            if step.asset == asset:
+                return step
+        raise FlowError(f"{asset} is not a daily step (the flow: {', '.join(self.assets)})")
+
+    def from_step(self, step: DailyStep) -> tuple[DailyStep, ...]:
+        """`step` and every step after it: what re-running `step` makes to run again."""
+        return self.steps[self.steps.index(step) :]
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        """Every table the daily runs write: the steps' own, then their write stamps and
+        check verdicts."""
+        return (*(table for step in self.steps for table in step.writes), day_writes, day_checks)
+
+    @property
+    def gating(self) -> tuple[DailyStep, ...]:
+        return tuple(step for step in self.steps if step.gates_close)

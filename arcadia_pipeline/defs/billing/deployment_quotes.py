@@ -1,0 +1,53 @@
+"""deployment_quotes: the month-to-date quote of every deployment, and its check (the quotes
+add up)."""
+
+import dagster as dg
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+
+from arcadia_pipeline.billing.quotes import QuotedDay, replace_quotes_day
+from arcadia_pipeline.flow import DEPLOYMENT_QUOTES
+from arcadia_pipeline.orchestration.assets import daily_asset, daily_checks
+from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
+from arcadia_pipeline.orchestration.metadata import markdown_table
+from arcadia_pipeline.orchestration.partitions import run_days
+from arcadia_pipeline.orchestration.resources import WarehouseResource
+from arcadia_pipeline.settings import settings
+
+
+def _quoted_metadata(quoted: QuotedDay) -> dict:
+    return {
+        "quotes": MetadataValue.int(quoted.quotes),
+        "base_usd": MetadataValue.float(float(quoted.base_usd)),
+        "overage_usd": MetadataValue.float(float(quoted.overage_usd)),
+        "total_usd": MetadataValue.float(float(quoted.total_usd)),
+        "top_quotes": markdown_table(
+            ["deployment", "plan", "base USD", "overage USD", "total USD"],
+            [
+                [r["deployment_id"], r["plan_code"], r["base_usd"], r["overage_usd"],
+                 r["total_usd"]]
+                for r in quoted.top
+            ],
+        ),
+    }  # fmt: skip
+
+
+def quote_deployments(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> MaterializeResult:
+    """Each day's quotes from its aggregates and the plans of its inventory, on the catalog's
+    terms (pricing/lines.py)."""
+    days = run_days(context)
+    with working_on(context, DEPLOYMENT_QUOTES, days), warehouse.engine.connect() as connection:
+        replace_each_day(
+            context, connection, DEPLOYMENT_QUOTES, days, replace_quotes_day, _quoted_metadata
+        )
+    return MaterializeResult(metadata={"days_in_run": len(days)})
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    loaded = settings()
+    return dg.Definitions(
+        assets=[daily_asset(DEPLOYMENT_QUOTES, loaded, quote_deployments, group_name="billing")],
+        asset_checks=daily_checks(DEPLOYMENT_QUOTES, loaded),
+    )

@@ -1,0 +1,186 @@
+"""monthly_usage_statements: one final usage statement per deployment and billing month, and
+every later change as an explicit adjustment (what the quote engine and finance invoice),
+with its check: what a month has billed equals the month priced now, to the cent."""
+
+import warnings
+from datetime import date, datetime
+
+import dagster as dg
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetDep,
+    AssetExecutionContext,
+    BetaWarning,
+    MaterializeResult,
+    MetadataValue,
+    TimeWindowPartitionMapping,
+)
+from sqlalchemy import Connection
+
+from arcadia_pipeline import utc
+from arcadia_pipeline.days.steps import Problems
+from arcadia_pipeline.db import schema
+from arcadia_pipeline.db.statistics import analyze_written
+from arcadia_pipeline.flow import STATEMENT_READS
+from arcadia_pipeline.orchestration.assets import monthly_asset, monthly_check
+from arcadia_pipeline.orchestration.checks import failing_ids
+from arcadia_pipeline.orchestration.failures import failures_named
+from arcadia_pipeline.orchestration.metadata import markdown_table
+from arcadia_pipeline.orchestration.partitions import months_in_window, run_months
+from arcadia_pipeline.orchestration.resources import WarehouseResource
+from arcadia_pipeline.orchestration.run_launcher import tag_worker
+from arcadia_pipeline.settings import settings
+from arcadia_pipeline.statements import closing
+from arcadia_pipeline.statements.balance import month_mismatches
+from arcadia_pipeline.statements.ledger import (
+    MonthSummary,
+    close_drafts,
+    summarise_month,
+    write_adjustments,
+    write_drafts,
+)
+from arcadia_pipeline.statements.month import (
+    ASSET,
+    closed_at,
+    hold_month,
+    mark_priced,
+    price_month,
+    repriced_at,
+    written_since_priced,
+)
+from arcadia_pipeline.utc import month_text
+
+
+class MonthNotReady(Exception):
+    """A month due to close (or closed) whose days are not all metered, checked and fresh."""
+
+
+def _summary_metadata(summary: MonthSummary) -> dict:
+    return {
+        "status": MetadataValue.text(summary.status),
+        "closed": MetadataValue.int(int(summary.status == "closed")),
+        "statements": MetadataValue.int(summary.statements),
+        "base_usd": MetadataValue.float(float(summary.base_usd)),
+        "total_usd": MetadataValue.float(float(summary.total_usd)),
+        "adjustments": MetadataValue.int(summary.adjustments),
+        "adjustments_usd": MetadataValue.float(float(summary.adjustments_usd)),
+        "adjustments_added": MetadataValue.int(summary.adjustments_added),
+        "total_with_adjustments_usd": MetadataValue.float(
+            float(summary.total_usd + summary.adjustments_usd)
+        ),
+        "largest_statements": markdown_table(
+            ["deployment", "plan", "status", "total USD", "adjustments USD",
+             "total with adjustments USD"],
+            [
+                [r["deployment_id"], r["plan_code"], r["status"], r["total_usd"],
+                 r["adjustments_usd"], r["total_with_adjustments_usd"]]
+                for r in summary.top
+            ],
+        ),
+    }  # fmt: skip
+
+
+def price_months(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    """Per deployment and UTC billing month: the plan, usage per billing kind over the whole
+    month, included and overage quantities, unit prices, line amounts (the quote rule), base
+    fee and total.
+
+    Before the month's end plus ARCADIA_CLOSE_GRACE_DAYS the statements are drafts, replaced
+    on every run. The first run after it closes them, once every day of the month is metered
+    with its checks passing (else it fails naming the days, writing nothing); closed
+    statements never change. A closed month run again is re-priced from its current usage
+    and each line that changed gets one adjustment (a negative amount is a credit).
+    """
+    now = utc.now()
+    months = run_months(context)
+    with warehouse.engine.connect() as connection:
+        tag_worker(context)
+        for month in months:
+            with failures_named(f"{ASSET} failed on {month_text(month)}"), connection.begin():
+                summary = _price(connection, month, now, context.run_id)
+            context.log.info(
+                f"{ASSET}: {month_text(month)} {summary.status}, "
+                f"{summary.adjustments_added} adjustment(s) added"
+            )
+            context.add_asset_metadata(_summary_metadata(summary), partition_key=month.isoformat())
+        analyze_written(connection, schema.STATEMENT_TABLES, months)
+    return MaterializeResult(metadata={"months_in_run": len(months)})
+
+
+def _price(connection: Connection, month: date, now: datetime, run_id: str) -> MonthSummary:
+    """One month in its transaction: a draft replaced, a month closed, or a closed month
+    adjusted."""
+    read_at = hold_month(connection, month)
+    closed = closed_at(connection, month)
+    closes = closed is None and closing.due_to_close(month, now)
+    expired = closing.past_retention(connection, month, now.date())
+    if expired:
+        raise MonthNotReady(f"cannot price {month_text(month)}: {expired}")
+    if closed is not None or closes:
+        unready = closing.unready_days(connection, month, now.date())
+        if unready:
+            verb = "close" if closes else "adjust closed"
+            raise MonthNotReady(
+                f"cannot {verb} {month_text(month)}, its days are not final: " + "; ".join(unready)
+            )
+    priced = price_month(connection, month)
+    added = 0
+    if closed is not None:
+        added = write_adjustments(connection, priced, run_id, now)
+    else:
+        write_drafts(connection, priced, run_id)
+        if closes:
+            close_drafts(connection, month, now)
+    mark_priced(connection, month, read_at, run_id, now if closes else None)
+    return summarise_month(connection, month, added)
+
+
+def check_months(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    """For every deployment and line, the statement plus its adjustments equals the month
+    priced now from its current usage, to the cent (a draft: the statement alone); each
+    statement's total is its base plus its lines, each line priced by the quote rule.
+
+    A month whose days were re-written after it was priced is stale, not wrong (the sensor
+    re-prices it), and one past its records' retention can no longer be priced: both are
+    skipped."""
+    months = months_in_window(context.partition_time_window)
+    problems, skipped = Problems(), 0
+    with warehouse.engine.connect() as connection:
+        for month in months:
+            with connection.begin():
+                hold_month(connection, month, shared=True)
+                if repriced_at(connection, month) is None:
+                    problems += Problems([f"{month_text(month)}: never priced"])
+                    continue
+                expired = closing.past_retention(connection, month, utc.now().date())
+                if expired or month in written_since_priced(connection):
+                    skipped += 1
+                    continue
+                found = month_mismatches(connection, month)
+                problems += Problems([f"{month_text(month)} {p}" for p in found], found.total)
+    return failing_ids(problems, checked=len(months) - skipped, skipped=skipped, unit="month")
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    loaded = settings()
+    # A month reads its days: the UI draws the lineage from the month to them. The month in
+    # progress reads days that are not partitions yet (beta or not, that is the design).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        days_of_the_month = TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+    statements = monthly_asset(
+        ASSET,
+        loaded,
+        price_months,
+        deps=[
+            AssetDep(step.asset, partition_mapping=days_of_the_month)
+            for step in reversed(STATEMENT_READS)
+        ],
+        group_name="statements",
+    )
+    check = monthly_check(ASSET, loaded, check_months, name="statements_equal_the_month_priced_now")
+    return dg.Definitions(assets=[statements], asset_checks=[check])

@@ -1,0 +1,95 @@
+"""The daily flow: each daily step declared once, in the order the steps run.
+
+A day of the pipeline is these four steps: the inventory snapshot, the usage records metered
+from it, the billing-month-to-date aggregates, the month-to-date quotes. Everything else is
+derived from these declarations (days/steps.py): the assets' deps and checks, the daily job,
+the catch-up order, the day locks and staleness, and what a month needs before it closes.
+The monthly statements read the days of STATEMENT_READS.
+"""
+
+from arcadia_pipeline.billing.checks import aggregate_mismatches, quote_mismatches
+from arcadia_pipeline.days.steps import DailyCheck, DailyFlow, DailyStep, Read
+from arcadia_pipeline.db import schema
+from arcadia_pipeline.metering.checks import (
+    incomplete_records,
+    month_closure_problems,
+    out_of_bounds_records,
+)
+
+RESOURCE_INVENTORY = DailyStep(
+    asset="resource_inventory",
+    writes=(schema.resource_inventory, schema.inventory_deployments, schema.inventory_snapshots),
+    description="Every version of the source that overlapped the day, clipped to it, with its "
+    "billing kind from metering.kind_map, and the deployments of the day with their plans.",
+)
+
+USAGE_RECORDS = DailyStep(
+    asset="usage_records",
+    writes=(schema.usage_records,),
+    reads=(Read(RESOURCE_INVENTORY, "day"),),
+    checks=(
+        DailyCheck(
+            "usage_records_complete",
+            incomplete_records,
+            "Every attributed billable version of the day's inventory has its record(s) for "
+            "each period of its granularity, and no record exists that the inventory does "
+            "not explain.",
+        ),
+        DailyCheck(
+            "usage_records_within_bounds",
+            out_of_bounds_records,
+            "qty >= 0; droplet hours per resource <= 24 a day and <= 1 an hour; "
+            "sub_attribution never written.",
+        ),
+        DailyCheck(
+            "usage_records_month_closure",
+            month_closure_problems,
+            "When a month's last day is metered, every resource that existed all month with "
+            "one size sums to exactly its GB-months / 1 zone / hours-in-month.",
+        ),
+    ),
+    description="One record per (deployment, resource, period, granularity) with its exact "
+    "qty, time-weighted by the second from the day's inventory snapshot.",
+)
+
+USAGE_PERIOD_AGGREGATES = DailyStep(
+    asset="usage_period_aggregates",
+    writes=(schema.usage_period_aggregates,),
+    reads=(Read(USAGE_RECORDS, "month_to_date"),),
+    checks=(
+        DailyCheck(
+            "aggregates_equal_usage_records",
+            aggregate_mismatches,
+            "Each aggregate equals SUM(qty) of usage_records over its billing period to date.",
+        ),
+    ),
+    description="Billing-period (UTC calendar month) to date SUM(qty) per (deployment, "
+    "billing kind) as of each day: what usage_for_period(deployment, month start, day) "
+    "returns.",
+)
+
+DEPLOYMENT_QUOTES = DailyStep(
+    asset="deployment_quotes",
+    writes=(schema.deployment_quotes, schema.deployment_quote_lines),
+    reads=(
+        Read(USAGE_PERIOD_AGGREGATES, "day"),
+        Read(RESOURCE_INVENTORY, "day"),  # the plan of the day
+    ),
+    checks=(
+        DailyCheck(
+            "quote_totals_add_up",
+            quote_mismatches,
+            "Each quote's total equals its base plus its lines, each line priced by the rule.",
+        ),
+    ),
+    description="Month-to-date quote per deployment as of each day: plan base (not prorated) "
+    "plus a line per billing kind, overage rounded half-up to the cent.",
+)
+
+DAILY_FLOW = DailyFlow(
+    (RESOURCE_INVENTORY, USAGE_RECORDS, USAGE_PERIOD_AGGREGATES, DEPLOYMENT_QUOTES)
+)
+
+# What a month's statements read of its days: the usage records, and (through them) the
+# inventory's plans. The month holds these days shared while it is priced.
+STATEMENT_READS = (USAGE_RECORDS, RESOURCE_INVENTORY)

@@ -1,0 +1,167 @@
+"""A day's inventory snapshot: what existed during the day, clipped to it, written from the
+staged source rows (the resource_inventory step).
+
+`overlaps_day` and `clipped_to_day` are the one definition of "a version's part of a
+day": the snapshot is written with them, and the corrections sensor compares the source
+with the snapshots through them (inventory/changes.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    delete,
+    distinct,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from arcadia_pipeline.db.schema import (
+    inventory_deployments,
+    inventory_snapshots,
+    kind_map,
+    resource_inventory,
+)
+from arcadia_pipeline.db.types import TSTZ
+from arcadia_pipeline.inventory.staging import staged_deployments, staged_versions
+from arcadia_pipeline.utc import day_bounds
+
+# What a snapshot holds of a version besides its day and lineage: the columns the
+# corrections sensor compares with the source.
+SNAPSHOT_COLUMNS = (
+    "resource_id",
+    "deployment_id",
+    "inventory_kind",
+    "size_gb",
+    "status",
+    "starts_at",
+    "ends_at",
+)
+
+
+def overlaps_day(versions, d0, d1) -> ColumnElement[bool]:
+    """A version of `versions` (a table or subquery of source columns) exists during the
+    day [d0, d1): timestamptz expressions or values."""
+    v = versions.c
+    return and_(v.valid_from < d1, or_(v.valid_to.is_(None), v.valid_to > d0))
+
+
+def clipped_to_day(versions, d0, d1) -> tuple[ColumnElement, ColumnElement]:
+    """(starts_at, ends_at): the part of an overlapping version inside [d0, d1)."""
+    v = versions.c
+    return func.greatest(v.valid_from, d0), func.least(func.coalesce(v.valid_to, d1), d1)
+
+
+@dataclass(frozen=True)
+class InventorySnapshot:
+    day: date
+    snapshot_id: int
+    versions: int
+    resources: int
+    unattributed_resources: int
+    kept_newer: bool = False  # the day held a snapshot staged after this run's: kept
+
+
+def _snapshot(row, kept_newer: bool = False) -> InventorySnapshot:
+    return InventorySnapshot(
+        day=row["day"],
+        snapshot_id=row["snapshot_id"],
+        versions=row["versions"],
+        resources=row["resources"],
+        unattributed_resources=row["unattributed_resources"],
+        kept_newer=kept_newer,
+    )
+
+
+def replace_inventory_day(
+    warehouse: Connection, day: date, run_id: str, taken_at: datetime
+) -> InventorySnapshot:
+    """Replace day's snapshot from the staged rows, staged at `taken_at` (the caller holds
+    the day's transaction and lock).
+
+    A snapshot staged after ours is kept: a correction run re-metered the day while this
+    (long) run was on earlier days, and our older copy of the source would undo it.
+    """
+    existing = (
+        warehouse.execute(select(inventory_snapshots).where(inventory_snapshots.c.day == day))
+        .mappings()
+        .one_or_none()
+    )
+    if existing is not None and existing["taken_at"] > taken_at:
+        return _snapshot(existing, kept_newer=True)
+    d0, d1 = day_bounds(day)
+    v = staged_versions.c
+    k = kind_map.c
+    overlaps = overlaps_day(staged_versions, d0, d1)
+    for table in (resource_inventory, inventory_deployments, inventory_snapshots):
+        warehouse.execute(delete(table).where(table.c.day == day))
+
+    billable = (
+        select(k.inventory_kind)
+        .where(k.inventory_kind == v.inventory_kind, k.billing_kind.is_not(None))
+        .exists()
+    )
+    counts = select(
+        literal(day).label("day"),
+        literal(run_id).label("run_id"),
+        literal(taken_at, TSTZ).label("taken_at"),
+        func.max(v.recorded_at).label("source_recorded_through"),
+        func.count().label("versions"),
+        func.count(distinct(v.resource_id)).label("resources"),
+        func.count(distinct(v.resource_id))
+        .filter(and_(v.deployment_id.is_(None), billable))
+        .label("unattributed_resources"),
+    ).where(overlaps)
+    snapshot_id = warehouse.execute(
+        insert(inventory_snapshots)
+        .from_select([c.name for c in counts.selected_columns], counts)
+        .returning(inventory_snapshots.c.snapshot_id)
+    ).scalar_one()
+
+    starts_at, ends_at = clipped_to_day(staged_versions, d0, d1)
+    rows = (
+        select(
+            literal(day).label("day"),
+            literal(snapshot_id).label("snapshot_id"),
+            v.resource_id,
+            v.deployment_id,
+            v.inventory_kind,
+            k.billing_kind,
+            k.accrual,
+            v.size_gb,
+            v.status,
+            v.valid_from,
+            v.valid_to,
+            starts_at.label("starts_at"),
+            ends_at.label("ends_at"),
+            v.recorded_at,
+        )
+        .join_from(staged_versions, kind_map, k.inventory_kind == v.inventory_kind)
+        .where(overlaps)
+    )
+    warehouse.execute(
+        insert(resource_inventory).from_select([c.name for c in rows.selected_columns], rows)
+    )
+    sd = staged_deployments.c
+    warehouse.execute(
+        insert(inventory_deployments).from_select(
+            ["day", "deployment_id", "name", "plan_code"],
+            select(literal(day), sd.deployment_id, sd.name, sd.plan_code),
+        )
+    )
+    snap = (
+        warehouse.execute(
+            select(inventory_snapshots).where(inventory_snapshots.c.snapshot_id == snapshot_id)
+        )
+        .mappings()
+        .one()
+    )
+    return _snapshot(snap)

@@ -1,0 +1,130 @@
+"""Priced lines: the quote rule applied in SQL to the deployments of a scope, their usage and
+their terms. Quotes, statement drafts and adjustments are all written from `priced_lines`;
+`raise_if_unpriceable` refuses, naming them, the deployments and kinds it cannot price.
+
+A scope's *heads* are its deployments, one row each: (deployment_id, plan_code, base_usd,
+frozen), base_usd NULL when the plan is not in the catalog, frozen true for a deployment of a
+closed month (priced on the terms it closed with: pricing/terms.py).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Numeric, and_, cast, func, not_, null, select, union_all
+
+from arcadia_pipeline.days.steps import MAX_LISTED
+from arcadia_pipeline.db.schema import overage_prices, plan_items
+from arcadia_pipeline.errors import BadSourceData
+from arcadia_pipeline.pricing.rules import overage_qty_sql, overage_usd_sql
+
+LINE_COLUMNS = (
+    "deployment_id", "billing_kind", "qty", "included_qty", "overage_qty", "unit_price_usd",
+    "amount_usd",
+)  # fmt: skip
+
+
+class PricingError(BadSourceData):
+    """A scope cannot be priced: a deployment's plan, or a billing kind's overage price, is
+    missing from the catalog. Raised before anything is written, naming them."""
+
+
+def priced_lines(heads, usage, frozen=None):
+    """SELECT LINE_COLUMNS: a line for every billing kind a head used or its terms include,
+    quantities in the kind's unit and money in USD (amount rounded half-up to the cent).
+
+    heads: see the module; usage: (deployment_id, billing_kind, qty) of those deployments;
+    frozen: pricing.terms.frozen_lines of the month (None: no head is frozen). A frozen head's
+    lines keep their included quantity and price; a kind it used only after its close takes
+    its closed plan's inclusion and the catalog's price. One hashed full join of the terms
+    with the usage."""
+    h, p = heads.c, plan_items.c
+    terms = select(
+        h.deployment_id,
+        p.billing_kind,
+        p.included_qty,
+        cast(null(), Numeric).label("unit_price_usd"),
+    ).join_from(heads, plan_items, and_(p.plan_code == h.plan_code, not_(h.frozen)))
+    if frozen is not None:
+        f = frozen.c
+        terms = union_all(
+            terms, select(f.deployment_id, f.billing_kind, f.included_qty, f.unit_price_usd)
+        )
+    terms = terms.subquery("terms")
+    joined = terms.join(
+        usage,
+        and_(
+            usage.c.deployment_id == terms.c.deployment_id,
+            usage.c.billing_kind == terms.c.billing_kind,
+        ),
+        full=True,
+    )
+    deployment_id = func.coalesce(terms.c.deployment_id, usage.c.deployment_id)
+    billing_kind = func.coalesce(terms.c.billing_kind, usage.c.billing_kind)
+    qty = func.coalesce(usage.c.qty, 0)
+    included = func.coalesce(terms.c.included_qty, 0)
+    query = select().select_from(joined)
+    if frozen is not None:  # a frozen head's kind used after its close: its plan's inclusion
+        later = plan_items.alias("later")
+        query = query.join(heads, h.deployment_id == deployment_id).outerjoin(
+            later,
+            and_(h.frozen, later.c.plan_code == h.plan_code, later.c.billing_kind == billing_kind),
+        )
+        included = func.coalesce(terms.c.included_qty, later.c.included_qty, 0)
+    price = func.coalesce(terms.c.unit_price_usd, overage_prices.c.unit_price_usd)
+    return query.outerjoin(
+        overage_prices, overage_prices.c.billing_kind == billing_kind
+    ).add_columns(
+        deployment_id.label("deployment_id"),
+        billing_kind.label("billing_kind"),
+        qty.label("qty"),
+        included.label("included_qty"),
+        overage_qty_sql(qty, included).label("overage_qty"),
+        price.label("unit_price_usd"),
+        overage_usd_sql(qty, included, price).label("amount_usd"),
+    )
+
+
+def raise_if_unpriceable(connection: Connection, heads, usage, frozen, scope: str) -> None:
+    """Raise PricingError naming the heads without a plan in the catalog, then the billing
+    kinds without a price, of the scope ("quoted on 2025-03-04", "of 2025-02"). Each side is
+    filtered to the unpriced kinds first: a handful of rows, not every line."""
+    h = heads.c
+    unplanned = connection.execute(
+        select(h.deployment_id, h.plan_code, func.count().over().label("total"))
+        .where(h.base_usd.is_(None))
+        .order_by(h.deployment_id)
+        .limit(MAX_LISTED)
+    ).all()
+    if unplanned:
+        listed = ", ".join(
+            f"{r.deployment_id} ({'no plan' if r.plan_code is None else f'plan {r.plan_code!r}'})"
+            for r in unplanned
+        )
+        raise PricingError(
+            f"{unplanned[0].total} deployment(s) {scope} have no plan in metering.plans: {listed}"
+        )
+    priced = select(overage_prices.c.billing_kind)
+    p, u = plan_items.c, usage.c
+    kinds = [
+        select(h.deployment_id, p.billing_kind)
+        .join_from(heads, plan_items, and_(p.plan_code == h.plan_code, not_(h.frozen)))
+        .where(p.billing_kind.not_in(priced)),
+        select(u.deployment_id, u.billing_kind).where(u.billing_kind.not_in(priced)),
+    ]
+    if frozen is not None:  # a closed line keeps its own price
+        f = frozen.c
+        kinds[1] = kinds[1].where(
+            ~select(f.billing_kind)
+            .where(f.deployment_id == u.deployment_id, f.billing_kind == u.billing_kind)
+            .exists()
+        )
+    unpriced = union_all(*kinds).subquery("unpriced")
+    rows = connection.execute(
+        select(unpriced.c.billing_kind, func.min(unpriced.c.deployment_id))
+        .group_by(unpriced.c.billing_kind)
+        .order_by(unpriced.c.billing_kind)
+    ).all()
+    if rows:
+        listed = ", ".join(f"{kind} (e.g. deployment {dep})" for kind, dep in rows)
+        raise PricingError(
+            f"billing kinds {scope} have no overage price in metering.overage_prices: {listed}"
+        )

@@ -1,0 +1,186 @@
+"""A billing month priced now: every deployment of the month's inventory, any with usage and
+any with a closed statement, each with a line per billing kind it used or its terms include,
+usage summed over the whole month (usage_for_period from the first day to the last) and
+priced by the quote rule (pricing/lines.py).
+
+A draft takes its plan from the deployment's last day in the month's inventory and its terms
+from the catalog; a closed statement keeps the plan, base fee, included quantities and unit
+prices it closed with, so only usage ever changes a closed month (a later plan or price
+change is never billed back).
+
+`price_month` returns a PricedMonth: the priced statements and lines in two temporary tables
+of the transaction that priced them (dropped at its commit). Drafts, adjustments and the
+statements' check read them through that object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    and_,
+    cast,
+    func,
+    insert,
+    select,
+    union,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from arcadia_pipeline.days.locks import clock, lock, lock_for_reading
+from arcadia_pipeline.db.schema import day_writes, inventory_deployments, plans, statement_months
+from arcadia_pipeline.flow import STATEMENT_READS
+from arcadia_pipeline.pricing.lines import LINE_COLUMNS, priced_lines, raise_if_unpriceable
+from arcadia_pipeline.pricing.terms import frozen_heads, frozen_lines
+from arcadia_pipeline.pricing.usage import usage_of
+from arcadia_pipeline.utc import iter_days, month_end, month_text
+
+ASSET = "monthly_usage_statements"
+
+
+@dataclass(frozen=True)
+class PricedMonth:
+    """The month priced now, valid inside the transaction that priced it: `statements`
+    (deployment_id, plan_code, base_usd, frozen) and `lines` (pricing.lines.LINE_COLUMNS)."""
+
+    month: date
+    statements: Table
+    lines: Table
+
+
+def _priced_tables() -> tuple[Table, Table]:
+    """Two temporary tables, dropped when the pricing transaction commits."""
+    metadata = MetaData()
+    temporary = {"prefixes": ["TEMPORARY"], "postgresql_on_commit": "DROP"}
+    statements = Table(
+        "priced_statements",
+        metadata,
+        Column("deployment_id", Text),
+        Column("plan_code", Text),
+        Column("base_usd", Numeric),  # NULL: no plan known in the catalog
+        Column("frozen", Boolean),  # priced on the terms it closed with
+        **temporary,
+    )
+    lines = Table(
+        "priced_lines",
+        metadata,
+        *(Column(name, Text if name in ("deployment_id", "billing_kind") else Numeric)
+          for name in LINE_COLUMNS),
+        **temporary,
+    )  # fmt: skip
+    return statements, lines
+
+
+def hold_month(connection: Connection, month: date, shared: bool = False) -> datetime:
+    """In the month's transaction: its own lock (exclusive to write: two runs of a month
+    leave one's statements; shared to check), then every day it reads shared, so no run
+    re-meters them until the transaction ends; the time from which what it reads is fixed."""
+    lock(connection, ASSET, month, shared)
+    for day in iter_days(month, month_end(month)):
+        for step in STATEMENT_READS:
+            lock_for_reading(connection, step, day)
+    return clock(connection)
+
+
+def closed_at(connection: Connection, month: date) -> datetime | None:
+    return connection.execute(
+        select(statement_months.c.closed_at).where(statement_months.c.month == month)
+    ).scalar_one_or_none()
+
+
+def repriced_at(connection: Connection, month: date) -> datetime | None:
+    return connection.execute(
+        select(statement_months.c.repriced_at).where(statement_months.c.month == month)
+    ).scalar_one_or_none()
+
+
+def written_since_priced(connection: Connection) -> dict[date, datetime]:
+    """The priced months some day of which a statement reads was written after the month
+    was priced: {month: newest such write}."""
+    w, m = day_writes.c, statement_months.c
+    month = func.date_trunc("month", w.day)
+    rows = connection.execute(
+        select(m.month, func.max(w.written_at))
+        .join_from(
+            statement_months,
+            day_writes,
+            and_(cast(month, Date) == m.month, w.written_at > m.repriced_at),
+        )
+        .where(w.asset.in_([step.asset for step in STATEMENT_READS]))
+        .group_by(m.month)
+    ).all()
+    return dict(rows)
+
+
+def mark_priced(
+    connection: Connection,
+    month: date,
+    read_at: datetime,
+    run_id: str,
+    closed: datetime | None = None,
+) -> None:
+    """Record when the month was priced from (and, once, when it closed)."""
+    values = {"repriced_at": read_at, "run_id": run_id}
+    closing = {} if closed is None else {"closed_at": closed}  # a closed month keeps its own
+    connection.execute(
+        pg_insert(statement_months)
+        .values(month=month, **values, **closing)
+        .on_conflict_do_update(index_elements=["month"], set_={**values, **closing})
+    )
+
+
+def _last_plans(month: date):
+    """Each deployment's plan on its last day in the month's inventory."""
+    d = inventory_deployments.c
+    return (
+        select(d.deployment_id, d.plan_code)
+        .where(d.day.between(month, month_end(month)))
+        .distinct(d.deployment_id)
+        .order_by(d.deployment_id, d.day.desc())
+    ).subquery("last_plans")
+
+
+def price_month(connection: Connection, month: date) -> PricedMonth:
+    """The month priced now (caller holds the transaction); raises PricingError naming the
+    deployments without a known plan and the kinds without a price, writing nothing."""
+    statements, lines = _priced_tables()
+    for table in (statements, lines):
+        table.create(connection)
+    usage = usage_of(month, month_end(month)).subquery("usage")
+    last, closed = _last_plans(month), frozen_heads(month)
+    ids = union(
+        select(last.c.deployment_id),
+        select(usage.c.deployment_id),
+        select(closed.c.deployment_id),
+    ).subquery("ids")
+    connection.execute(
+        insert(statements).from_select(
+            ["deployment_id", "plan_code", "base_usd", "frozen"],
+            select(
+                ids.c.deployment_id,
+                func.coalesce(closed.c.plan_code, last.c.plan_code),
+                func.coalesce(closed.c.base_usd, plans.c.base_usd),
+                closed.c.deployment_id.is_not(None),
+            )
+            .select_from(ids)
+            .outerjoin(closed, closed.c.deployment_id == ids.c.deployment_id)
+            .outerjoin(last, last.c.deployment_id == ids.c.deployment_id)
+            .outerjoin(plans, plans.c.plan_code == last.c.plan_code),
+        )
+    )
+    frozen = frozen_lines(month)
+    raise_if_unpriceable(connection, statements, usage, frozen, f"of {month_text(month)}")
+    connection.execute(
+        insert(lines).from_select(list(LINE_COLUMNS), priced_lines(statements, usage, frozen))
+    )
+    connection.exec_driver_sql(f"ANALYZE {statements.name}, {lines.name}")
+    return PricedMonth(month, statements, lines)
