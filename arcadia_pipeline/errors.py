@@ -1,4 +1,9 @@
-"""The one family of errors for input the pipeline cannot meter or price."""
+"""The one family of errors for input the pipeline cannot meter or price, and how many of
+the offending rows a message names."""
+
+# A message that names offending rows (bad source rows, unpriced deployments, a check's
+# problems) lists at most this many; it always says how many there are in all.
+MAX_LISTED = 20
 
 
 class BadSourceData(Exception):

@@ -5,12 +5,13 @@ from datetime import date
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from arcadia_pipeline.days.steps import MAX_LISTED, Problems
+from arcadia_pipeline.days.steps import Problems
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
     usage_period_aggregates,
 )
+from arcadia_pipeline.errors import MAX_LISTED
 from arcadia_pipeline.pricing.balance import lines_per_deployment, unbalanced_text
 from arcadia_pipeline.pricing.usage import usage_of
 from arcadia_pipeline.utc import month_start

@@ -20,13 +20,9 @@ from sqlalchemy import Connection, Table
 from arcadia_pipeline.db.schema import day_checks, day_writes
 from arcadia_pipeline.utc import iter_days, month_start
 
-# A problem list is cut to this many entries wherever one is shown (a check's description, a
-# failure message); its true length is always counted.
-MAX_LISTED = 20
-
 
 class Problems(list):
-    """The problems a check found, as readable ids (at most MAX_LISTED of them), and
+    """The problems a check found, as readable ids (at most errors.MAX_LISTED of them), and
     `total`: how many there are in all."""
 
     def __init__(self, listed=(), total: int | None = None):

@@ -1,7 +1,7 @@
 """Validation of a staged window: every source row the pipeline cannot meter, named.
 
 Runs in SQL over the whole window before any day is written, so a run with bad rows fails
-with all of them (up to MAX_REPORTED_ROWS) and the days they break, having written nothing.
+with all of them (up to MAX_LISTED) and the days they break, having written nothing.
 The source may be a view: nothing its DDL promises (NOT NULL, a primary key) is assumed.
 """
 
@@ -27,10 +27,9 @@ from sqlalchemy.dialects.postgresql import INTERVAL
 
 from arcadia_pipeline.catalog.kinds import STATUSES, Accrual
 from arcadia_pipeline.db.schema import kind_map, plans
-from arcadia_pipeline.errors import BadSourceData
+from arcadia_pipeline.errors import MAX_LISTED, BadSourceData
 from arcadia_pipeline.inventory.staging import staged_deployments, staged_versions
 
-MAX_REPORTED_ROWS = 20
 # 10 PB: far beyond any Spaces bucket, snapshot or backup, and small enough that no
 # quantity (numeric(38,18)) or quote amount (numeric(14,2)) the pipeline derives from it
 # can overflow. NaN and ±Infinity (PostgreSQL numerics) are refused with it.
@@ -205,7 +204,7 @@ def find_invalid_rows(
     warehouse: Connection, window_start: datetime, window_end: datetime
 ) -> tuple[int, list[dict]]:
     """Every staged row the pipeline cannot meter, with the reason and the days of the window
-    it touches (set-based); the first MAX_REPORTED_ROWS of them, and how many."""
+    it touches (set-based); the first MAX_LISTED of them, and how many."""
     problems = _version_problems() + _deployment_problems()
     all_problems = problems[0].union_all(*problems[1:]).subquery("problems")
     first_day, last_day = _days_touched(all_problems, window_start, window_end)
@@ -220,7 +219,7 @@ def find_invalid_rows(
             func.count().over().label("total"),
         )
         .order_by(all_problems.c.subject, all_problems.c.problem)
-        .limit(MAX_REPORTED_ROWS)
+        .limit(MAX_LISTED)
     ).mappings().all()  # fmt: skip
     total = rows[0]["total"] if rows else 0
     return total, [dict(r) for r in rows]

@@ -9,8 +9,9 @@ from datetime import date
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from arcadia_pipeline.catalog.kinds import Accrual
-from arcadia_pipeline.days.steps import MAX_LISTED, Problems
+from arcadia_pipeline.days.steps import Problems
 from arcadia_pipeline.db.schema import kind_map, resource_inventory, usage_records
+from arcadia_pipeline.errors import MAX_LISTED
 from arcadia_pipeline.metering.accrual import accrued_qty_sql
 from arcadia_pipeline.metering.records import metered_rows, records_of_days
 from arcadia_pipeline.utc import days_bounds, month_end, month_start

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue
 
-from arcadia_pipeline.days.steps import MAX_LISTED, DailyCheck, DailyStep, Problems
+from arcadia_pipeline.days.steps import DailyCheck, DailyStep, Problems
 from arcadia_pipeline.days.verdicts import check_day
 from arcadia_pipeline.db.schema import day_checks
 from arcadia_pipeline.db.statistics import analyze_written
+from arcadia_pipeline.errors import MAX_LISTED
 from arcadia_pipeline.orchestration.partitions import days_in_window
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Numeric, and_, cast, func, not_, null, select, union_all
 
-from arcadia_pipeline.days.steps import MAX_LISTED
 from arcadia_pipeline.db.schema import overage_prices, plan_items
-from arcadia_pipeline.errors import BadSourceData
+from arcadia_pipeline.errors import MAX_LISTED, BadSourceData
 from arcadia_pipeline.pricing.rules import overage_qty_sql, overage_usd_sql
 
 LINE_COLUMNS = (

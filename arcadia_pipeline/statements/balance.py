@@ -7,12 +7,13 @@ from datetime import date
 
 from sqlalchemy import Connection, func, or_, select
 
-from arcadia_pipeline.days.steps import MAX_LISTED, Problems
+from arcadia_pipeline.days.steps import Problems
 from arcadia_pipeline.db.schema import (
     monthly_statement_lines,
     monthly_statements,
     statement_adjustments,
 )
+from arcadia_pipeline.errors import MAX_LISTED
 from arcadia_pipeline.pricing.balance import lines_per_deployment, unbalanced_text
 from arcadia_pipeline.pricing.lines import PricingError
 from arcadia_pipeline.statements.ledger import differences

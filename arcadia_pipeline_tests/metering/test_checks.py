@@ -4,7 +4,7 @@ purpose-built bad data; a failed blocking check stops the downstream assets."""
 from datetime import date
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetCheckKey, AssetKey, DagsterInstance
 from sqlalchemy import text
 
 from arcadia_pipeline.metering.checks import (
@@ -15,6 +15,7 @@ from arcadia_pipeline.metering.checks import (
 from arcadia_pipeline_tests.support import (
     add_deployment,
     add_version,
+    defs,
     materialize_day,
     materialize_range,
     set_granularity,
@@ -189,3 +190,31 @@ def test_failed_blocking_check_stops_downstream_and_names_ids(engine, doubling_t
             ).scalar_one()
             == 0
         )
+
+
+def test_a_check_counts_every_problem_and_lists_the_first_twenty(engine):
+    """30 hourly records missing: 20 named, 30 counted, in the rule and in the check's
+    result (its `problems` metadata and "… and 10 more")."""
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
+    add_version(engine, "droplet:2", "dep-a", "droplet", utc(2025, 1, 1))
+    set_granularity(engine, "droplet_hours", "hour")
+    materialize_day(DAY, assets=("resource_inventory", "usage_records"))
+    _run(
+        engine,
+        "DELETE FROM metering.usage_records WHERE resource_id = 'droplet:1' "
+        "OR (resource_id = 'droplet:2' AND period_start < '2025-03-10T06:00Z')",
+    )
+    with engine.connect() as connection:
+        problems = incomplete_records(connection, DAY)
+    assert (len(problems), problems.total) == (20, 30)
+
+    key = AssetCheckKey(AssetKey("usage_records"), "usage_records_complete")
+    job = defs.resolve_job_def("daily_metering_job")
+    result = job.get_subset(asset_selection=set(), asset_check_selection={key}).execute_in_process(
+        instance=DagsterInstance.ephemeral(), partition_key=DAY.isoformat(), raise_on_error=False
+    )  # the check alone, on the day as it stands
+    [complete] = result.get_asset_check_evaluations()
+    assert not complete.passed
+    assert complete.metadata["problems"].value == 30
+    assert complete.description.endswith("… and 10 more")
