@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, func, literal, select
 
 from arcadia_pipeline.db.schema import usage_records
 from arcadia_pipeline.metering.records import records_of_days
@@ -17,15 +17,20 @@ def usage_of(first: date, last: date, deployment_id: str | None = None) -> Selec
     """SELECT (deployment_id, billing_kind, qty, records) over the days [first, last], for
     one deployment or all: qty in the kind's unit (numeric(38,18) sums), records a count."""
     u = usage_records.c
-    query = select(
-        u.deployment_id,
-        u.resource_kind.label("billing_kind"),
-        func.sum(u.qty).label("qty"),
-        func.count().label("records"),
-    ).where(records_of_days(first, last))
-    if deployment_id is not None:
-        query = query.where(u.deployment_id == deployment_id)
-    return query.group_by(u.deployment_id, u.resource_kind)
+    sums = (u.resource_kind.label("billing_kind"), func.sum(u.qty).label("qty"))
+    records = func.count().label("records")
+    if deployment_id is None:
+        return (
+            select(u.deployment_id, *sums, records)
+            .where(records_of_days(first, last))
+            .group_by(u.deployment_id, u.resource_kind)
+        )
+    # One deployment: grouped by kind alone (a hashed aggregate of its few rows).
+    return (
+        select(literal(deployment_id).label("deployment_id"), *sums, records)
+        .where(u.deployment_id == deployment_id, records_of_days(first, last))
+        .group_by(u.resource_kind)
+    )
 
 
 def usage_for_period(
@@ -35,8 +40,5 @@ def usage_for_period(
     [start_date, end_date]; raises ValueError when start_date is after end_date."""
     if start_date > end_date:
         raise ValueError(f"start date {start_date} is after end date {end_date}")
-    usage = usage_of(start_date, end_date, deployment_id).subquery("usage")
-    rows = connection.execute(
-        select(usage.c.billing_kind, usage.c.qty).order_by(usage.c.billing_kind)
-    ).all()
-    return {kind: qty for kind, qty in rows}
+    usage = usage_of(start_date, end_date, deployment_id).order_by("billing_kind")
+    return {kind: qty for _, kind, qty, _ in connection.execute(usage)}

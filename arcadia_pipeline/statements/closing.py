@@ -1,4 +1,4 @@
-"""When a billing month closes, and what it needs first.
+"""When a billing month closes, what it needs first, and one statement run of a month.
 
 A month's statements are drafts until the month has ended plus ARCADIA_CLOSE_GRACE_DAYS;
 the first statement run after that closes them, and a closed month is only ever adjusted.
@@ -18,7 +18,20 @@ from arcadia_pipeline.days.verdicts import CloseStatus, close_status
 from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.retention.expiry import retention_cutoffs
 from arcadia_pipeline.settings import settings
+from arcadia_pipeline.statements.ledger import (
+    MonthSummary,
+    close_drafts,
+    summarise_month,
+    write_adjustments,
+    write_drafts,
+)
+from arcadia_pipeline.statements.month import closed_at, hold_month, mark_priced, price_month
 from arcadia_pipeline.utc import DAY, add_months, day_start, month_end, month_text
+
+
+class MonthNotReady(Exception):
+    """A month due to close (or closed) whose days are not all metered, checked and fresh,
+    or whose records retention may have removed: it cannot be priced for good now."""
 
 
 def closes_at(month: date, grace_days: int | None = None) -> datetime:
@@ -64,3 +77,33 @@ def past_retention(connection: Connection, month: date, today: date) -> str | No
         f"{month_text(month)} is past the retention of its usage records "
         f"({', '.join(expired)} kept from {max(cutoffs[k] for k in expired)} on)"
     )
+
+
+def price_and_book(connection: Connection, month: date, now: datetime, run_id: str) -> MonthSummary:
+    """One statement run of one month, in its transaction (caller begins it): a draft
+    replaced, the month closed once it is due and its days are final, or a closed month's
+    changes booked as adjustments. Raises MonthNotReady (writing nothing) for a month due
+    or closed whose days are not final, or past its records' retention."""
+    read_at = hold_month(connection, month)
+    closed = closed_at(connection, month)
+    closes = closed is None and due_to_close(month, now)
+    expired = past_retention(connection, month, now.date())
+    if expired:
+        raise MonthNotReady(f"cannot price {month_text(month)}: {expired}")
+    if closed is not None or closes:
+        unready = unready_days(connection, month, now.date())
+        if unready:
+            verb = "close" if closes else "adjust closed"
+            raise MonthNotReady(
+                f"cannot {verb} {month_text(month)}, its days are not final: " + "; ".join(unready)
+            )
+    priced = price_month(connection, month)
+    added = 0
+    if closed is not None:
+        added = write_adjustments(connection, priced, run_id, now)
+    else:
+        write_drafts(connection, priced, run_id)
+        if closes:
+            close_drafts(connection, month, now)
+    mark_priced(connection, month, read_at, run_id, now if closes else None)
+    return summarise_month(connection, month, added)

@@ -3,7 +3,6 @@ every later change as an explicit adjustment (what the quote engine and finance 
 with its check: what a month has billed equals the month priced now, to the cent."""
 
 import warnings
-from datetime import date, datetime
 
 import dagster as dg
 from dagster import (
@@ -16,7 +15,6 @@ from dagster import (
     MetadataValue,
     TimeWindowPartitionMapping,
 )
-from sqlalchemy import Connection
 
 from arcadia_pipeline import utc
 from arcadia_pipeline.days.steps import Problems
@@ -33,27 +31,14 @@ from arcadia_pipeline.orchestration.run_launcher import tag_worker
 from arcadia_pipeline.settings import settings
 from arcadia_pipeline.statements import closing
 from arcadia_pipeline.statements.balance import month_mismatches
-from arcadia_pipeline.statements.ledger import (
-    MonthSummary,
-    close_drafts,
-    summarise_month,
-    write_adjustments,
-    write_drafts,
-)
+from arcadia_pipeline.statements.ledger import MonthSummary
 from arcadia_pipeline.statements.month import (
     ASSET,
-    closed_at,
     hold_month,
-    mark_priced,
-    price_month,
     repriced_at,
     written_since_priced,
 )
 from arcadia_pipeline.utc import month_text
-
-
-class MonthNotReady(Exception):
-    """A month due to close (or closed) whose days are not all metered, checked and fresh."""
 
 
 def _summary_metadata(summary: MonthSummary) -> dict:
@@ -98,7 +83,7 @@ def price_months(context: AssetExecutionContext, warehouse: WarehouseResource) -
         tag_worker(context)
         for month in months:
             with failures_named(f"{ASSET} failed on {month_text(month)}"), connection.begin():
-                summary = _price(connection, month, now, context.run_id)
+                summary = closing.price_and_book(connection, month, now, context.run_id)
             context.log.info(
                 f"{ASSET}: {month_text(month)} {summary.status}, "
                 f"{summary.adjustments_added} adjustment(s) added"
@@ -106,34 +91,6 @@ def price_months(context: AssetExecutionContext, warehouse: WarehouseResource) -
             context.add_asset_metadata(_summary_metadata(summary), partition_key=month.isoformat())
         analyze_written(connection, schema.STATEMENT_TABLES, months)
     return MaterializeResult(metadata={"months_in_run": len(months)})
-
-
-def _price(connection: Connection, month: date, now: datetime, run_id: str) -> MonthSummary:
-    """One month in its transaction: a draft replaced, a month closed, or a closed month
-    adjusted."""
-    read_at = hold_month(connection, month)
-    closed = closed_at(connection, month)
-    closes = closed is None and closing.due_to_close(month, now)
-    expired = closing.past_retention(connection, month, now.date())
-    if expired:
-        raise MonthNotReady(f"cannot price {month_text(month)}: {expired}")
-    if closed is not None or closes:
-        unready = closing.unready_days(connection, month, now.date())
-        if unready:
-            verb = "close" if closes else "adjust closed"
-            raise MonthNotReady(
-                f"cannot {verb} {month_text(month)}, its days are not final: " + "; ".join(unready)
-            )
-    priced = price_month(connection, month)
-    added = 0
-    if closed is not None:
-        added = write_adjustments(connection, priced, run_id, now)
-    else:
-        write_drafts(connection, priced, run_id)
-        if closes:
-            close_drafts(connection, month, now)
-    mark_priced(connection, month, read_at, run_id, now if closes else None)
-    return summarise_month(connection, month, added)
 
 
 def check_months(
