@@ -29,3 +29,17 @@ def test_schedules_and_sensors_run_without_being_switched_on():
         assert defs.resolve_schedule_def(name).default_status == DefaultScheduleStatus.RUNNING
     for name in ("missed_days_sensor", "late_corrections_sensor"):
         assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.RUNNING
+
+
+def test_each_asset_says_what_its_days_read():
+    """Dagster's deps say "the same day"; a month-to-date read would make a range two runs
+    (orchestration/test_partitions.py), so the description says what the day really reads."""
+    aggregates = defs.get_assets_def("usage_period_aggregates")
+    assert aggregates.descriptions_by_key[aggregates.key].endswith(
+        "Each day reads usage_records: the month to date."
+    )
+    quotes = defs.get_assets_def("deployment_quotes")
+    assert {key.to_user_string() for key in quotes.dependency_keys} == {
+        "usage_period_aggregates",
+        "resource_inventory",
+    }

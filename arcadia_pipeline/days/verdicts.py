@@ -16,7 +16,7 @@ from datetime import date
 from sqlalchemy import Connection, Date, and_, cast, exists, func, literal, select, union_all
 from sqlalchemy.dialects.postgresql import INTERVAL, insert
 
-from arcadia_pipeline.days.locks import clock, lock_for_reading
+from arcadia_pipeline.days.locks import lock_for_reading
 from arcadia_pipeline.days.staleness import is_stale, stale_rows
 from arcadia_pipeline.days.steps import DailyCheck, DailyFlow, DailyStep, Problems
 from arcadia_pipeline.db.schema import day_checks, day_writes
@@ -37,7 +37,7 @@ def check_day(
         "asset": step.asset,
         "passed": problems.total == 0,
         "problems": problems.total,
-        "checked_at": clock(connection),
+        "checked_at": func.clock_timestamp(),  # after the locks: the stamp comparable to writes
         "run_id": run_id,
     }
     connection.execute(

@@ -17,7 +17,16 @@ import time
 from datetime import date, timedelta
 
 import pytest
-from dagster import AssetKey, BackfillPolicy, DagsterInstance
+from dagster import (
+    AssetDep,
+    AssetKey,
+    BackfillPolicy,
+    DagsterInstance,
+    DailyPartitionsDefinition,
+    Definitions,
+    TimeWindowPartitionMapping,
+    asset,
+)
 from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
 from dagster._core.definitions.assets.graph.remote_asset_graph import RemoteWorkspaceAssetGraph
 from dagster._core.execution.asset_backfill import (
@@ -50,6 +59,40 @@ def environment(max_days_per_run: str | None) -> dict[str, str]:
     return env
 
 
+def first_runs(defs, assets: list[AssetKey], keys: list[str]) -> list[dict]:
+    """The runs the backfill daemon's first iteration launches for `assets` over `keys`."""
+    with DagsterInstance.ephemeral() as instance:
+        repositories = [defs.get_repository_def()]
+        graph = RemoteWorkspaceAssetGraph.build(mock_workspace_from_repos(repositories))
+        view = AssetGraphView(
+            temporal_context=TemporalContext(
+                effective_dt=get_current_datetime(), last_event_id=None
+            ),
+            instance=instance,
+            asset_graph=graph,
+        )
+        backfill = AssetBackfillData.from_asset_partitions(
+            asset_graph=graph,
+            partition_names=keys,
+            asset_selection=assets,
+            dynamic_partitions_store=instance,
+            backfill_start_timestamp=time.time(),
+            all_partitions=False,
+        )
+        iteration = execute_asset_backfill_iteration_inner(
+            "plan", backfill, view, time.time(), logging.getLogger("plan"), None
+        )
+    return [
+        {
+            "assets": sorted(key.to_user_string() for key in request.asset_selection),
+            "checks": sorted(key.to_user_string() for key in request.asset_check_keys or []),
+            "first": request.tags["dagster/asset_partition_range_start"],
+            "last": request.tags["dagster/asset_partition_range_end"],
+        }
+        for request in iteration.run_requests
+    ]
+
+
 def plan_backfill(max_days_per_run: str | None, monkeypatch) -> dict:
     """What the definitions built with ARCADIA_MAX_DAYS_PER_RUN would launch for a backfill
     of the daily assets over DAYS days from FIRST."""
@@ -64,36 +107,7 @@ def plan_backfill(max_days_per_run: str | None, monkeypatch) -> dict:
         name: defs.get_assets_def(name).backfill_policy.max_partitions_per_run for name in names
     }
     job_policy = defs.resolve_job_def("daily_metering_job").backfill_policy
-    with DagsterInstance.ephemeral() as instance:
-        repositories = [defs.get_repository_def()]
-        graph = RemoteWorkspaceAssetGraph.build(mock_workspace_from_repos(repositories))
-        view = AssetGraphView(
-            temporal_context=TemporalContext(
-                effective_dt=get_current_datetime(), last_event_id=None
-            ),
-            instance=instance,
-            asset_graph=graph,
-        )
-        backfill = AssetBackfillData.from_asset_partitions(
-            asset_graph=graph,
-            partition_names=keys,
-            asset_selection=[AssetKey(asset) for asset in DAILY_FLOW.assets],
-            dynamic_partitions_store=instance,
-            backfill_start_timestamp=time.time(),
-            all_partitions=False,
-        )
-        iteration = execute_asset_backfill_iteration_inner(
-            "plan", backfill, view, time.time(), logging.getLogger("plan"), None
-        )
-    runs = [
-        {
-            "assets": sorted(key.to_user_string() for key in request.asset_selection),
-            "checks": sorted(key.to_user_string() for key in request.asset_check_keys or []),
-            "first": request.tags["dagster/asset_partition_range_start"],
-            "last": request.tags["dagster/asset_partition_range_end"],
-        }
-        for request in iteration.run_requests
-    ]
+    runs = first_runs(defs, [AssetKey(asset) for asset in DAILY_FLOW.assets], keys)
     return {
         "policies": policies,
         "job_policy": job_policy.max_partitions_per_run if job_policy else "none",
@@ -151,3 +165,28 @@ def test_a_cli_partition_range_needs_the_single_run_policy(tmp_path):
     )  # fmt: skip
     assert launched.returncode != 0
     assert "require all selected assets to have a BackfillPolicy.single_run()" in launched.stderr
+
+
+def test_a_month_to_date_dep_would_make_a_range_more_than_one_run():
+    """Why the aggregates' dep on the records says "the same day" though a day reads its
+    month to date: Dagster has no month-to-date mapping, and the nearest (the 30 days
+    before, TimeWindowPartitionMapping(start_offset=-30)) makes the backfill daemon hold
+    the readers back from the range's one run. The description says what the day reads."""
+    daily = DailyPartitionsDefinition("2025-01-01", timezone="UTC")
+    one_run = BackfillPolicy.single_run()
+
+    @asset(partitions_def=daily, backfill_policy=one_run)
+    def records(): ...
+
+    @asset(
+        partitions_def=daily,
+        backfill_policy=one_run,
+        deps=[AssetDep(records, partition_mapping=TimeWindowPartitionMapping(start_offset=-30))],
+    )
+    def aggregates(): ...
+
+    keys = [(FIRST + timedelta(days=n)).isoformat() for n in range(DAYS)]
+    runs = first_runs(
+        Definitions(assets=[records, aggregates]), [records.key, aggregates.key], keys
+    )
+    assert [run["assets"] for run in runs] == [["records"]]  # the aggregates wait
