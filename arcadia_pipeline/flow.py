@@ -19,6 +19,7 @@ from arcadia_pipeline.metering.checks import (
 RESOURCE_INVENTORY = DailyStep(
     asset="resource_inventory",
     writes=(schema.resource_inventory, schema.inventory_deployments, schema.inventory_snapshots),
+    gates_close=True,
     description="Every version of the source that overlapped the day, clipped to it, with its "
     "billing kind from metering.kind_map, and the deployments of the day with their plans.",
 )
@@ -48,6 +49,7 @@ USAGE_RECORDS = DailyStep(
             "one size sums to exactly its GB-months / 1 zone / hours-in-month.",
         ),
     ),
+    gates_close=True,
     description="One record per (deployment, resource, period, granularity) with its exact "
     "qty, time-weighted by the second from the day's inventory snapshot.",
 )
@@ -63,6 +65,7 @@ USAGE_PERIOD_AGGREGATES = DailyStep(
             "Each aggregate equals SUM(qty) of usage_records over its billing period to date.",
         ),
     ),
+    gates_close=True,
     description="Billing-period (UTC calendar month) to date SUM(qty) per (deployment, "
     "billing kind) as of each day: what usage_for_period(deployment, month start, day) "
     "returns.",
@@ -82,6 +85,7 @@ DEPLOYMENT_QUOTES = DailyStep(
             "Each quote's total equals its base plus its lines, each line priced by the rule.",
         ),
     ),
+    gates_close=True,
     description="Month-to-date quote per deployment as of each day: plan base (not prorated) "
     "plus a line per billing kind, overage rounded half-up to the cent.",
 )

@@ -35,12 +35,22 @@ class Problems(list):
     __iadd__ = __add__  # `a += b` counts b too (list's own would only extend)
 
 
+class FlowError(ValueError):
+    """A flow or a step declared wrong: out of order, twice, or with a span not known."""
+
+
 @dataclass(frozen=True)
 class Read:
     """A step's day reads `step`'s same day, or its month to date (the 1st through the day)."""
 
     step: DailyStep
     span: Literal["day", "month_to_date"] = "day"
+
+    def __post_init__(self) -> None:
+        if self.span not in ("day", "month_to_date"):
+            raise FlowError(
+                f"a read of {self.step.asset} spans {self.span!r}: day or month_to_date"
+            )
 
     def days(self, day: date) -> list[date]:
         return [day] if self.span == "day" else list(iter_days(month_start(day), day))
@@ -60,18 +70,15 @@ class DailyCheck:
 class DailyStep:
     """One daily asset: `asset` its key; `writes` the tables it replaces one day per
     transaction; `reads` what each of its days reads; `checks` its rules; `gates_close`:
-    its days must be written, checked and current before a month closes."""
+    its days must be written, checked and current before a month closes (False by default:
+    a new step gates only once it has been run over the months still to close)."""
 
     asset: str
     writes: tuple[Table, ...]
     reads: tuple[Read, ...] = ()
     checks: tuple[DailyCheck, ...] = ()
-    gates_close: bool = True
+    gates_close: bool = False
     description: str = field(default="", compare=False)
-
-
-class FlowError(ValueError):
-    """A flow whose steps are out of order or declared twice."""
 
 
 @dataclass(frozen=True)
@@ -82,13 +89,18 @@ class DailyFlow:
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
+        checks: set[str] = set()  # a verdict is kept per check name and day
         for step in self.steps:
             if step.asset in seen:
                 raise FlowError(f"daily step {step.asset} is declared twice")
             late = [read.step.asset for read in step.reads if read.step.asset not in seen]
             if late:
                 raise FlowError(f"daily step {step.asset} reads {', '.join(late)}, not before it")
+            twice = [check.name for check in step.checks if check.name in checks]
+            if twice or len({check.name for check in step.checks}) < len(step.checks):
+                raise FlowError(f"daily step {step.asset} repeats a check name: {twice}")
             seen.add(step.asset)
+            checks |= {check.name for check in step.checks}
 
     def __iter__(self) -> Iterator[DailyStep]:
         return iter(self.steps)

@@ -1,26 +1,44 @@
-"""Each day's check verdicts, kept beside its write stamps, and the one question they answer:
-can a billing month close?
+"""Each day's check verdicts and failed attempts, kept beside its write stamps, and the one
+question they answer: can a billing month close?
 
 A check of a step's day runs in a transaction holding the day and what it reads (shared),
 and records its verdict there, stamped after those locks: a verdict newer than the day's
-write stamp speaks for the rows the day holds now. A month can close when every day of it
-is written by every gating step, every gating check of each has passed since that write,
-and no day is stale (docs/domain.md; statements/closing.py acts on it).
+write stamp speaks for the rows the day holds now. A run of a step that fails stamps the days
+of its window it did not write: a day whose last attempt failed after its last write is not
+final, whatever rows it still holds. A month can close when every day of it is written by
+every gating step with no failed attempt since, every gating check of each has passed since
+that write, and no day is stale (docs/domain.md; statements/closing.py acts on it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, Date, and_, cast, exists, func, literal, select, union_all
+from sqlalchemy import (
+    Connection,
+    Date,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import INTERVAL, insert
 
 from arcadia_pipeline.days.locks import lock_for_reading
 from arcadia_pipeline.days.staleness import is_stale, stale_rows
 from arcadia_pipeline.days.steps import DailyCheck, DailyFlow, DailyStep, Problems
-from arcadia_pipeline.db.schema import day_checks, day_writes
+from arcadia_pipeline.db.schema import day_checks, day_failures, day_writes
 from arcadia_pipeline.utc import days_text
+
+# A failure's message as kept in day_failures (the run's own log has it whole).
+MESSAGE_CHARS = 2000
 
 
 def check_day(
@@ -48,12 +66,37 @@ def check_day(
     return problems
 
 
+def record_failure(
+    connection: Connection, step: DailyStep, days: Sequence[date], run_id: str, message: str
+) -> list[date]:
+    """Stamp the days of a failed run of `step` that the run did not write itself (in a
+    transaction of its own: the failing one was rolled back); the days stamped."""
+    w = day_writes.c
+    written = connection.execute(
+        select(w.day).where(w.asset == step.asset, w.run_id == run_id, w.day.in_(list(days)))
+    ).scalars()
+    failed = sorted(set(days) - set(written))
+    if failed:
+        stamp = {
+            "failed_at": func.clock_timestamp(),
+            "run_id": run_id,
+            "message": message[:MESSAGE_CHARS],
+        }
+        connection.execute(
+            insert(day_failures)
+            .values(asset=step.asset, day=bindparam("failed_day"), **stamp)
+            .on_conflict_do_update(index_elements=["asset", "day"], set_=stamp),
+            [{"failed_day": day} for day in failed],
+        )
+    return failed
+
+
 @dataclass(frozen=True)
 class CloseStatus:
     """Why a month's days are not final yet; none of it: they are, and the month can close."""
 
     month: date
-    missing_days: list[date]  # some gating step has not written them
+    missing_days: list[date]  # some gating step has not written them, or failed on them since
     failed_checks: dict[str, list[date]]  # check name: days it has not passed since written
     stale_days: list[date]  # a month-to-date figure older than what it read
 
@@ -74,19 +117,25 @@ class CloseStatus:
 
 def close_status(connection: Connection, flow: DailyFlow, first: date, last: date) -> CloseStatus:
     """Whether the days [first, last] of one billing month are final, in one query over
-    `day_writes` and `day_checks`: every day written by each gating step of the flow, each
-    of its checks passed after that write, and no day stale."""
+    `day_writes`, `day_failures` and `day_checks`: every day written by each gating step of
+    the flow with no failed attempt since, each of its checks passed after that write, and
+    no day stale."""
     days = select(
         cast(func.generate_series(first, last, cast(literal("1 day"), INTERVAL)), Date).label("day")
     ).subquery("days")
-    w, v = day_writes.c, day_checks.c
+    w, v, f = day_writes.c, day_checks.c, day_failures.c
     parts = []
     for step in flow.gating:
         written = and_(w.asset == step.asset, w.day == days.c.day)
+        failed_since = and_(
+            f.asset == step.asset,
+            f.day == days.c.day,
+            ~exists().where(written, w.written_at > f.failed_at),
+        )
         parts.append(
             select(
                 literal("missing").label("what"), literal(step.asset).label("name"), days.c.day
-            ).where(~exists().where(written))
+            ).where(or_(~exists().where(written), exists().where(failed_since)))
         )
         for check in step.checks:
             passed = and_(

@@ -179,7 +179,7 @@ deployment_quote_lines = Table(
     ),
 )
 
-# When each daily asset last wrote each day (orchestration/day_lineage.py): what tells a
+# When each daily asset last wrote each day (days/locks.py): what tells a
 # month-to-date figure computed before a correction of an earlier day.
 day_writes = Table(
     "day_writes",
@@ -188,6 +188,18 @@ day_writes = Table(
     Column("day", Date, primary_key=True),
     Column("written_at", TSTZ, nullable=False),
     Column("run_id", Text),
+)
+
+# A day's latest failed attempt per asset (days/verdicts.py): a day whose last run failed
+# after its last write is not final, whatever rows it still holds.
+day_failures = Table(
+    "day_failures",
+    metadata,
+    Column("asset", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("failed_at", TSTZ, nullable=False),
+    Column("run_id", Text),
+    Column("message", Text, nullable=False),
 )
 
 # Each check's verdict on each day (days/verdicts.py), stamped after the day's locks: a verdict
@@ -205,7 +217,7 @@ day_checks = Table(
 )
 
 # Billing months a statement run has priced: when the month closed (NULL while its statements
-# are drafts) and when the run that last priced it read its days (statements/automation.py
+# are drafts) and when the run that last priced it read its days (defs/statements/month_close.py
 # re-prices a month whose days were written since).
 statement_months = Table(
     "statement_months",

@@ -2,6 +2,7 @@
 its declaration (days/steps.py), and the monthly asset, all on the partitions the settings
 give, retried only on transient database errors."""
 
+import inspect
 import warnings
 from collections.abc import Callable
 
@@ -11,12 +12,14 @@ from dagster import (
     AssetsDefinition,
     BackfillPolicy,
     BetaWarning,
+    Definitions,
     PreviewWarning,
     asset,
     asset_check,
 )
 
-from arcadia_pipeline.days.steps import DailyCheck, DailyStep
+from arcadia_pipeline.days.steps import DailyCheck, DailyStep, FlowError
+from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.orchestration.checks import check_each_day
 from arcadia_pipeline.orchestration.failures import named_failures
 from arcadia_pipeline.orchestration.partitions import (
@@ -26,7 +29,7 @@ from arcadia_pipeline.orchestration.partitions import (
 )
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.orchestration.retry import DATABASE_RETRY_POLICY
-from arcadia_pipeline.settings import Settings
+from arcadia_pipeline.settings import Settings, settings
 
 SPANS = {"day": "the same day", "month_to_date": "the month to date"}
 
@@ -37,14 +40,16 @@ def reads_text(step: DailyStep) -> str:
     return "; ".join(f"{read.step.asset}: {SPANS[read.span]}" for read in step.reads)
 
 
-def daily_asset(
-    step: DailyStep, settings: Settings, compute: Callable, **kwargs
-) -> AssetsDefinition:
+def daily_asset(step: DailyStep, loaded: Settings, compute: Callable, **kwargs) -> AssetsDefinition:
     """The step's asset: its key, deps from what it reads, its description, on the daily
     partitions, a range as one run (or as runs of at most ARCADIA_MAX_DAYS_PER_RUN days),
     database retries; `compute` is its body."""
+    if step not in DAILY_FLOW.steps:  # else no job, catch-up, staleness or close would see it
+        raise FlowError(f"{step.asset} is not a step of flow.DAILY_FLOW")
     reads = list(dict.fromkeys(read.step.asset for read in step.reads))
-    description = step.description + (f"\n\nEach day reads {reads_text(step)}." if reads else "")
+    description = "\n\n".join(filter(None, [step.description, inspect.getdoc(compute)])) + (
+        f"\n\nEach day reads {reads_text(step)}." if reads else ""
+    )
     with warnings.catch_warnings():
         # Range backfills are the design (one run per range, or per chunk), beta or not.
         warnings.simplefilter("ignore", BetaWarning)
@@ -52,21 +57,31 @@ def daily_asset(
             name=step.asset,
             deps=reads,
             description=description,
-            partitions_def=daily_partitions(settings),
-            backfill_policy=daily_backfill_policy(settings.max_days_per_run),
+            partitions_def=daily_partitions(loaded),
+            backfill_policy=daily_backfill_policy(loaded.max_days_per_run),
             retry_policy=DATABASE_RETRY_POLICY,
             kinds={"postgres"},
             **kwargs,
         )(named_failures(step.asset, compute))
 
 
-def daily_checks(step: DailyStep, settings: Settings) -> list:
+def daily_step_definitions(step: DailyStep, compute: Callable, **kwargs) -> Definitions:
+    """A defs module's whole Definitions for one daily step: its asset (`compute` its body)
+    and its checks, built from the settings as they are now."""
+    loaded = settings()
+    return Definitions(
+        assets=[daily_asset(step, loaded, compute, **kwargs)],
+        asset_checks=daily_checks(step, loaded),
+    )
+
+
+def daily_checks(step: DailyStep, loaded: Settings) -> list:
     """The step's checks, each on the daily partitions, blocking its downstream assets, and
     recording each day's verdict in the warehouse (days/verdicts.py)."""
-    return [_daily_check(step, check, settings) for check in step.checks]
+    return [_daily_check(step, check, loaded) for check in step.checks]
 
 
-def _daily_check(step: DailyStep, check: DailyCheck, settings: Settings):
+def _daily_check(step: DailyStep, check: DailyCheck, loaded: Settings):
     def evaluate(
         context: AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> AssetCheckResult:
@@ -80,17 +95,17 @@ def _daily_check(step: DailyStep, check: DailyCheck, settings: Settings):
             name=check.name,
             description=check.description,
             blocking=True,
-            partitions_def=daily_partitions(settings),
+            partitions_def=daily_partitions(loaded),
         )(evaluate)
 
 
-def monthly_asset(name: str, settings: Settings, compute: Callable, **kwargs) -> AssetsDefinition:
+def monthly_asset(name: str, loaded: Settings, compute: Callable, **kwargs) -> AssetsDefinition:
     """An asset on the monthly partitions: a range of months as one run, database retries."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BetaWarning)
         return asset(
             name=name,
-            partitions_def=monthly_partitions(settings),
+            partitions_def=monthly_partitions(loaded),
             backfill_policy=BackfillPolicy.single_run(),
             retry_policy=DATABASE_RETRY_POLICY,
             kinds={"postgres"},
@@ -98,13 +113,13 @@ def monthly_asset(name: str, settings: Settings, compute: Callable, **kwargs) ->
         )(named_failures(name, compute))
 
 
-def monthly_check(asset_name: str, settings: Settings, evaluate: Callable, **kwargs):
+def monthly_check(asset_name: str, loaded: Settings, evaluate: Callable, **kwargs):
     """A blocking check on the monthly partitions of `asset_name`."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PreviewWarning)
         return asset_check(
             asset=asset_name,
             blocking=True,
-            partitions_def=monthly_partitions(settings),
+            partitions_def=monthly_partitions(loaded),
             **kwargs,
         )(evaluate)

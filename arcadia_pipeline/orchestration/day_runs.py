@@ -17,9 +17,11 @@ from sqlalchemy import Connection
 
 from arcadia_pipeline.days.locks import hold_day
 from arcadia_pipeline.days.steps import DailyStep
+from arcadia_pipeline.days.verdicts import record_failure
 from arcadia_pipeline.db.schema import day_writes
 from arcadia_pipeline.db.statistics import analyze_written
 from arcadia_pipeline.orchestration.failures import failures_naming
+from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.orchestration.run_launcher import tag_worker
 
 T = TypeVar("T")
@@ -27,13 +29,25 @@ T = TypeVar("T")
 
 @contextmanager
 def working_on(
-    context: AssetExecutionContext, step: DailyStep, days: Sequence[date]
+    context: AssetExecutionContext,
+    step: DailyStep,
+    days: Sequence[date],
+    warehouse: WarehouseResource,
 ) -> Iterator[None]:
     """The body of a daily asset: its run says which process works on it (for run
-    monitoring), and any failure names the step's asset and the days."""
-    with failures_naming(step.asset, days):
-        tag_worker(context)
-        yield
+    monitoring), any failure names the step's asset and the days, and the days it did not
+    write are stamped as failed (a month does not close on them until a run writes them)."""
+    try:
+        with failures_naming(step.asset, days):
+            tag_worker(context)
+            yield
+    except Exception as error:
+        try:
+            with warehouse.engine.begin() as connection:
+                record_failure(connection, step, days, context.run_id, str(error))
+        except Exception as unrecorded:  # the database itself may be what failed
+            context.log.warning(f"{step.asset}: failed days not recorded: {unrecorded}")
+        raise
 
 
 def replace_each_day(

@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from arcadia_pipeline.days.locks import clock, lock, lock_for_reading
 from arcadia_pipeline.db.schema import day_writes, inventory_deployments, plans, statement_months
+from arcadia_pipeline.db.staging import recreate
 from arcadia_pipeline.flow import STATEMENT_READS
 from arcadia_pipeline.pricing.lines import LINE_COLUMNS, priced_lines, raise_if_unpriceable
 from arcadia_pipeline.pricing.terms import frozen_heads, frozen_lines
@@ -153,8 +154,7 @@ def price_month(connection: Connection, month: date) -> PricedMonth:
     """The month priced now (caller holds the transaction); raises PricingError naming the
     deployments without a known plan and the kinds without a price, writing nothing."""
     statements, lines = _priced_tables()
-    for table in (statements, lines):
-        table.create(connection)
+    recreate(connection, statements, lines)  # a second pricing in one transaction replaces
     usage = usage_of(month, month_end(month)).subquery("usage")
     last, closed = _last_plans(month), frozen_heads(month)
     ids = union(

@@ -107,3 +107,37 @@ def test_close_status_refuses_a_bad_month_in_one_line(capsys):
     assert "'2025-2' is not a month (YYYY-MM)" in err
     assert err.endswith("--month 2024-12 is before the first billing month 2025-01 "
                         "(ARCADIA_METERING_START_DATE)\n")  # fmt: skip
+
+
+def test_a_day_whose_last_run_failed_does_not_close_until_a_run_writes_it(metered):
+    """As a failed partition in Dagster did: a correction that failed on bad data leaves the
+    day's old rows standing, but the month does not close on them."""
+    materialize_range(date(2025, 2, 17), date(2025, 2, 17))
+    materialize_range(date(2025, 2, 18), LAST, assets=("usage_period_aggregates",
+                                                        "deployment_quotes"))  # fmt: skip
+    assert status(metered).can_close
+    add_version(metered, "droplet:1", "dep-a", "droplet", utc(2025, 2, 10, 12))  # overlaps
+    failed = materialize_range(date(2025, 2, 10), date(2025, 2, 10), raise_on_error=False)
+    assert not failed.success
+    found = status(metered)
+    assert (found.missing_days, found.failed_checks, found.stale_days) == (
+        [date(2025, 2, 10)],
+        {},
+        [],
+    )
+    assert found.reasons() == ["not metered by every daily asset: 2025-02-10"]
+    with metered.connect() as connection:
+        stamped = connection.execute(
+            text("SELECT asset, day, message FROM metering.day_failures")
+        ).one()
+    assert stamped[:2] == ("resource_inventory", date(2025, 2, 10))
+    assert "overlaps the previous version of the same resource" in stamped.message
+
+    with metered.begin() as connection:  # the source is fixed, the day metered again
+        connection.execute(
+            text("DELETE FROM arcadia.resource_versions WHERE valid_from = '2025-02-10T12:00Z'")
+        )
+    materialize_range(date(2025, 2, 10), date(2025, 2, 10))
+    materialize_range(date(2025, 2, 11), LAST, assets=("usage_period_aggregates",
+                                                        "deployment_quotes"))  # fmt: skip
+    assert status(metered).can_close

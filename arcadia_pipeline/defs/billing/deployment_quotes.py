@@ -6,12 +6,11 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from arcadia_pipeline.billing.quotes import QuotedDay, replace_quotes_day
 from arcadia_pipeline.flow import DEPLOYMENT_QUOTES
-from arcadia_pipeline.orchestration.assets import daily_asset, daily_checks
+from arcadia_pipeline.orchestration.assets import daily_step_definitions
 from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
 from arcadia_pipeline.orchestration.metadata import markdown_table
 from arcadia_pipeline.orchestration.partitions import run_days
 from arcadia_pipeline.orchestration.resources import WarehouseResource
-from arcadia_pipeline.settings import settings
 
 
 def _quoted_metadata(quoted: QuotedDay) -> dict:
@@ -37,7 +36,10 @@ def quote_deployments(
     """Each day's quotes from its aggregates and the plans of its inventory, on the catalog's
     terms (pricing/lines.py)."""
     days = run_days(context)
-    with working_on(context, DEPLOYMENT_QUOTES, days), warehouse.engine.connect() as connection:
+    with (
+        working_on(context, DEPLOYMENT_QUOTES, days, warehouse),
+        warehouse.engine.connect() as connection,
+    ):
         replace_each_day(
             context, connection, DEPLOYMENT_QUOTES, days, replace_quotes_day, _quoted_metadata
         )
@@ -46,8 +48,4 @@ def quote_deployments(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    loaded = settings()
-    return dg.Definitions(
-        assets=[daily_asset(DEPLOYMENT_QUOTES, loaded, quote_deployments, group_name="billing")],
-        asset_checks=daily_checks(DEPLOYMENT_QUOTES, loaded),
-    )
+    return daily_step_definitions(DEPLOYMENT_QUOTES, quote_deployments, group_name="billing")

@@ -8,12 +8,11 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from arcadia_pipeline.billing.aggregates import AggregatedDay, replace_aggregates_day
 from arcadia_pipeline.flow import USAGE_PERIOD_AGGREGATES
-from arcadia_pipeline.orchestration.assets import daily_asset, daily_checks
+from arcadia_pipeline.orchestration.assets import daily_step_definitions
 from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
 from arcadia_pipeline.orchestration.metadata import per_kind
 from arcadia_pipeline.orchestration.partitions import run_days
 from arcadia_pipeline.orchestration.resources import WarehouseResource
-from arcadia_pipeline.settings import settings
 
 
 def _aggregated_metadata(aggregated: AggregatedDay) -> dict:
@@ -31,7 +30,7 @@ def aggregate_usage(
     as on the 1st; the check re-sums the raw records to prove it."""
     step = USAGE_PERIOD_AGGREGATES
     days = run_days(context)
-    with working_on(context, step, days), warehouse.engine.connect() as connection:
+    with working_on(context, step, days, warehouse), warehouse.engine.connect() as connection:
         # Each day reads its month's usage days in its own transaction, under their locks.
         replace_each_day(
             context, connection, step, days, partial(replace_aggregates_day, step=step),
@@ -42,10 +41,4 @@ def aggregate_usage(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    loaded = settings()
-    return dg.Definitions(
-        assets=[
-            daily_asset(USAGE_PERIOD_AGGREGATES, loaded, aggregate_usage, group_name="billing")
-        ],
-        asset_checks=daily_checks(USAGE_PERIOD_AGGREGATES, loaded),
-    )
+    return daily_step_definitions(USAGE_PERIOD_AGGREGATES, aggregate_usage, group_name="billing")

@@ -10,11 +10,10 @@ from arcadia_pipeline.flow import RESOURCE_INVENTORY
 from arcadia_pipeline.inventory.snapshot import InventorySnapshot, replace_inventory_day
 from arcadia_pipeline.inventory.staging import stage_source
 from arcadia_pipeline.inventory.validation import validate_staged
-from arcadia_pipeline.orchestration.assets import daily_asset, daily_checks
+from arcadia_pipeline.orchestration.assets import daily_step_definitions
 from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
 from arcadia_pipeline.orchestration.partitions import run_days
 from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
-from arcadia_pipeline.settings import settings
 
 
 def _snapshot_metadata(snapshot: InventorySnapshot) -> dict:
@@ -39,7 +38,10 @@ def snapshot_inventory(
     days = run_days(context)
     window = context.partition_time_window
     same_database = arcadia_source.database_url == warehouse.database_url
-    with working_on(context, RESOURCE_INVENTORY, days), warehouse.engine.connect() as connection:
+    with (
+        working_on(context, RESOURCE_INVENTORY, days, warehouse),
+        warehouse.engine.connect() as connection,
+    ):
         with connection.begin():
             ensure_month_partitions(connection, days[0], days[-1])
         with connection.begin():
@@ -61,10 +63,4 @@ def snapshot_inventory(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    loaded = settings()
-    return dg.Definitions(
-        assets=[
-            daily_asset(RESOURCE_INVENTORY, loaded, snapshot_inventory, group_name="inventory")
-        ],
-        asset_checks=daily_checks(RESOURCE_INVENTORY, loaded),
-    )
+    return daily_step_definitions(RESOURCE_INVENTORY, snapshot_inventory, group_name="inventory")

@@ -7,12 +7,11 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 from arcadia_pipeline.db.partitions import ensure_month_partitions
 from arcadia_pipeline.flow import USAGE_RECORDS
 from arcadia_pipeline.metering.records import MeteredDay, replace_usage_day
-from arcadia_pipeline.orchestration.assets import daily_asset, daily_checks
+from arcadia_pipeline.orchestration.assets import daily_step_definitions
 from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
 from arcadia_pipeline.orchestration.metadata import per_kind
 from arcadia_pipeline.orchestration.partitions import run_days
 from arcadia_pipeline.orchestration.resources import WarehouseResource
-from arcadia_pipeline.settings import settings
 
 
 def _metered_metadata(metered: MeteredDay) -> dict:
@@ -31,7 +30,10 @@ def meter_usage(context: AssetExecutionContext, warehouse: WarehouseResource) ->
     in its own transaction whatever granularity its records had, so re-runs, granularity
     flips and re-attributions never double count."""
     days = run_days(context)
-    with working_on(context, USAGE_RECORDS, days), warehouse.engine.connect() as connection:
+    with (
+        working_on(context, USAGE_RECORDS, days, warehouse),
+        warehouse.engine.connect() as connection,
+    ):
         with connection.begin():
             ensure_month_partitions(connection, days[0], days[-1])
         metered = replace_each_day(
@@ -43,8 +45,4 @@ def meter_usage(context: AssetExecutionContext, warehouse: WarehouseResource) ->
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    loaded = settings()
-    return dg.Definitions(
-        assets=[daily_asset(USAGE_RECORDS, loaded, meter_usage, group_name="metering")],
-        asset_checks=daily_checks(USAGE_RECORDS, loaded),
-    )
+    return daily_step_definitions(USAGE_RECORDS, meter_usage, group_name="metering")

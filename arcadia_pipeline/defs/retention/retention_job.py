@@ -10,6 +10,7 @@ from dagster import (
 )
 
 from arcadia_pipeline import utc
+from arcadia_pipeline.flow import RESOURCE_INVENTORY, USAGE_RECORDS
 from arcadia_pipeline.orchestration.automation import schedule_status
 from arcadia_pipeline.orchestration.failures import failures_named
 from arcadia_pipeline.orchestration.metadata import per_kind
@@ -37,24 +38,26 @@ def remove_expired_usage_records(context: OpExecutionContext, warehouse: Warehou
         if result.inventory_kept_from is not None:
             with warehouse.engine.begin() as connection:
                 inventory = remove_inventory_before(connection, result.inventory_kept_from)
-    dropped = result.dropped_partitions + inventory.dropped_partitions
-    metadata = {
-        "rows_removed": MetadataValue.int(sum(result.removed.values())),
-        **per_kind("rows_removed", result.removed),
-        "inventory_rows_removed": MetadataValue.int(inventory.rows_removed),
-        "dropped_partitions": MetadataValue.text(", ".join(dropped) or "-"),
-    }
-    context.log_event(AssetObservation(asset_key=AssetKey("usage_records"), metadata=metadata))
-    context.log_event(
-        AssetObservation(
-            asset_key=AssetKey("resource_inventory"),
-            metadata={
-                "rows_removed": MetadataValue.int(inventory.rows_removed),
-                "kept_from": MetadataValue.text(str(result.inventory_kept_from or "-")),
-            },
+        dropped = result.dropped_partitions + inventory.dropped_partitions
+        metadata = {
+            "rows_removed": MetadataValue.int(sum(result.removed.values())),
+            **per_kind("rows_removed", result.removed),
+            "inventory_rows_removed": MetadataValue.int(inventory.rows_removed),
+            "dropped_partitions": MetadataValue.text(", ".join(dropped) or "-"),
+        }
+        context.log_event(
+            AssetObservation(asset_key=AssetKey(USAGE_RECORDS.asset), metadata=metadata)
         )
-    )
-    context.log.info(f"retention removed {result.removed}")
+        context.log_event(
+            AssetObservation(
+                asset_key=AssetKey(RESOURCE_INVENTORY.asset),
+                metadata={
+                    "rows_removed": MetadataValue.int(inventory.rows_removed),
+                    "kept_from": MetadataValue.text(str(result.inventory_kept_from or "-")),
+                },
+            )
+        )
+        context.log.info(f"retention removed {result.removed}")
     return Output(result.removed, metadata=metadata)
 
 

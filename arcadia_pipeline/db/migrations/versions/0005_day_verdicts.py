@@ -1,4 +1,5 @@
-"""Each day's check verdicts beside its write stamps: whether a month can close is a query.
+"""Each day's check verdicts and failed attempts beside its write stamps: whether a month can
+close is a query.
 
 Revision ID: 0005
 Revises: 0004
@@ -27,7 +28,20 @@ def upgrade() -> None:
         )
         """
     )
+    op.execute(
+        """
+        CREATE TABLE metering.day_failures (
+          asset     text        NOT NULL,
+          day       date        NOT NULL,
+          failed_at timestamptz NOT NULL,
+          run_id    text        NULL,
+          message   text        NOT NULL,
+          PRIMARY KEY (asset, day)
+        )
+        """
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE metering.day_failures")
     op.execute("DROP TABLE metering.day_checks")
