@@ -3,7 +3,7 @@ add up. Each finds the problems of one day, listed up to MAX_LISTED and counted 
 
 from datetime import date
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, func, or_, select
 
 from arcadia_pipeline.days.steps import Problems
 from arcadia_pipeline.db.schema import (
@@ -13,6 +13,7 @@ from arcadia_pipeline.db.schema import (
 )
 from arcadia_pipeline.errors import MAX_LISTED
 from arcadia_pipeline.pricing.balance import lines_per_deployment, unbalanced_text
+from arcadia_pipeline.pricing.lines import same_line
 from arcadia_pipeline.pricing.usage import usage_of
 from arcadia_pipeline.utc import month_start
 
@@ -25,11 +26,7 @@ def aggregate_mismatches(connection: Connection, day: date) -> Problems:
         .where(usage_period_aggregates.c.as_of_date == day)
         .subquery("a")
     )
-    joined = sums.join(
-        a,
-        and_(a.c.deployment_id == sums.c.deployment_id, a.c.billing_kind == sums.c.billing_kind),
-        full=True,
-    )
+    joined = sums.join(a, same_line(a, sums), full=True)
     rows = connection.execute(
         select(
             func.coalesce(sums.c.deployment_id, a.c.deployment_id).label("deployment_id"),

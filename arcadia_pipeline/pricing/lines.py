@@ -21,6 +21,14 @@ LINE_COLUMNS = (
 )  # fmt: skip
 
 
+def same_line(left, right):
+    """Two (deployment_id, billing_kind) row sources meet on the line they price."""
+    return and_(
+        left.c.deployment_id == right.c.deployment_id,
+        left.c.billing_kind == right.c.billing_kind,
+    )
+
+
 class PricingError(BadSourceData):
     """A scope cannot be priced: a deployment's plan, or a billing kind's overage price, is
     missing from the catalog. Raised before anything is written, naming them."""
@@ -48,14 +56,7 @@ def priced_lines(heads, usage, frozen=None):
             terms, select(f.deployment_id, f.billing_kind, f.included_qty, f.unit_price_usd)
         )
     terms = terms.subquery("terms")
-    joined = terms.join(
-        usage,
-        and_(
-            usage.c.deployment_id == terms.c.deployment_id,
-            usage.c.billing_kind == terms.c.billing_kind,
-        ),
-        full=True,
-    )
+    joined = terms.join(usage, same_line(usage, terms), full=True)
     deployment_id = func.coalesce(terms.c.deployment_id, usage.c.deployment_id)
     billing_kind = func.coalesce(terms.c.billing_kind, usage.c.billing_kind)
     qty = func.coalesce(usage.c.qty, 0)
@@ -111,11 +112,7 @@ def raise_if_unpriceable(connection: Connection, heads, usage, frozen, scope: st
     ]
     if frozen is not None:  # a closed line keeps its own price
         f = frozen.c
-        kinds[1] = kinds[1].where(
-            ~select(f.billing_kind)
-            .where(f.deployment_id == u.deployment_id, f.billing_kind == u.billing_kind)
-            .exists()
-        )
+        kinds[1] = kinds[1].where(~select(f.billing_kind).where(same_line(frozen, usage)).exists())
     unpriced = union_all(*kinds).subquery("unpriced")
     rows = connection.execute(
         select(unpriced.c.billing_kind, func.min(unpriced.c.deployment_id))

@@ -15,7 +15,6 @@ from decimal import Decimal
 from sqlalchemy import (
     Connection,
     Numeric,
-    and_,
     cast,
     delete,
     func,
@@ -32,7 +31,7 @@ from arcadia_pipeline.db.schema import (
     monthly_statements,
     statement_adjustments,
 )
-from arcadia_pipeline.pricing.lines import LINE_COLUMNS
+from arcadia_pipeline.pricing.lines import LINE_COLUMNS, same_line
 from arcadia_pipeline.statements.month import PricedMonth, closed_at
 
 
@@ -118,14 +117,7 @@ def differences(priced_month: PricedMonth):
     booked, priced = _booked(priced_month.month), _priced(priced_month)
     booked_qty, booked_amount = (func.coalesce(booked.c.qty, 0), func.coalesce(booked.c.amount, 0))
     priced_qty, priced_amount = (func.coalesce(priced.c.qty, 0), func.coalesce(priced.c.amount, 0))
-    joined = booked.join(
-        priced,
-        and_(
-            booked.c.deployment_id == priced.c.deployment_id,
-            booked.c.billing_kind == priced.c.billing_kind,
-        ),
-        full=True,
-    )
+    joined = booked.join(priced, same_line(booked, priced), full=True)
     return (
         select(
             func.coalesce(booked.c.deployment_id, priced.c.deployment_id).label("deployment_id"),
