@@ -39,12 +39,11 @@ def aggregate_mismatches(connection: Connection, day: date) -> Problems:
         .where(a.c.qty.is_distinct_from(sums.c.qty))
         .limit(MAX_LISTED)
     ).all()
-    return Problems(
-        [
+    return Problems.of_rows(
+        rows,
+        lambda r: (
             f"{r.deployment_id}/{r.billing_kind}: aggregate {r.aggregate}, records sum {r.recorded}"
-            for r in rows
-        ],
-        rows[0].total if rows else 0,
+        ),
     )
 
 
@@ -72,10 +71,7 @@ def quote_mismatches(connection: Connection, day: date) -> Problems:
         )
         .limit(MAX_LISTED)
     ).all()  # fmt: skip
-    return Problems(
-        [
-            unbalanced_text(r.deployment_id, r.total_usd, r.base_usd, r.lines, r.mispriced)
-            for r in rows
-        ],
-        rows[0].total if rows else 0,
+    return Problems.of_rows(
+        rows,
+        lambda r: unbalanced_text(r.deployment_id, r.total_usd, r.base_usd, r.lines, r.mispriced),
     )

@@ -29,6 +29,17 @@ class Problems(list):
         super().__init__(listed)
         self.total = len(self) if total is None else total
 
+    @classmethod
+    def of_rows(cls, rows, describe: Callable) -> Problems:
+        """Problems from a query's rows, each carrying `total` (count(*) OVER ()) and cut to
+        the first MAX_LISTED by its LIMIT: `describe(row)` of each."""
+        rows = list(rows)
+        return cls([describe(row) for row in rows], rows[0].total if rows else 0)
+
+    def prefixed(self, prefix: str) -> Problems:
+        """The same problems, each named after `prefix` (its day, its month)."""
+        return Problems([f"{prefix}{problem}" for problem in self], self.total)
+
     def __add__(self, other: list) -> Problems:
         return Problems([*self, *other], self.total + getattr(other, "total", len(other)))
 

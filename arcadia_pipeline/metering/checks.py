@@ -19,12 +19,6 @@ from arcadia_pipeline.utc import days_bounds, month_end, month_start
 _KEY = ("deployment_id", "resource_id", "period_start", "granularity")
 
 
-def _listed(rows, describe) -> Problems:
-    """Problems from rows that carry `total` (count(*) OVER ()): the first MAX_LISTED."""
-    rows = list(rows)
-    return Problems([describe(row) for row in rows], rows[0].total if rows else 0)
-
-
 def incomplete_records(connection: Connection, day: date) -> Problems:
     """Keys expected from the day's inventory but missing, and records nothing explains.
 
@@ -44,7 +38,7 @@ def incomplete_records(connection: Connection, day: date) -> Problems:
         .where(or_(expected.c.deployment_id.is_(None), actual.c.deployment_id.is_(None)))
         .limit(MAX_LISTED)
     )
-    return _listed(
+    return Problems.of_rows(
         rows,
         lambda r: (
             f"{r.what} {r.deployment_id}/{r.resource_id}@{r.period_start:%Y-%m-%dT%H:%M}Z"
@@ -57,7 +51,7 @@ def out_of_bounds_records(connection: Connection, day: date) -> Problems:
     """qty < 0, sub_attribution written, or more than 24 h a day / 1 h an hour of a resource."""
     u = usage_records.c
     total = func.count().over().label("total")
-    found = _listed(
+    found = Problems.of_rows(
         connection.execute(
             select(u.deployment_id, u.resource_id, u.period_start, u.qty, total)
             .where(records_of_days(day, day), or_(u.qty < 0, u.sub_attribution.is_not(None)))
@@ -79,7 +73,7 @@ def out_of_bounds_records(connection: Connection, day: date) -> Problems:
         .having(func.sum(u.qty) > 24)
         .limit(MAX_LISTED)
     )
-    found = found + _listed(
+    found = found + Problems.of_rows(
         connection.execute(per_day), lambda r: f"{r.resource_id}: {r.qty} hours on {day}"
     )
     per_hour = (
@@ -89,7 +83,7 @@ def out_of_bounds_records(connection: Connection, day: date) -> Problems:
         .having(func.sum(u.qty) > 1)
         .limit(MAX_LISTED)
     )
-    return found + _listed(
+    return found + Problems.of_rows(
         connection.execute(per_hour),
         lambda r: f"{r.resource_id}: {r.qty} hours in the hour {r.period_start:%Y-%m-%dT%H:%M}Z",
     )
@@ -148,7 +142,7 @@ def month_closure_errors(connection: Connection, last_day: date) -> Problems:
         .order_by(stable.c.resource_id)
         .limit(MAX_LISTED)
     )
-    return _listed(
+    return Problems.of_rows(
         rows, lambda r: f"{r.resource_id}: month sums to {r.actual}, expected {r.expected}"
     )
 

@@ -58,6 +58,6 @@ def check_each_day(
             if found is None:
                 stale += 1
                 continue
-            problems += Problems([f"{day}: {problem}" for problem in found], found.total)
+            problems += found.prefixed(f"{day}: ")
         analyze_written(connection, [day_checks], days)  # the close-status query reads them
     return failing_ids(problems, checked=len(days) - stale, skipped=stale, unit="day")

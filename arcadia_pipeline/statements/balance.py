@@ -20,10 +20,6 @@ from arcadia_pipeline.statements.ledger import differences
 from arcadia_pipeline.statements.month import PricedMonth, price_month
 
 
-def _counted(rows: list, describe) -> Problems:
-    return Problems([describe(r) for r in rows], rows[0].total if rows else 0)
-
-
 def unbalanced_statements(connection: Connection, month: date) -> Problems:
     """Statements whose total is not base + lines or whose lines do not follow the rule."""
     s, line = monthly_statements.c, monthly_statement_lines.c
@@ -42,7 +38,7 @@ def unbalanced_statements(connection: Connection, month: date) -> Problems:
         .order_by(s.deployment_id)
         .limit(MAX_LISTED)
     ).all()  # fmt: skip
-    return _counted(
+    return Problems.of_rows(
         rows, lambda r: unbalanced_text(r.deployment_id, r.total_usd, r.base_usd, r.lines,
                                         r.mispriced)
     )  # fmt: skip
@@ -90,7 +86,7 @@ def unequal_totals(connection: Connection, priced: PricedMonth) -> Problems:
         .order_by("deployment_id")
         .limit(MAX_LISTED)
     ).all()
-    return _counted(
+    return Problems.of_rows(
         rows,
         lambda r: (
             f"{r.deployment_id}: statement + adjustments {r.booked} USD, priced now {r.now} USD"
@@ -110,7 +106,7 @@ def month_mismatches(connection: Connection, month: date) -> Problems:
     rows = connection.execute(
         select(changed, func.count().over().label("total")).limit(MAX_LISTED)
     ).all()
-    return problems + _counted(
+    return problems + Problems.of_rows(
         rows,
         lambda r: (
             f"{r.deployment_id}/{r.billing_kind}: billed qty {r.booked_qty} and "

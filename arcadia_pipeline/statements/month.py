@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from arcadia_pipeline.days.locks import clock, lock, lock_for_reading
+from arcadia_pipeline.days.locks import clock, lock
 from arcadia_pipeline.db.schema import day_writes, inventory_deployments, plans, statement_months
 from arcadia_pipeline.db.staging import recreate
 from arcadia_pipeline.flow import STATEMENT_READS
@@ -87,8 +87,8 @@ def hold_month(connection: Connection, month: date, shared: bool = False) -> dat
     re-meters them until the transaction ends; the time from which what it reads is fixed."""
     lock(connection, ASSET, month, shared)
     for day in iter_days(month, month_end(month)):
-        for step in STATEMENT_READS:
-            lock_for_reading(connection, step, day)
+        for step in STATEMENT_READS:  # the usage and the inventory, each day locked once
+            lock(connection, step.asset, day, shared=True)
     return clock(connection)
 
 

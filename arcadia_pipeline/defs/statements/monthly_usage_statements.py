@@ -117,7 +117,7 @@ def check_months(
                     skipped += 1
                     continue
                 found = month_mismatches(connection, month)
-                problems += Problems([f"{month_text(month)} {p}" for p in found], found.total)
+                problems += found.prefixed(f"{month_text(month)} ")
     return failing_ids(problems, checked=len(months) - skipped, skipped=skipped, unit="month")
 
 
