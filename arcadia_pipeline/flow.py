@@ -20,8 +20,9 @@ RESOURCE_INVENTORY = DailyStep(
     asset="resource_inventory",
     writes=(schema.resource_inventory, schema.inventory_deployments, schema.inventory_snapshots),
     gates_close=True,
-    description="Every version of the source that overlapped the day, clipped to it, with its "
-    "billing kind from metering.kind_map, and the deployments of the day with their plans.",
+    description="Every resource version of the source that overlapped the day, clipped to it, "
+    "with its billing kind from metering.kind_map, and every deployment version (plan, name) "
+    "that overlapped the day, clipped to it.",
 )
 
 USAGE_RECORDS = DailyStep(
@@ -76,7 +77,8 @@ DEPLOYMENT_QUOTES = DailyStep(
     writes=(schema.deployment_quotes, schema.deployment_quote_lines),
     reads=(
         Read(USAGE_PERIOD_AGGREGATES, "day"),
-        Read(RESOURCE_INVENTORY, "day"),  # the plan of the day
+        # The deployment versions of the month to date: the prorated terms.
+        Read(RESOURCE_INVENTORY, "month_to_date"),
     ),
     checks=(
         DailyCheck(
@@ -86,7 +88,8 @@ DEPLOYMENT_QUOTES = DailyStep(
         ),
     ),
     gates_close=True,
-    description="Month-to-date quote per deployment as of each day: plan base (not prorated) "
+    description="Month-to-date quote per deployment that existed in the month as of each day: "
+    "its plans' base fees and inclusions prorated by the seconds each covers in the month, "
     "plus a line per billing kind, overage rounded half-up to the cent.",
 )
 
@@ -94,6 +97,6 @@ DAILY_FLOW = DailyFlow(
     (RESOURCE_INVENTORY, USAGE_RECORDS, USAGE_PERIOD_AGGREGATES, DEPLOYMENT_QUOTES)
 )
 
-# What a month's statements read of its days: the usage records, and (through them) the
-# inventory's plans. The month holds these days shared while it is priced.
+# What a month's statements read of its days: the usage records, and the inventory's
+# deployment versions (their prorated terms). The month holds these days shared while it is priced.
 STATEMENT_READS = (USAGE_RECORDS, RESOURCE_INVENTORY)

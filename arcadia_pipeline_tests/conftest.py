@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import upgrade
 from arcadia_pipeline.db.schema import (
+    day_failures,
     kind_map,
     metering_config,
     overage_prices,
@@ -29,8 +30,10 @@ from arcadia_pipeline.flow import DAILY_FLOW
 # Rows the tests write; config, kind map and plan catalog are reset to the migration's.
 DATA_TABLES = (
     "arcadia.resource_versions",
-    "arcadia.deployments",
+    "arcadia.deployment_versions",
     *(table.fullname for table in DAILY_FLOW.tables),
+    # Each day's failed attempts: a test's must not speak for the next one's days.
+    day_failures.fullname,
 )
 # What the migrations ship, kept aside once per session (schema `shipped`) and put back
 # before every test: a test may change them, and a kind or price a later migration adds is

@@ -33,11 +33,35 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def add_deployment(engine: Engine, deployment_id: str, plan_code: str = "starter") -> None:
+# Before every instant the tests meter: a deployment added without a start existed all along.
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def add_deployment(
+    engine: Engine,
+    deployment_id: str,
+    plan_code: str = "starter",
+    valid_from: datetime = LONG_AGO,
+    valid_to: datetime | None = None,
+    *,
+    name: str | None = None,
+    recorded_at: datetime | None = None,
+) -> None:
+    """One version of a deployment in arcadia.deployment_versions."""
     with engine.begin() as connection:
         connection.execute(
-            text("INSERT INTO arcadia.deployments VALUES (:d, :n, :p)"),
-            {"d": deployment_id, "n": f"Deployment {deployment_id}", "p": plan_code},
+            text(
+                "INSERT INTO arcadia.deployment_versions (deployment_id, name, plan_code, "
+                "valid_from, valid_to, recorded_at) VALUES (:d, :n, :p, :f, :t, coalesce(:rec, :f))"
+            ),
+            {
+                "d": deployment_id,
+                "n": name or f"Deployment {deployment_id}",
+                "p": plan_code,
+                "f": valid_from,
+                "t": valid_to,
+                "rec": recorded_at,
+            },
         )
 
 
@@ -139,13 +163,18 @@ def set_granularity(engine: Engine, billing_kind: str, granularity: str) -> None
 def copy_source(engine: Engine, source_url: str) -> None:
     """Copy the warehouse's arcadia rows into the source database at source_url."""
     with engine.connect() as connection:
-        deployments = connection.execute(text("SELECT * FROM arcadia.deployments")).mappings()
+        deployments = connection.execute(
+            text("SELECT * FROM arcadia.deployment_versions")
+        ).mappings()
         deployments = [dict(r) for r in deployments]
         versions = connection.execute(text("SELECT * FROM arcadia.resource_versions")).mappings()
         versions = [dict(r) for r in versions]
     with make_engine(source_url).begin() as connection:
         connection.execute(
-            text("INSERT INTO arcadia.deployments VALUES (:deployment_id, :name, :plan_code)"),
+            text(
+                "INSERT INTO arcadia.deployment_versions VALUES (:deployment_id, :name, "
+                ":plan_code, :valid_from, :valid_to, :recorded_at)"
+            ),
             deployments,
         )
         connection.execute(

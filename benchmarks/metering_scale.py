@@ -66,10 +66,12 @@ CHANGE_EVERY = 5
 # ---- synthetic inventory: one set-based statement per table ------------------------------
 
 DEPLOYMENTS_SQL = """
-INSERT INTO arcadia.deployments (deployment_id, name, plan_code)
+INSERT INTO arcadia.deployment_versions (deployment_id, name, plan_code, valid_from, valid_to,
+                                         recorded_at)
 SELECT 'dep-' || lpad(d::text, 7, '0'),
        'Deployment ' || d,
-       (ARRAY['starter', 'studio', 'agency'])[1 + d % 3]
+       (ARRAY['starter', 'studio', 'agency'])[1 + d % 3],
+       :history_start, NULL, :history_start
 FROM generate_series(1, :deployments) AS d
 """
 
@@ -198,8 +200,11 @@ def seed(url: str, resources: int) -> Inventory:
     started = time.perf_counter()
     engine = _engine(url)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE arcadia.resource_versions, arcadia.deployments"))
-        connection.execute(text(DEPLOYMENTS_SQL), {"deployments": deployments})
+        connection.execute(text("TRUNCATE arcadia.resource_versions, arcadia.deployment_versions"))
+        connection.execute(
+            text(DEPLOYMENTS_SQL),
+            {"deployments": deployments, "history_start": HISTORY_START},
+        )
         connection.execute(
             text(VERSIONS_SQL),
             {
@@ -215,7 +220,9 @@ def seed(url: str, resources: int) -> Inventory:
         )
     ac = engine.execution_options(isolation_level="AUTOCOMMIT")
     with ac.connect() as connection:
-        connection.execute(text("VACUUM ANALYZE arcadia.deployments, arcadia.resource_versions"))
+        connection.execute(
+            text("VACUUM ANALYZE arcadia.deployment_versions, arcadia.resource_versions")
+        )
         versions = connection.execute(
             text("SELECT count(*) FROM arcadia.resource_versions")
         ).scalar_one()

@@ -1,5 +1,6 @@
 """A day's month-to-date quote per deployment: the deployment_quotes step, priced from the
-day's aggregates on the catalog's terms (pricing/lines.py), set-based."""
+day's aggregates on the catalog's terms prorated by the deployments' history
+(pricing/proration.py, pricing/lines.py), set-based."""
 
 from __future__ import annotations
 
@@ -7,16 +8,28 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, delete, false, func, insert, literal, select, union
+from sqlalchemy import (
+    Connection,
+    Numeric,
+    Text,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+)
 
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
-    inventory_deployments,
-    plans,
     usage_period_aggregates,
 )
 from arcadia_pipeline.pricing.lines import LINE_COLUMNS, priced_lines, raise_if_unpriceable
+from arcadia_pipeline.pricing.proration import prorated_heads, prorated_inclusions
 from arcadia_pipeline.utc import month_start
 
 # The quote lines' columns, in LINE_COLUMNS' order (their names predate the statements').
@@ -37,29 +50,17 @@ class QuotedDay:
 
 
 def quoted_heads(day: date):
-    """Every deployment of the day's inventory (its base fee is due even without usage) and
-    any with usage this month, with the plan it had on `day` (NULL if unknown) and that
-    plan's base fee (NULL if not in the catalog): the heads of pricing/lines.py."""
+    """Every deployment that existed in day's month through day (its prorated base fee is
+    due even without usage), with its last plan, and any other with usage this month, with
+    no plan (pricing refuses it, naming it): the heads of pricing/lines.py."""
     a = usage_period_aggregates.c
-    dep = inventory_deployments.c
-    ids = union(
-        select(dep.deployment_id).where(dep.day == day),
-        select(a.deployment_id).where(a.as_of_date == day),
-    ).subquery("ids")
-    return (
-        select(
-            ids.c.deployment_id,
-            dep.plan_code,
-            plans.c.base_usd,
-            false().label("frozen"),
-        )
-        .select_from(ids)
-        .outerjoin(
-            inventory_deployments,
-            and_(dep.day == day, dep.deployment_id == ids.c.deployment_id),
-        )
-        .outerjoin(plans, plans.c.plan_code == dep.plan_code)
+    existed = prorated_heads(day).subquery("existed")
+    unknown = (
+        select(a.deployment_id, cast(null(), Text), cast(null(), Numeric), false())
+        .distinct()
+        .where(a.as_of_date == day, a.deployment_id.not_in(select(existed.c.deployment_id)))
     )
+    return union_all(select(existed), unknown)
 
 
 def _usage(day: date):
@@ -78,12 +79,14 @@ def replace_quotes_day(connection: Connection, day: date, run_id: str) -> Quoted
     raise_if_unpriceable(
         connection,
         quoted_heads(day).subquery("heads"),
+        prorated_inclusions(day).subquery("inclusions"),
         _usage(day).subquery("usage"),
         None,
         f"quoted on {day}",
     )
     heads = quoted_heads(day).cte("heads")  # read three times below, computed once
-    lines = priced_lines(heads, _usage(day).subquery("usage")).cte("lines")
+    inclusions = prorated_inclusions(day).subquery("inclusions")
+    lines = priced_lines(heads, inclusions, _usage(day).subquery("usage")).cte("lines")
     overage = (
         select(lines.c.deployment_id, func.sum(lines.c.amount_usd).label("overage_usd"))
         .group_by(lines.c.deployment_id)

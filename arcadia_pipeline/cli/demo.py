@@ -22,8 +22,11 @@ def cmd_demo_seed(args) -> None:
     except ValueError as error:
         raise CliError(str(error)) from error
     print(
-        f"seeded {summary.deployments} deployments, {summary.resources} resources, "
-        f"{summary.versions} versions ({summary.unattributed_resources} never attributed) "
+        f"seeded {summary.deployments} deployments ({summary.deployment_versions} versions: "
+        f"{summary.sign_ups} signed up, {summary.churns} churned, "
+        f"{summary.plan_changes} plan changes, {summary.renames} renames), "
+        f"{summary.resources} resources ({summary.versions} versions, "
+        f"{summary.unattributed_resources} never attributed) "
         f"from {summary.start:%Y-%m-%d} to {summary.end:%Y-%m-%d}"
     )
 
@@ -32,7 +35,10 @@ def add_demo_commands(commands) -> None:
     demo = commands.add_parser("demo", help="demo data").add_subparsers(
         dest="demo_command", required=True
     )
-    seed = demo.add_parser("seed", help="create and fill the arcadia source tables")
+    seed = demo.add_parser(
+        "seed",
+        help="create and fill the arcadia source tables (deployment and resource versions)",
+    )
     seed.add_argument("--deployments", type=int, default=40)
     seed.add_argument("--days", type=int, default=75)
     seed.add_argument("--seed", type=int, default=7)

@@ -26,8 +26,8 @@ run it again after a later `db upgrade` so that new tables belong to arcadia_pip
 (the variable rather than --database-url keeps the password off the process list).
 
 `demo seed` replaces the rows of source tables it created itself (they carry a comment saying
-so) and refuses, writing nothing, when arcadia.deployments or arcadia.resource_versions exist
-without that mark: they are then someone else's data.
+so) and refuses, writing nothing, when arcadia.deployment_versions or arcadia.resource_versions
+exist without that mark: they are then someone else's data.
 """
 
 from __future__ import annotations

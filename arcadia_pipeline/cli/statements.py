@@ -15,8 +15,9 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Connection, exists, or_, select
+from sqlalchemy import Connection, select
 
+from arcadia_pipeline.cli.deployments import UNKNOWN, known_deployment
 from arcadia_pipeline.cli.output import CliError, check_month, decimal_str, money, month_arg
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import (
@@ -25,38 +26,13 @@ from arcadia_pipeline.db.schema import (
     statement_adjustments,
     statement_months,
 )
-from arcadia_pipeline.db.source import deployments
-from arcadia_pipeline.settings import source_url, warehouse_url
+from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.statements.export import FORMATS, statement_rows, write_statements
 
 
 def priced(connection: Connection, month: date) -> bool:
     m = statement_months.c
     return connection.execute(select(m.month).where(m.month == month)).first() is not None
-
-
-def known_deployment(connection: Connection, deployment_id: str) -> bool:
-    """In the source now, or with a statement or adjustment of any month."""
-    s, adj = monthly_statements.c, statement_adjustments.c
-    billed = connection.execute(
-        select(
-            or_(
-                exists().where(s.deployment_id == deployment_id),
-                exists().where(adj.deployment_id == deployment_id),
-            )
-        )
-    ).scalar_one()
-    if billed:
-        return True
-    with make_engine(source_url()).connect() as source:
-        return (
-            source.execute(
-                select(deployments.c.deployment_id).where(
-                    deployments.c.deployment_id == deployment_id
-                )
-            ).first()
-            is not None
-        )
 
 
 def statement_json(connection: Connection, deployment_id: str, month: date) -> dict | None:
@@ -89,6 +65,7 @@ def statement_json(connection: Connection, deployment_id: str, month: date) -> d
         "deployment_id": deployment_id,
         "month": f"{month:%Y-%m}",
         "plan_code": statement.plan_code if statement else None,
+        "plan_periods": statement.plan_periods if statement else None,
         "status": statement.status if statement else "closed",
         "closed_at": closed_at.isoformat() if closed_at else None,
         "base_usd": money(statement.base_usd if statement else Decimal(0)),
@@ -121,9 +98,7 @@ def cmd_statement(args) -> None:
     check_month(args.month)
     with make_engine(warehouse_url()).connect() as connection:
         if not known_deployment(connection, args.deployment):
-            raise CliError(
-                f"unknown deployment {args.deployment!r} (not in arcadia.deployments, never billed)"
-            )
+            raise CliError(f"unknown deployment {args.deployment!r} ({UNKNOWN})")
         statement = statement_json(connection, args.deployment, args.month)
         if statement is None:
             if not priced(connection, args.month):

@@ -14,36 +14,20 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
+from arcadia_pipeline.cli.deployments import UNKNOWN, known_deployment
 from arcadia_pipeline.cli.output import CliError, decimal_str, iso_date, not_after_today
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.db.schema import deployment_quotes, inventory_deployments
-from arcadia_pipeline.db.source import deployments
+from arcadia_pipeline.db.schema import deployment_quotes
 from arcadia_pipeline.pricing.reference import Quote, month_to_date_quote
 from arcadia_pipeline.pricing.usage import usage_for_period
-from arcadia_pipeline.settings import source_url, warehouse_url
+from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.utc import iter_days
 
 
-def plan_of(deployment_id: str, day: date | None = None) -> str:
-    """The deployment's plan: as the day's inventory snapshot has it (what its materialised
-    quote used), else from the source now; an unknown deployment is an error."""
-    if day is not None:
-        with make_engine(warehouse_url()).connect() as warehouse:
-            plan = warehouse.execute(
-                select(inventory_deployments.c.plan_code).where(
-                    inventory_deployments.c.day == day,
-                    inventory_deployments.c.deployment_id == deployment_id,
-                )
-            ).scalar_one_or_none()
-        if plan is not None:
-            return plan
-    with make_engine(source_url()).connect() as source:
-        plan = source.execute(
-            select(deployments.c.plan_code).where(deployments.c.deployment_id == deployment_id)
-        ).scalar_one_or_none()
-    if plan is None:
-        raise CliError(f"unknown deployment {deployment_id!r} (not in arcadia.deployments)")
-    return plan
+def require_known(deployment_id: str) -> None:
+    with make_engine(warehouse_url()).connect() as connection:
+        if not known_deployment(connection, deployment_id):
+            raise CliError(f"unknown deployment {deployment_id!r} ({UNKNOWN})")
 
 
 def quote_json(quote: Quote) -> dict:
@@ -82,7 +66,7 @@ def cmd_usage(args) -> None:
     if args.start > args.end:
         raise CliError(f"--from {args.start} is after --to {args.end}")
     not_after_today("--to", args.end)
-    plan_of(args.deployment)
+    require_known(args.deployment)
     with make_engine(warehouse_url()).connect() as connection:
         usage = usage_for_period(connection, args.deployment, args.start, args.end)
         missing = unmetered_days(connection, args.start, args.end)
@@ -103,9 +87,14 @@ def cmd_quote(args) -> None:
                 f"{args.as_of} is not metered (no deployment_quotes as of that day): "
                 "materialise it first"
             )
-    plan = plan_of(args.deployment, args.as_of)
+    require_known(args.deployment)
     with make_engine(warehouse_url()).connect() as connection:
-        quote = month_to_date_quote(connection, args.deployment, plan, args.as_of)
+        quote = month_to_date_quote(connection, args.deployment, args.as_of)
+    if quote is None:
+        raise CliError(
+            f"{args.deployment} did not exist in {args.as_of:%Y-%m} through {args.as_of} "
+            "(no version in that month's inventory snapshots): it has no quote"
+        )
     print(json.dumps(quote_json(quote), indent=2))
 
 

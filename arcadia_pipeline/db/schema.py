@@ -101,13 +101,22 @@ resource_inventory = Table(
     Index("resource_inventory_resource_idx", "resource_id", "day"),
 )
 
+# Deployment versions that existed during `day`, clipped to it ([starts_at, ends_at)): the
+# terms of a billing month are read from its days' rows (pricing/proration.py).
 inventory_deployments = Table(
     "inventory_deployments",
     metadata,
     Column("day", Date, primary_key=True),
     Column("deployment_id", Text, primary_key=True),
+    Column("starts_at", TSTZ, primary_key=True),
+    Column("ends_at", TSTZ, nullable=False),
     Column("name", Text, nullable=False),
     Column("plan_code", Text, nullable=False),
+    Column("valid_from", TSTZ, nullable=False),
+    Column("valid_to", TSTZ),
+    Column("recorded_at", TSTZ),
+    # One deployment's days (the CLI's live quote, whether a deployment is known).
+    Index("inventory_deployments_deployment_idx", "deployment_id", "day"),
 )
 
 # Partitioned by month on period_start.
@@ -238,6 +247,9 @@ monthly_statements = Table(
     Column("status", Text, nullable=False),
     Column("closed_at", TSTZ),
     Column("base_usd", MONEY, nullable=False),
+    # [{plan_code, valid_from, valid_to, base_usd}]: the plans of the month in time order,
+    # each with its prorated base fee (NULL: priced before plan periods were recorded).
+    Column("plan_periods", JSONB),
     Column("total_usd", MONEY, nullable=False),
     Column("run_id", Text),
     Column("computed_at", TSTZ, nullable=False, server_default=text("now()")),

@@ -23,12 +23,20 @@ from arcadia_pipeline.db.types import TSTZ
 SOURCE_SCHEMA = "arcadia"
 source_metadata = MetaData(schema=SOURCE_SCHEMA)
 
-deployments = Table(
-    "deployments",
+# One row per state interval of a deployment: [valid_from, valid_to), valid_to NULL = current.
+# A deployment exists while one of its versions covers the time; a plan change or a rename
+# closes one version and opens the next; a churned deployment keeps its versions.
+deployment_versions = Table(
+    "deployment_versions",
     source_metadata,
-    Column("deployment_id", Text, primary_key=True),
+    Column("deployment_id", Text, nullable=False),
     Column("name", Text, nullable=False),
     Column("plan_code", Text, nullable=False),
+    Column("valid_from", TSTZ, nullable=False),
+    Column("valid_to", TSTZ),
+    Column("recorded_at", TSTZ, nullable=False, server_default=func.now()),
+    Index("deployment_versions_valid_from_idx", "valid_from"),
+    Index("deployment_versions_recorded_at_idx", "recorded_at"),
 )
 
 # One row per state interval of a resource: [valid_from, valid_to), valid_to NULL = current.
@@ -49,7 +57,7 @@ resource_versions = Table(
 )
 
 
-SOURCE_TABLES = (deployments, resource_versions)
+SOURCE_TABLES = (deployment_versions, resource_versions)
 # The comment on each source table this package creates: `demo seed` replaces the rows of
 # such a table, and refuses to touch one without it (the Arcadia app's own data).
 DEMO_MARK = "created by arcadia-pipeline for the demo and tests; demo seed may replace its rows"

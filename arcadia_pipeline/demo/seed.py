@@ -1,10 +1,14 @@
 """Reproducible demo inventory: fills the `arcadia` source relations with a realistic history.
 
 The history covers `days` UTC days ending at `end_date` 00:00 UTC and contains every case the
-metering has to get right: creations and deletions at arbitrary times of day, droplets powered
-off and on, storage resized, resources re-attributed mid-day, resources unattributed for their
-whole life or for a while, and a few starter deployments that exceed their plan's inclusions.
-All content comes from `random.Random(seed)`, so the same arguments give byte-identical rows.
+metering and the pricing have to get right. Deployments sign up and churn mid-window, change
+plan and get renamed (a version closes at an instant and the next opens at the same instant).
+Resources are created and deleted at arbitrary times of day, droplets powered off and on,
+storage resized, resources re-attributed mid-day, unattributed for their whole life or for a
+while (some outlive their churned deployment unattributed), and a few starter deployments
+exceed their plan's inclusions. A resource version attributed to a deployment always lies
+within the deployment's existence, as validation requires. All content comes from
+`random.Random(seed)`, so the same arguments give byte-identical rows.
 """
 
 from __future__ import annotations
@@ -37,6 +41,17 @@ _SIZE_RANGE = {
     "droplet_backup": (500, 8_000),
 }
 _DROPLET_DISKS = (25, 50, 80, 160)
+# The first deployments walk through every case of a deployment's history, so that even tiny
+# inputs show them all. dep-0001 exists all window (it hosts the resource tour, and a moved
+# resource can always go to it) and is renamed; then a plan change, a sign-up, a churn. With
+# fewer deployments than cases the last one takes the rest (dep-0001 never signs up or churns).
+# "plan": another plan from an instant on; "rename": another name, the same plan.
+_DEPLOYMENT_TOUR = ({"rename"}, {"plan"}, {"signup"}, {"churn"})
+# Probability of each case for the other deployments.
+_DEPLOYMENT_ODDS = {"signup": 0.2, "churn": 0.12, "plan": 0.15, "rename": 0.08}
+# Probability that a resource still alive when its deployment churns outlives it, unattributed
+# (the app lost track of it); otherwise it is deleted with the deployment.
+_LEFT_BEHIND = 0.3
 # The first resources walk through every case, so that even tiny inputs show them all.
 _TOUR = (
     ("droplet", {"created", "power", "shutdown"}),
@@ -94,10 +109,26 @@ class ForeignSource(ValueError):
 class SeedSummary:
     deployments: int
     resources: int
-    versions: int
+    versions: int  # resource versions
     unattributed_resources: int  # resources never attributed during their whole life
     start: datetime  # first instant covered (UTC): end_date - days, 00:00
     end: datetime  # end of the history (UTC): end_date 00:00; later changes do not exist yet
+    deployment_versions: int
+    sign_ups: int  # deployments whose first version starts after `start`
+    churns: int  # deployments whose last version ends before `end`
+    plan_changes: int  # a version followed at the same instant by one on another plan
+    renames: int  # a version followed at the same instant by one of another name, same plan
+
+
+@dataclass(frozen=True)
+class _Life:
+    """When a deployment exists, in seconds from the window start: [born, died), died None
+    while it still exists."""
+
+    deployment_id: str
+    plan_code: str  # its first plan
+    born: int
+    died: int | None
 
 
 def seed_demo(
@@ -126,27 +157,45 @@ def seed_demo(
     end = datetime.combine(end_date, time(), UTC)
     start = end - timedelta(days=days)
     gen = _Generator(random.Random(seed), start, end)
-    deployment_rows = gen.deployments(deployments)
-    version_rows = gen.versions(deployment_rows)
+    deployment_rows, lives = gen.deployments(deployments)
+    version_rows = gen.versions(lives)
 
     create_source_tables(connection)
-    tables = f"{source.resource_versions.fullname}, {source.deployments.fullname}"
+    tables = f"{source.resource_versions.fullname}, {source.deployment_versions.fullname}"
     connection.execute(sa.text(f"TRUNCATE {tables}"))
-    connection.execute(source.deployments.insert(), deployment_rows)
+    connection.execute(source.deployment_versions.insert(), deployment_rows)
     connection.execute(source.resource_versions.insert(), version_rows)
 
     resources: dict[str, bool] = {}  # resource_id -> ever attributed
     for row in version_rows:
         rid = row["resource_id"]
         resources[rid] = resources.get(rid, False) or row["deployment_id"] is not None
+    # Consecutive versions of one deployment (the rows are in time order per deployment).
+    pairs = zip(deployment_rows, deployment_rows[1:], strict=False)
+    successive = [(a, b) for a, b in pairs if a["deployment_id"] == b["deployment_id"]]
     return SeedSummary(
-        deployments=len(deployment_rows),
+        deployments=len(lives),
         resources=len(resources),
         versions=len(version_rows),
         unattributed_resources=sum(not attributed for attributed in resources.values()),
         start=start,
         end=end,
+        deployment_versions=len(deployment_rows),
+        sign_ups=sum(life.born > 0 for life in lives),
+        churns=sum(life.died is not None for life in lives),
+        plan_changes=sum(a["plan_code"] != b["plan_code"] for a, b in successive),
+        renames=sum(a["plan_code"] == b["plan_code"] for a, b in successive),
     )
+
+
+def _deployment_tour(count: int) -> list[set[str]]:
+    """The cases of the first `count` deployments' histories (see _DEPLOYMENT_TOUR)."""
+    tour = [set(cases) for cases in _DEPLOYMENT_TOUR]
+    if count < len(tour):
+        rest = set().union(*tour[count:])
+        tour = tour[:count]
+        tour[-1] |= rest - {"signup", "churn"} if count == 1 else rest
+    return tour
 
 
 class _Generator:
@@ -155,59 +204,125 @@ class _Generator:
         self.span = int((end - start).total_seconds())
         self.next_number = 3_100_000  # grows by random steps: unique, provider-looking ids
 
-    def deployments(self, count: int) -> list[dict]:
+    # ---- deployments ------------------------------------------------------------------
+
+    def deployments(self, count: int) -> tuple[list[dict], list[_Life]]:
+        """The versions of `count` deployments (in time order per deployment) and their lives."""
         rng = self.rng
-        rows = []
+        tour = _deployment_tour(count)
+        rows: list[dict] = []
+        lives: list[_Life] = []
         for i in range(count):
             # The first three cover every plan; then mostly small customers.
             plan = PLANS[i] if i < 3 else rng.choices(PLANS, weights=(50, 35, 15))[0]
-            name = f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}"
-            rows.append({"deployment_id": f"dep-{i + 1:04d}", "name": name, "plan_code": plan})
+            name = self.name()
+            if i < len(tour):
+                cases = tour[i]
+            else:
+                cases = {case for case, p in _DEPLOYMENT_ODDS.items() if rng.random() < p}
+            life = self.life(f"dep-{i + 1:04d}", plan, cases)
+            lives.append(life)
+            rows += self.deployment_versions(life, name, cases)
+        return rows, lives
+
+    def life(self, deployment_id: str, plan: str, cases: set[str]) -> _Life:
+        """Sign-up and churn instants, leaving every deployment at least a fifth of the window
+        (room for resources created two hours before its end)."""
+        span = self.span
+        if {"signup", "churn"} <= cases:
+            born = self.instant(0, span * 2 // 5)
+            died = self.instant(span * 3 // 5, span)
+        elif "signup" in cases:
+            born, died = self.instant(0, span * 4 // 5), None
+        elif "churn" in cases:
+            born, died = 0, self.instant(span // 5, span)
+        else:
+            born, died = 0, None
+        return _Life(deployment_id, plan, born, died)
+
+    def deployment_versions(self, life: _Life, name: str, cases: set[str]) -> list[dict]:
+        """One version per state interval: a plan change or a rename closes the version at an
+        instant and opens the next at the same instant."""
+        rng = self.rng
+        changes = [case for case in ("plan", "rename") if case in cases]
+        rng.shuffle(changes)
+        until = self.span if life.died is None else life.died
+        times = sorted(self.instants(len(changes), life.born, until))
+        state = {"deployment_id": life.deployment_id, "name": name, "plan_code": life.plan_code}
+        rows = []
+        since = life.born
+        for at, change in zip(times, changes, strict=True):
+            rows.append(self.timed(state, since, at))
+            state = dict(state)
+            if change == "plan":  # an upgrade twice as likely as a downgrade
+                rank = PLANS.index(state["plan_code"])
+                others = [p for p in PLANS if p != state["plan_code"]]
+                weights = [2 if PLANS.index(p) > rank else 1 for p in others]
+                state["plan_code"] = rng.choices(others, weights=weights)[0]
+            else:
+                state["name"] = self.name(other_than=state["name"])
+            since = at
+        rows.append(self.timed(state, since, life.died))
         return rows
 
-    def versions(self, deployments: list[dict]) -> list[dict]:
+    def name(self, other_than: str | None = None) -> str:
+        while (name := f"{self.rng.choice(_ADJECTIVES)} {self.rng.choice(_NOUNS)}") == other_than:
+            pass
+        return name
+
+    # ---- resources --------------------------------------------------------------------
+
+    def versions(self, lives: list[_Life]) -> list[dict]:
         rng = self.rng
-        ids = [d["deployment_id"] for d in deployments]
         rows: list[dict] = []
         tour = list(_TOUR)
-        for i, dep in enumerate(deployments):
+        for i, life in enumerate(lives):
             for _ in range(rng.randint(3, 10)):
                 if tour:
                     kind, features = tour.pop(0)
                 else:
                     kind = rng.choices(KINDS, weights=_KIND_WEIGHTS)[0]
                     features = {f for f, p in _ODDS.items() if rng.random() < p}
-                rows += self.resource(kind, dep["deployment_id"], features, ids)
-            # Some starter customers run more than their plan includes, all window long,
-            # so last month's quote shows overage (droplet hours and Spaces GB-months).
-            if dep["plan_code"] == "starter" and (i == 0 or rng.random() < 0.3):
-                rows += self.resource("droplet", dep["deployment_id"], set(), ids)
-                rows += self.resource("droplet", dep["deployment_id"], set(), ids)
+                rows += self.resource(kind, life, features, lives)
+            # Some starter customers run more than their plan includes, all their life
+            # (dep-0001: all window long), so last month's quote shows overage (droplet hours
+            # and Spaces GB-months).
+            if life.plan_code == "starter" and (i == 0 or rng.random() < 0.3):
+                rows += self.resource("droplet", life, set(), lives)
+                rows += self.resource("droplet", life, set(), lives)
                 rows += self.resource(
                     "spaces_bucket",
-                    dep["deployment_id"],
+                    life,
                     set(),
-                    ids,
+                    lives,
                     size=Decimal(rng.randint(6_000, 12_000)).scaleb(-2),
                 )
         for kind, features in tour:  # fewer than five resources so far: finish the tour
-            rows += self.resource(kind, ids[0], features, ids)
+            rows += self.resource(kind, lives[0], features, lives)
         # Orphans: resources the app never managed to attribute (never metered).
-        for _ in range(max(2, len(deployments) // 8)):
+        for _ in range(max(2, len(lives) // 8)):
             kind = rng.choices(KINDS, weights=_KIND_WEIGHTS)[0]
             features = {f for f, p in _ODDS.items() if rng.random() < p} - {"moved", "adopted"}
-            rows += self.resource(kind, None, features, ids)
+            rows += self.resource(kind, None, features, lives)
         return rows
+
+    def end_of(self, life: _Life | None) -> int:
+        """When a deployment stops existing (the window's end if it still exists); the
+        window's end for no deployment."""
+        return self.span if life is None or life.died is None else life.died
 
     def resource(
         self,
         kind: str,
-        owner: str | None,
+        owner: _Life | None,
         features: set[str],
-        deployment_ids: list[str],
+        lives: list[_Life],
         size: Decimal | None = None,
     ) -> list[dict]:
-        """The versions of one resource: its initial state, then one version per change."""
+        """The versions of one resource: its initial state, then one version per change. Its
+        attributed versions lie within its deployments' lives: it is created after its owner
+        signed up, ends (deleted, or left behind unattributed) when its last owner churns, and
+        moves only to a deployment that exists for the rest of its life."""
         rng = self.rng
         self.next_number += rng.randint(1, 5_000)
         rid = f"{_ID_PREFIX[kind]}:{self.next_number}"
@@ -218,55 +333,87 @@ class _Generator:
         elif kind == "droplet":
             size = Decimal(rng.choice(_DROPLET_DISKS))
 
-        # Offsets in seconds from the window start; "created" leaves >= 2 h of life.
-        born = self.instant(1, self.span - 7_200) if "created" in features else 0
-        died = self.instant(born + 3_600, self.span) if "deleted" in features else None
+        # Offsets in seconds from the window start; "created" leaves >= 2 h of the owner's life.
+        low, high = (0, self.span) if owner is None else (owner.born, self.end_of(owner))
+        if "created" in features:
+            born = self.instant(max(low, 1), high - 7_200)
+        elif low > 0:  # provisioned within half an hour of its deployment's sign-up
+            born = self.instant(low, low + 1_800)
+        else:
+            born = 0
+        died = self.instant(born + 3_600, high) if "deleted" in features else None
 
         changes: list[str] = []
         if kind == "droplet":  # each toggle alternates the status, starting from active
             changes += ["power"] * (2 * ("power" in features) + ("shutdown" in features))
         if "resize" in features and kind in STORAGE_KINDS:
             changes += ["resize"] * rng.randint(1, 2)
-        if "moved" in features and owner is not None and len(deployment_ids) > 1:
+        if "moved" in features and owner is not None and len(lives) > 1:
             changes.append("moved")
         rng.shuffle(changes)
+        owner_id = None if owner is None else owner.deployment_id
         if "adopted" in features and owner is not None:
             changes.insert(0, "adopt")  # unattributed from creation until the first change
             owner_now = None
         else:
-            owner_now = owner
-        times = sorted(self.instants(len(changes), born, self.span if died is None else died))
+            owner_now = owner_id
+        # Every change happens while the resource and its owner exist.
+        until = high if died is None else died
+        times = sorted(self.instants(len(changes), born, until))
 
         state = {"deployment_id": owner_now, "size_gb": size, "status": "active"}
+        current = owner  # the deployment whose life bounds the resource's (None: none yet)
         rows = []
         since = born
         for at, change in zip(times, changes, strict=True):
-            rows.append(self.row(rid, kind, state, since, at))
-            state = dict(state)
+            new = dict(state)
             if change == "power":
-                state["status"] = "off" if state["status"] == "active" else "active"
+                new["status"] = "off" if state["status"] == "active" else "active"
             elif change == "resize":
-                state["size_gb"] = self.size(kind, other_than=state["size_gb"])
+                new["size_gb"] = self.size(kind, other_than=state["size_gb"])
             elif change == "moved":
-                others = [d for d in deployment_ids if d != state["deployment_id"]]
-                state["deployment_id"] = rng.choice(others)
+                # Only to a deployment that exists from now on for as long as the resource
+                # may still live with its current owner.
+                targets = [
+                    life
+                    for life in lives
+                    if life.deployment_id != state["deployment_id"]
+                    and life.born <= at
+                    and self.end_of(life) >= until
+                ]
+                if not targets:
+                    continue  # nowhere to go: no version for this change
+                current = rng.choice(targets)
+                new["deployment_id"] = current.deployment_id
             else:  # adopt
-                state["deployment_id"] = owner
-            since = at
+                new["deployment_id"] = owner_id
+            rows.append(self.row(rid, kind, state, since, at))
+            state, since = new, at
+        if died is None and state["deployment_id"] is not None and current.died is not None:
+            # Its deployment churned: deleted with it, or left behind unattributed.
+            if rng.random() < _LEFT_BEHIND:
+                rows.append(self.row(rid, kind, state, since, current.died))
+                state, since = {**state, "deployment_id": None}, current.died
+            else:
+                died = current.died
         rows.append(self.row(rid, kind, state, since, died))
         return rows
 
-    def row(self, rid: str, kind: str, state: dict, since: int, until: int | None) -> dict:
+    # ---- rows and instants ------------------------------------------------------------
+
+    def timed(self, state: dict, since: int, until: int | None) -> dict:
+        """`state` as a version [since, until) (offsets; until None: still current)."""
         valid_from = self.start + timedelta(seconds=since)
         return {
-            "resource_id": rid,
-            "inventory_kind": kind,
             **state,
             "valid_from": valid_from,
             "valid_to": None if until is None else self.start + timedelta(seconds=until),
             # The app writes a version a few minutes after the change it records.
             "recorded_at": valid_from + timedelta(seconds=self.rng.randint(20, 900)),
         }
+
+    def row(self, rid: str, kind: str, state: dict, since: int, until: int | None) -> dict:
+        return self.timed({"resource_id": rid, "inventory_kind": kind, **state}, since, until)
 
     def size(self, kind: str, other_than: Decimal | None = None) -> Decimal:
         while (size := Decimal(self.rng.randint(*_SIZE_RANGE[kind])).scaleb(-2)) == other_than:

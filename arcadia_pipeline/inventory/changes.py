@@ -2,7 +2,9 @@
 
 A day is changed when the source as it is now, clipped to the day exactly as the snapshot was
 (`overlaps_day`, `clipped_to_day`), no longer gives the rows the day's snapshot holds for
-the resources that changed. The comparison reads only the changed resources on both sides.
+the resources, or the deployments, that changed. The comparison reads only the changed
+resources and deployments on both sides. A deployment version's end beyond the day is not
+compared: a day's month-to-date terms are those known on the day (pricing/proration.py).
 """
 
 from __future__ import annotations
@@ -23,13 +25,23 @@ from sqlalchemy import (
     literal,
     select,
     union,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import INTERVAL
 
-from arcadia_pipeline.db.schema import inventory_snapshots, resource_inventory
-from arcadia_pipeline.db.source import resource_versions
+from arcadia_pipeline.db.schema import (
+    inventory_deployments,
+    inventory_snapshots,
+    resource_inventory,
+)
+from arcadia_pipeline.db.source import deployment_versions, resource_versions
 from arcadia_pipeline.db.staging import recreate, stage_rows, temporary_copy
-from arcadia_pipeline.inventory.snapshot import SNAPSHOT_COLUMNS, clipped_to_day, overlaps_day
+from arcadia_pipeline.inventory.snapshot import (
+    DEPLOYMENT_SNAPSHOT_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    clipped_to_day,
+    overlaps_day,
+)
 from arcadia_pipeline.utc import days_bounds
 
 _staging = MetaData()
@@ -37,6 +49,24 @@ changed_versions = temporary_copy("changed_versions", resource_versions, _stagin
 changed_resources = Table(
     "changed_resources", _staging, Column("resource_id", Text), prefixes=["TEMPORARY"]
 )
+changed_deployment_versions = temporary_copy(
+    "changed_deployment_versions", deployment_versions, _staging
+)
+changed_deployments = Table(
+    "changed_deployments", _staging, Column("deployment_id", Text), prefixes=["TEMPORARY"]
+)
+# What the sensor follows: each versioned source relation by its id column.
+_FOLLOWED = (
+    (resource_versions, "resource_id", changed_resources, changed_versions),
+    (deployment_versions, "deployment_id", changed_deployments, changed_deployment_versions),
+)
+
+
+def _recorded_after(after: datetime):
+    """recorded_at of every version of either source relation recorded after `after`."""
+    return union_all(
+        *(select(table.c.recorded_at).where(table.c.recorded_at > after) for table, *_ in _FOLLOWED)
+    ).subquery("recorded")
 
 
 def snapshot_times(warehouse: Connection, first: date, last: date) -> dict[date, datetime]:
@@ -47,37 +77,65 @@ def snapshot_times(warehouse: Connection, first: date, last: date) -> dict[date,
 
 
 def newest_recorded(source: Connection, since: datetime) -> datetime | None:
-    """The newest recorded_at in the source after `since` (None: nothing recorded since)."""
-    v = resource_versions.c
-    return source.execute(select(func.max(v.recorded_at)).where(v.recorded_at > since)).scalar()
+    """The newest recorded_at of a resource or deployment version after `since` (None:
+    nothing recorded since)."""
+    recorded = _recorded_after(since)
+    return source.execute(select(func.max(recorded.c.recorded_at))).scalar()
 
 
 def batch_end(source: Connection, after: datetime, versions: int) -> datetime | None:
-    """The recorded_at of the `versions`-th version recorded after `after` (or the last)."""
-    v = resource_versions.c
+    """The recorded_at of the `versions`-th version (resource or deployment) recorded after
+    `after` (or the last)."""
+    recorded = _recorded_after(after)
     batch = (
-        select(v.recorded_at).where(v.recorded_at > after).order_by(v.recorded_at).limit(versions)
+        select(recorded.c.recorded_at).order_by(recorded.c.recorded_at).limit(versions)
     ).subquery("batch")
     return source.execute(select(func.max(batch.c.recorded_at))).scalar()
 
 
-def _changed_resource_ids(since: datetime, until: datetime):
-    v = resource_versions.c
-    return select(v.resource_id).distinct().where(v.recorded_at > since, v.recorded_at <= until)
+def _changed_ids(table, id_column: str, since: datetime, until: datetime):
+    v = table.c
+    return select(v[id_column]).distinct().where(v.recorded_at > since, v.recorded_at <= until)
 
 
-def _changed_versions_query(since: datetime, until: datetime, first: date, last: date):
-    """All versions of the changed resources that overlap the days [first, last]."""
+def _changed_versions_query(
+    table, id_column: str, since: datetime, until: datetime, first: date, last: date
+):
+    """All versions of the changed ids that overlap the days [first, last]."""
     window_start, window_end = days_bounds(first, last)
-    return select(resource_versions).where(
-        resource_versions.c.resource_id.in_(_changed_resource_ids(since, until)),
-        overlaps_day(resource_versions, window_start, window_end),
+    return select(table).where(
+        table.c[id_column].in_(_changed_ids(table, id_column, since, until)),
+        overlaps_day(table, window_start, window_end),
     )
 
 
+def _differing_days(days, versions, changed, id_column, snapshot, columns):
+    """Days where the changed ids' versions, clipped to the day, and the day's snapshot of
+    them differ either way (added, removed or altered)."""
+    v = versions.c
+    starts_at, ends_at = clipped_to_day(versions, days.c.d0, days.c.d1)
+    clipped = {"starts_at": starts_at, "ends_at": ends_at}
+    # The two source reads are separate statements: compare exactly the same ids.
+    ids = select(changed.c[id_column])
+    source_now = (
+        select(days.c.day, *(clipped[n].label(n) if n in clipped else v[n] for n in columns))
+        .join_from(versions, days, overlaps_day(versions, days.c.d0, days.c.d1))
+        .where(v[id_column].in_(ids))
+    )
+    i = snapshot.c
+    held = (
+        select(i.day, *(i[name] for name in columns))
+        .join_from(snapshot, days, days.c.day == i.day)
+        .where(i[id_column].in_(ids))
+    )
+    added = except_all(source_now, held).subquery()
+    removed = except_all(held, source_now).subquery()
+    return select(added.c.day), select(removed.c.day)
+
+
 def _changed_days_query(first: date, last: date):
-    """Metered days of [first, last] where the changed resources, clipped to the day, differ
-    from the day's snapshot of them (either way: added, removed or altered)."""
+    """Metered days of [first, last] where the changed resources or deployments, clipped to
+    the day, differ from the day's snapshot of them."""
     s = inventory_snapshots.c
     d0 = func.timezone("UTC", cast(s.day, DateTime))
     days = (
@@ -85,26 +143,15 @@ def _changed_days_query(first: date, last: date):
         .where(s.day.between(first, last))
         .subquery("days")
     )
-    # The two source reads are separate statements: compare exactly the same resources.
-    changed = select(changed_resources.c.resource_id)
-    v = changed_versions.c
-    starts_at, ends_at = clipped_to_day(changed_versions, days.c.d0, days.c.d1)
-    clipped = {"starts_at": starts_at, "ends_at": ends_at}
-    columns = [clipped[n].label(n) if n in clipped else v[n] for n in SNAPSHOT_COLUMNS]
-    source_now = (
-        select(days.c.day, *columns)
-        .join_from(changed_versions, days, overlaps_day(changed_versions, days.c.d0, days.c.d1))
-        .where(v.resource_id.in_(changed))
-    )
-    i = resource_inventory.c
-    snapshot = (
-        select(i.day, *(i[name] for name in SNAPSHOT_COLUMNS))
-        .join_from(resource_inventory, days, days.c.day == i.day)
-        .where(i.resource_id.in_(changed))
-    )
-    added = except_all(source_now, snapshot).subquery("added")
-    removed = except_all(snapshot, source_now).subquery("removed")
-    return union(select(added.c.day), select(removed.c.day))
+    resources = _differing_days(
+        days, changed_versions, changed_resources, "resource_id", resource_inventory,
+        SNAPSHOT_COLUMNS,
+    )  # fmt: skip
+    deployments = _differing_days(
+        days, changed_deployment_versions, changed_deployments, "deployment_id",
+        inventory_deployments, DEPLOYMENT_SNAPSHOT_COLUMNS,
+    )  # fmt: skip
+    return union(*resources, *deployments)
 
 
 def changed_days(
@@ -114,16 +161,16 @@ def changed_days(
     since: datetime,
     until: datetime,
 ) -> set[date]:
-    """Metered days (those of `snapshots`) whose inventory the versions recorded in
-    (since, until] change (caller holds the transaction). `source=None`: the source
-    relations are in the warehouse database."""
+    """Metered days (those of `snapshots`) whose inventory the resource and deployment
+    versions recorded in (since, until] change (caller holds the transaction).
+    `source=None`: the source relations are in the warehouse database."""
     if not snapshots:
         return set()
     first, last = min(snapshots), max(snapshots)
-    recreate(warehouse, changed_resources, changed_versions)
-    stage_rows(warehouse, source, _changed_resource_ids(since, until), changed_resources)
-    stage_rows(
-        warehouse, source, _changed_versions_query(since, until, first, last), changed_versions
-    )
-    warehouse.exec_driver_sql(f"ANALYZE {changed_resources.name}")
+    for table, id_column, changed, versions in _FOLLOWED:
+        recreate(warehouse, changed, versions)
+        stage_rows(warehouse, source, _changed_ids(table, id_column, since, until), changed)
+        query = _changed_versions_query(table, id_column, since, until, first, last)
+        stage_rows(warehouse, source, query, versions)
+        warehouse.exec_driver_sql(f"ANALYZE {changed.name}")
     return set(warehouse.execute(_changed_days_query(first, last)).scalars())

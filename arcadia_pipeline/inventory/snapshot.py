@@ -1,5 +1,5 @@
-"""A day's inventory snapshot: what existed during the day, clipped to it, written from the
-staged source rows (the resource_inventory step).
+"""A day's inventory snapshot: the resource and deployment versions that existed during the
+day, clipped to it, written from the staged source rows (the resource_inventory step).
 
 `overlaps_day` and `clipped_to_day` are the one definition of "a version's part of a
 day": the snapshot is written with them, and the corrections sensor compares the source
@@ -45,6 +45,8 @@ SNAPSHOT_COLUMNS = (
     "starts_at",
     "ends_at",
 )
+# Likewise of a deployment version: its clipped part and what is billed from it.
+DEPLOYMENT_SNAPSHOT_COLUMNS = ("deployment_id", "name", "plan_code", "starts_at", "ends_at")
 
 
 def overlaps_day(versions, d0, d1) -> ColumnElement[bool]:
@@ -151,10 +153,21 @@ def replace_inventory_day(
         insert(resource_inventory).from_select([c.name for c in rows.selected_columns], rows)
     )
     sd = staged_deployments.c
+    starts_at, ends_at = clipped_to_day(staged_deployments, d0, d1)
+    deployments = select(
+        literal(day).label("day"),
+        sd.deployment_id,
+        starts_at.label("starts_at"),
+        ends_at.label("ends_at"),
+        sd.name,
+        sd.plan_code,
+        sd.valid_from,
+        sd.valid_to,
+        sd.recorded_at,
+    ).where(overlaps_day(staged_deployments, d0, d1))
     warehouse.execute(
         insert(inventory_deployments).from_select(
-            ["day", "deployment_id", "name", "plan_code"],
-            select(literal(day), sd.deployment_id, sd.name, sd.plan_code),
+            [c.name for c in deployments.selected_columns], deployments
         )
     )
     snap = (

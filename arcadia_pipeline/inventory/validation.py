@@ -47,10 +47,13 @@ def _quoted(value) -> object:
     return case((value.is_(None), "NULL"), else_=literal("'") + cast(value, Text) + "'")
 
 
-def _version_problem(reason, where, versions=staged_versions):
+def _version_problem(reason, where, versions=staged_versions, what="resource", id_column=None):
+    """A problem row of a resource version (or, `what`="deployment", a deployment version):
+    its subject, its times (the days it breaks) and the reason."""
     v = versions.c
+    the_id = v.resource_id if id_column is None else v[id_column]
     return select(
-        (literal("resource ") + _shown(v.resource_id) + " version valid_from "
+        (literal(f"{what} ") + _shown(the_id) + " version valid_from "
          + _shown(v.valid_from)).label("subject"),
         v.valid_from.label("valid_from"),
         v.valid_to.label("valid_to"),
@@ -58,54 +61,124 @@ def _version_problem(reason, where, versions=staged_versions):
     ).where(where)  # fmt: skip
 
 
-def _deployment_problem(reason, where, deployments=staged_deployments):
-    """A deployment's problem breaks every day of the window (its plan is read each day)."""
-    d = deployments.c
-    return select(
-        (literal("deployment ") + _shown(d.deployment_id)).label("subject"),
-        literal(None, type_=staged_versions.c.valid_from.type).label("valid_from"),
-        literal(None, type_=staged_versions.c.valid_to.type).label("valid_to"),
-        reason.label("problem"),
-    ).where(where)
+def _deployment_problem(reason, where, versions=staged_deployments):
+    return _version_problem(reason, where, versions, "deployment", "deployment_id")
 
 
 def _finite_time(value):
     return and_(value.is_not(None), func.isfinite(value))
 
 
-def _version_problems() -> list:
-    v = staged_versions.c
-    k = kind_map.alias("k")
-    d = staged_deployments.alias("d")
-    accrual = select(k.c.accrual).where(k.c.inventory_kind == v.inventory_kind)
-    is_storage = accrual.where(k.c.accrual == Accrual.SIZE_MONTH.value).exists()
-    ordering = {"partition_by": v.resource_id, "order_by": v.valid_from}
-    # Only a resource with two or more versions in the window can overlap itself: the sort
-    # the window needs is of those alone (a hashed count finds them).
-    several = select(v.resource_id).group_by(v.resource_id).having(func.count() > 1)
-    ordered = (
+def _ordered(versions, id_column: str):
+    """The versions of ids with two or more versions in the window, each with the end of the
+    one before it: an overlap is a version starting before its predecessor ends. Only those
+    ids can overlap themselves: the sort the window needs is of them alone (a hashed count
+    finds them)."""
+    v = versions.c
+    ordering = {"partition_by": v[id_column], "order_by": v.valid_from}
+    several = select(v[id_column]).group_by(v[id_column]).having(func.count() > 1)
+    return (
         select(
-            staged_versions,
+            versions,
             func.lag(v.valid_to).over(**ordering).label("previous_end"),
             func.lag(v.valid_to.is_(None)).over(**ordering).label("previous_open"),
         )
-        .where(_finite_time(v.valid_from), v.resource_id.in_(several))
-        .subquery("ordered")
+        .where(_finite_time(v.valid_from), v[id_column].in_(several))
+        .subquery(f"ordered_{versions.name}")
     )
+
+
+def _overlaps(ordered):
+    o = ordered.c
+    return or_(o.previous_open.is_(True), o.previous_end > o.valid_from)
+
+
+def _interval_problems(versions, problem) -> list:
+    """Missing or infinite times and empty intervals: the same rule for both kinds."""
+    v = versions.c
+    return [
+        problem(
+            literal("valid_from is missing or not a finite time"),
+            not_(_finite_time(v.valid_from)),
+        ),
+        problem(
+            literal("valid_to is not a finite time (NULL means still current)"),
+            and_(v.valid_to.is_not(None), not_(func.isfinite(v.valid_to))),
+        ),
+        problem(literal("valid_to is not after valid_from"), v.valid_to <= v.valid_from),
+    ]
+
+
+def _unhosted_versions(window_start: datetime, window_end: datetime):
+    """Attributed resource versions whose part inside the window is not wholly covered by
+    versions of their deployment: the resource is billed to a deployment that does not
+    exist (yet, or any more) at that time. A version one deployment version covers is
+    passed by a hashed anti-join; only the rest have their coverage summed."""
+    v, d = staged_versions.c, staged_deployments.c
+    start = func.greatest(v.valid_from, window_start)
+    end = func.least(func.coalesce(v.valid_to, window_end), window_end)
+    d_end = func.coalesce(d.valid_to, "infinity")
+    hosted_by_one = (
+        select(d.deployment_id)
+        .where(d.deployment_id == v.deployment_id, d.valid_from <= start, d_end >= end)
+        .exists()
+    )
+    candidates = (
+        select(
+            v.resource_id, v.deployment_id, v.valid_from, v.valid_to,
+            start.label("start"), end.label("end"),
+        )
+        .where(
+            v.deployment_id.is_not(None),
+            func.btrim(v.deployment_id) != "",
+            _finite_time(v.valid_from),
+            or_(v.valid_to.is_(None), and_(func.isfinite(v.valid_to), v.valid_to > v.valid_from)),
+            v.valid_from < window_end,
+            not_(hosted_by_one),
+        )
+        .subquery("candidates")
+    )  # fmt: skip
+    c = candidates.c
+    # FILTER: greatest/least skip NULLs, so the outer join's empty row would count it all.
+    overlap = func.least(c.end, func.coalesce(d.valid_to, c.end)) - func.greatest(
+        c.start, d.valid_from
+    )
+    covered = func.coalesce(
+        func.sum(func.extract("epoch", overlap)).filter(d.deployment_id.is_not(None)), 0
+    )
+    return (
+        select(c.resource_id, c.deployment_id, c.valid_from, c.valid_to)
+        .select_from(candidates)
+        .outerjoin(
+            staged_deployments,
+            and_(
+                d.deployment_id == c.deployment_id,
+                _finite_time(d.valid_from),
+                d.valid_from < c.end,
+                or_(d.valid_to.is_(None), d.valid_to > c.start),
+            ),
+        )
+        .where(c.end > c.start)
+        .group_by(c.resource_id, c.deployment_id, c.valid_from, c.valid_to, c.start, c.end)
+        .having(covered < func.extract("epoch", c.end - c.start))
+        .subquery("unhosted")
+    )
+
+
+def _version_problems(window_start: datetime, window_end: datetime) -> list:
+    v = staged_versions.c
+    k = kind_map.alias("k")
+    accrual = select(k.c.accrual).where(k.c.inventory_kind == v.inventory_kind)
+    is_storage = accrual.where(k.c.accrual == Accrual.SIZE_MONTH.value).exists()
+    ordered = _ordered(staged_versions, "resource_id")
+    unhosted = _unhosted_versions(window_start, window_end)
     size = cast(v.size_gb, Numeric)
     return [
         _version_problem(
             literal("resource_id is missing or blank"),
             or_(v.resource_id.is_(None), func.btrim(v.resource_id) == ""),
         ),
-        _version_problem(
-            literal("valid_from is missing or not a finite time"),
-            not_(_finite_time(v.valid_from)),
-        ),
-        _version_problem(
-            literal("valid_to is not a finite time (NULL means still current)"),
-            and_(v.valid_to.is_not(None), not_(func.isfinite(v.valid_to))),
-        ),
+        *_interval_problems(staged_versions, _version_problem),
         _version_problem(
             literal("inventory_kind ") + _quoted(v.inventory_kind) + " is not in metering.kind_map",
             or_(v.inventory_kind.is_(None), not_(accrual.exists())),
@@ -114,7 +187,6 @@ def _version_problems() -> list:
             literal("status ") + _quoted(v.status) + " is not active/off",
             or_(v.status.is_(None), v.status.not_in(STATUSES)),
         ),
-        _version_problem(literal("valid_to is not after valid_from"), v.valid_to <= v.valid_from),
         _version_problem(
             literal("size_gb is missing or negative for a storage kind"),
             and_(
@@ -135,18 +207,16 @@ def _version_problems() -> list:
             and_(v.deployment_id.is_not(None), func.btrim(v.deployment_id) == ""),
         ),
         _version_problem(
-            literal("deployment_id ") + _quoted(v.deployment_id) + " is not in arcadia.deployments",
-            and_(
-                v.deployment_id.is_not(None),
-                func.btrim(v.deployment_id) != "",
-                not_(
-                    select(d.c.deployment_id).where(d.c.deployment_id == v.deployment_id).exists()
-                ),
-            ),
+            literal("deployment ")
+            + _quoted(unhosted.c.deployment_id)
+            + " does not exist for all of its time: no version in "
+            "arcadia.deployment_versions covers it",
+            literal(True),
+            versions=unhosted,
         ),  # fmt: skip
         _version_problem(
             literal("overlaps the previous version of the same resource"),
-            or_(ordered.c.previous_open.is_(True), ordered.c.previous_end > ordered.c.valid_from),
+            _overlaps(ordered),
             versions=ordered,
         ),
     ]
@@ -155,20 +225,13 @@ def _version_problems() -> list:
 def _deployment_problems() -> list:
     d = staged_deployments.c
     p = plans.alias("p")
-    # A window count, not a correlated count per row: that is quadratic in deployments.
-    counted = select(
-        staged_deployments, func.count().over(partition_by=d.deployment_id).label("copies")
-    ).subquery("counted")
+    ordered = _ordered(staged_deployments, "deployment_id")
     return [
         _deployment_problem(
             literal("deployment_id is missing or blank"),
             or_(d.deployment_id.is_(None), func.btrim(d.deployment_id) == ""),
         ),
-        _deployment_problem(
-            literal("appears more than once in arcadia.deployments"),
-            counted.c.copies > 1,
-            deployments=counted,
-        ),
+        *_interval_problems(staged_deployments, _deployment_problem),
         _deployment_problem(literal("name is missing"), d.name.is_(None)),
         _deployment_problem(
             literal("plan_code ") + _quoted(d.plan_code) + " is not in metering.plans",
@@ -176,6 +239,11 @@ def _deployment_problems() -> list:
                 d.plan_code.is_(None),
                 not_(select(p.c.plan_code).where(p.c.plan_code == d.plan_code).exists()),
             ),
+        ),
+        _deployment_problem(
+            literal("overlaps the previous version of the same deployment"),
+            _overlaps(ordered),
+            versions=ordered,
         ),
     ]
 
@@ -205,7 +273,7 @@ def find_invalid_rows(
 ) -> tuple[int, list[dict]]:
     """Every staged row the pipeline cannot meter, with the reason and the days of the window
     it touches (set-based); the first MAX_LISTED of them, and how many."""
-    problems = _version_problems() + _deployment_problems()
+    problems = _version_problems(window_start, window_end) + _deployment_problems()
     all_problems = problems[0].union_all(*problems[1:]).subquery("problems")
     first_day, last_day = _days_touched(all_problems, window_start, window_end)
     rows = warehouse.execute(

@@ -18,7 +18,7 @@ class WarehouseResource(ConfigurableResource):
 
 
 class ArcadiaSourceResource(ConfigurableResource):
-    """The Arcadia app's `arcadia.deployments` / `arcadia.resource_versions` (read-only).
+    """The Arcadia app's `arcadia.deployment_versions` / `arcadia.resource_versions` (read-only).
 
     ARCADIA_SOURCE_DATABASE_URL; when it is the warehouse's own database the inventory is
     copied with one INSERT … SELECT, otherwise streamed across with COPY.

@@ -3,15 +3,17 @@ their terms. Quotes, statement drafts and adjustments are all written from `pric
 `raise_if_unpriceable` refuses, naming them, the deployments and kinds it cannot price.
 
 A scope's *heads* are its deployments, one row each: (deployment_id, plan_code, base_usd,
-frozen), base_usd NULL when the plan is not in the catalog, frozen true for a deployment of a
-closed month (priced on the terms it closed with: pricing/terms.py).
+frozen), base_usd the prorated base fee (NULL when a plan is not in the catalog), frozen true
+for a deployment of a closed month (priced on the terms it closed with: pricing/terms.py).
+Its *inclusions* are (deployment_id, billing_kind, included_qty), the prorated included
+quantities of its deployments' plans (pricing/proration.py).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Connection, Numeric, and_, cast, func, not_, null, select, union_all
 
-from arcadia_pipeline.db.schema import overage_prices, plan_items
+from arcadia_pipeline.db.schema import overage_prices
 from arcadia_pipeline.errors import MAX_LISTED, BadSourceData
 from arcadia_pipeline.pricing.rules import overage_qty_sql, overage_usd_sql
 
@@ -34,22 +36,31 @@ class PricingError(BadSourceData):
     missing from the catalog. Raised before anything is written, naming them."""
 
 
-def priced_lines(heads, usage, frozen=None):
+def _open_inclusions(heads, inclusions):
+    """The inclusions of the heads that are not frozen."""
+    h, i = heads.c, inclusions.c
+    return select(i.deployment_id, i.billing_kind, i.included_qty).join_from(
+        inclusions, heads, and_(h.deployment_id == i.deployment_id, not_(h.frozen))
+    )
+
+
+def priced_lines(heads, inclusions, usage, frozen=None):
     """SELECT LINE_COLUMNS: a line for every billing kind a head used or its terms include,
     quantities in the kind's unit and money in USD (amount rounded half-up to the cent).
 
-    heads: see the module; usage: (deployment_id, billing_kind, qty) of those deployments;
-    frozen: pricing.terms.frozen_lines of the month (None: no head is frozen). A frozen head's
-    lines keep their included quantity and price; a kind it used only after its close takes
-    its closed plan's inclusion and the catalog's price. One hashed full join of the terms
-    with the usage."""
-    h, p = heads.c, plan_items.c
+    heads, inclusions: see the module; usage: (deployment_id, billing_kind, qty) of those
+    deployments; frozen: pricing.terms.frozen_lines of the month (None: no head is frozen).
+    A frozen head's lines keep their included quantity and price; a kind it used only after
+    its close takes its prorated inclusion now and the catalog's price. One hashed full join
+    of the terms with the usage."""
+    h = heads.c
+    open_terms = _open_inclusions(heads, inclusions).subquery("open_terms")
     terms = select(
-        h.deployment_id,
-        p.billing_kind,
-        p.included_qty,
+        open_terms.c.deployment_id,
+        open_terms.c.billing_kind,
+        open_terms.c.included_qty,
         cast(null(), Numeric).label("unit_price_usd"),
-    ).join_from(heads, plan_items, and_(p.plan_code == h.plan_code, not_(h.frozen)))
+    )
     if frozen is not None:
         f = frozen.c
         terms = union_all(
@@ -62,11 +73,15 @@ def priced_lines(heads, usage, frozen=None):
     qty = func.coalesce(usage.c.qty, 0)
     included = func.coalesce(terms.c.included_qty, 0)
     query = select().select_from(joined)
-    if frozen is not None:  # a frozen head's kind used after its close: its plan's inclusion
-        later = plan_items.alias("later")
+    if frozen is not None:  # a frozen head's kind used after its close: its inclusion now
+        later = inclusions.alias("later")
         query = query.join(heads, h.deployment_id == deployment_id).outerjoin(
             later,
-            and_(h.frozen, later.c.plan_code == h.plan_code, later.c.billing_kind == billing_kind),
+            and_(
+                h.frozen,
+                later.c.deployment_id == deployment_id,
+                later.c.billing_kind == billing_kind,
+            ),
         )
         included = func.coalesce(terms.c.included_qty, later.c.included_qty, 0)
     price = func.coalesce(terms.c.unit_price_usd, overage_prices.c.unit_price_usd)
@@ -83,7 +98,9 @@ def priced_lines(heads, usage, frozen=None):
     )
 
 
-def raise_if_unpriceable(connection: Connection, heads, usage, frozen, scope: str) -> None:
+def raise_if_unpriceable(
+    connection: Connection, heads, inclusions, usage, frozen, scope: str
+) -> None:
     """Raise PricingError naming the heads without a plan in the catalog, then the billing
     kinds without a price, of the scope ("quoted on 2025-03-04", "of 2025-02"). Each side is
     filtered to the unpriced kinds first: a handful of rows, not every line."""
@@ -103,11 +120,10 @@ def raise_if_unpriceable(connection: Connection, heads, usage, frozen, scope: st
             f"{unplanned[0].total} deployment(s) {scope} have no plan in metering.plans: {listed}"
         )
     priced = select(overage_prices.c.billing_kind)
-    p, u = plan_items.c, usage.c
+    open_terms = _open_inclusions(heads, inclusions).subquery("open_terms")
+    t, u = open_terms.c, usage.c
     kinds = [
-        select(h.deployment_id, p.billing_kind)
-        .join_from(heads, plan_items, and_(p.plan_code == h.plan_code, not_(h.frozen)))
-        .where(p.billing_kind.not_in(priced)),
+        select(t.deployment_id, t.billing_kind).where(t.billing_kind.not_in(priced)),
         select(u.deployment_id, u.billing_kind).where(u.billing_kind.not_in(priced)),
     ]
     if frozen is not None:  # a closed line keeps its own price

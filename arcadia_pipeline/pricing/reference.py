@@ -1,6 +1,6 @@
 """The pure Python reference of priced lines: what `pricing.lines.priced_lines` computes in
-SQL, for one deployment on the catalog's terms (the CLI's live `quote` prices with it, and
-the tests hold the SQL to it)."""
+SQL, for one deployment on the catalog's terms prorated by its history (the CLI's live
+`quote` prices with it, and the tests hold the SQL to it)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from arcadia_pipeline.catalog.plans import Plan
+from arcadia_pipeline.db.schema import inventory_deployments, inventory_snapshots
 from arcadia_pipeline.pricing.lines import PricingError
+from arcadia_pipeline.pricing.proration import (
+    PlanPeriod,
+    covered_seconds,
+    metered_spans,
+    month_seconds,
+    prorated_plan,
+)
 from arcadia_pipeline.pricing.rules import overage_qty, overage_usd
 from arcadia_pipeline.pricing.terms import load_plan, load_prices
 from arcadia_pipeline.pricing.usage import usage_for_period
@@ -78,18 +86,26 @@ def price_quote(
     return Quote(deployment_id, plan.plan_code, period_start, as_of, plan.base_usd, lines)
 
 
-def month_to_date_quote(
-    connection: Connection, deployment_id: str, plan_code: str, as_of: date
-) -> Quote:
+def month_to_date_quote(connection: Connection, deployment_id: str, as_of: date) -> Quote | None:
     """The quote for as_of's billing month from its first day through as_of, on the
-    catalog's terms now."""
+    catalog's terms now prorated by the deployment's versions in the month's snapshots
+    through as_of (pricing/proration.py); None when it did not exist in the month by then."""
     period_start = month_start(as_of)
-    usage = usage_for_period(connection, deployment_id, period_start, as_of)
-    return price_quote(
-        deployment_id,
-        load_plan(connection, plan_code),
-        load_prices(connection),
-        usage,
-        period_start,
-        as_of,
+    d, s = inventory_deployments.c, inventory_snapshots.c
+    metered = connection.execute(select(s.day).where(s.day.between(period_start, as_of))).scalars()
+    spans = metered_spans(list(metered), as_of)
+    rows = connection.execute(
+        select(d.day, d.plan_code, d.valid_from, d.valid_to)
+        .where(d.deployment_id == deployment_id, d.day.between(period_start, as_of))
+        .order_by(d.starts_at)
+    ).all()
+    covered = [(r.plan_code, covered_seconds(r.valid_from, r.valid_to, spans[r.day])) for r in rows]
+    covered = [(code, seconds) for code, seconds in covered if seconds > 0]
+    if not covered:
+        return None
+    plans = {code: load_plan(connection, code) for code, _ in covered}
+    terms = prorated_plan(
+        [PlanPeriod(plans[code], seconds) for code, seconds in covered], month_seconds(as_of)
     )
+    usage = usage_for_period(connection, deployment_id, period_start, as_of)
+    return price_quote(deployment_id, terms, load_prices(connection), usage, period_start, as_of)

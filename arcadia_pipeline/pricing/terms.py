@@ -42,10 +42,10 @@ def load_prices(connection: Connection) -> dict[str, Decimal]:
 
 
 def frozen_heads(month: date):
-    """(deployment_id, plan_code, base_usd) of the month's closed statements."""
+    """(deployment_id, plan_code, base_usd, plan_periods) of the month's closed statements."""
     s = monthly_statements.c
     return (
-        select(s.deployment_id, s.plan_code, s.base_usd)
+        select(s.deployment_id, s.plan_code, s.base_usd, s.plan_periods)
         .where(s.month == month, s.status == "closed")
         .subquery("frozen_heads")
     )

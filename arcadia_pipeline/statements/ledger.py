@@ -47,7 +47,16 @@ def write_drafts(connection: Connection, priced: PricedMonth, run_id: str) -> No
     )
     connection.execute(
         insert(monthly_statements).from_select(
-            ["month", "deployment_id", "plan_code", "status", "base_usd", "total_usd", "run_id"],
+            [
+                "month",
+                "deployment_id",
+                "plan_code",
+                "status",
+                "base_usd",
+                "total_usd",
+                "run_id",
+                "plan_periods",
+            ],
             select(
                 literal(month),
                 ps.deployment_id,
@@ -56,6 +65,7 @@ def write_drafts(connection: Connection, priced: PricedMonth, run_id: str) -> No
                 ps.base_usd,
                 ps.base_usd + func.coalesce(amounts.c.amount, 0),
                 literal(run_id),
+                ps.plan_periods,
             ).outerjoin_from(
                 priced.statements, amounts, amounts.c.deployment_id == ps.deployment_id
             ),

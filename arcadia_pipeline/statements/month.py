@@ -3,8 +3,9 @@ any with a closed statement, each with a line per billing kind it used or its te
 usage summed over the whole month (usage_for_period from the first day to the last) and
 priced by the quote rule (pricing/lines.py).
 
-A draft takes its plan from the deployment's last day in the month's inventory and its terms
-from the catalog; a closed statement keeps the plan, base fee, included quantities and unit
+A draft takes its terms from the catalog, prorated by the deployment versions of the month's
+snapshots (pricing/proration.py: its plan the last one, its plan periods each plan's part);
+a closed statement keeps the plan, base fee, plan periods, included quantities and unit
 prices it closed with, so only usage ever changes a closed month (a later plan or price
 change is never billed back).
 
@@ -28,19 +29,26 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     cast,
     func,
     insert,
     select,
     union,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from arcadia_pipeline.days.locks import clock, lock
-from arcadia_pipeline.db.schema import day_writes, inventory_deployments, plans, statement_months
+from arcadia_pipeline.db.schema import (
+    day_writes,
+    inventory_snapshots,
+    statement_months,
+)
 from arcadia_pipeline.db.staging import recreate
 from arcadia_pipeline.flow import STATEMENT_READS
 from arcadia_pipeline.pricing.lines import LINE_COLUMNS, priced_lines, raise_if_unpriceable
+from arcadia_pipeline.pricing.proration import plan_periods, prorated_heads, prorated_inclusions
 from arcadia_pipeline.pricing.terms import frozen_heads, frozen_lines
 from arcadia_pipeline.pricing.usage import usage_of
 from arcadia_pipeline.utc import iter_days, month_end, month_text
@@ -51,7 +59,8 @@ ASSET = "monthly_usage_statements"
 @dataclass(frozen=True)
 class PricedMonth:
     """The month priced now, valid inside the transaction that priced it: `statements`
-    (deployment_id, plan_code, base_usd, frozen) and `lines` (pricing.lines.LINE_COLUMNS)."""
+    (deployment_id, plan_code, base_usd, frozen, plan_periods) and `lines`
+    (pricing.lines.LINE_COLUMNS)."""
 
     month: date
     statements: Table
@@ -69,6 +78,7 @@ def _priced_tables() -> tuple[Table, Table]:
         Column("plan_code", Text),
         Column("base_usd", Numeric),  # NULL: no plan known in the catalog
         Column("frozen", Boolean),  # priced on the terms it closed with
+        Column("plan_periods", JSONB),
         **temporary,
     )
     lines = Table(
@@ -139,15 +149,12 @@ def mark_priced(
     )
 
 
-def _last_plans(month: date):
-    """Each deployment's plan on its last day in the month's inventory."""
-    d = inventory_deployments.c
-    return (
-        select(d.deployment_id, d.plan_code)
-        .where(d.day.between(month, month_end(month)))
-        .distinct(d.deployment_id)
-        .order_by(d.deployment_id, d.day.desc())
-    ).subquery("last_plans")
+def _terms_known_through(connection: Connection, month: date) -> date | None:
+    """The month's last day with an inventory snapshot: how far its terms are known."""
+    s = inventory_snapshots.c
+    return connection.execute(
+        select(func.max(s.day)).where(s.day.between(month, month_end(month)))
+    ).scalar()
 
 
 def price_month(connection: Connection, month: date) -> PricedMonth:
@@ -156,31 +163,38 @@ def price_month(connection: Connection, month: date) -> PricedMonth:
     statements, lines = _priced_tables()
     recreate(connection, statements, lines)  # a second pricing in one transaction replaces
     usage = usage_of(month, month_end(month)).subquery("usage")
-    last, closed = _last_plans(month), frozen_heads(month)
+    closed = frozen_heads(month)
+    # A month with no snapshot has no deployment known to have existed in it.
+    as_of = _terms_known_through(connection, month) or month_end(month)
+    existed = prorated_heads(as_of).subquery("existed")
+    periods = plan_periods(as_of).subquery("periods")
     ids = union(
-        select(last.c.deployment_id),
+        select(existed.c.deployment_id),
         select(usage.c.deployment_id),
         select(closed.c.deployment_id),
     ).subquery("ids")
+    is_closed = closed.c.deployment_id.is_not(None)
     connection.execute(
         insert(statements).from_select(
-            ["deployment_id", "plan_code", "base_usd", "frozen"],
+            ["deployment_id", "plan_code", "base_usd", "frozen", "plan_periods"],
             select(
                 ids.c.deployment_id,
-                func.coalesce(closed.c.plan_code, last.c.plan_code),
-                func.coalesce(closed.c.base_usd, plans.c.base_usd),
-                closed.c.deployment_id.is_not(None),
+                func.coalesce(closed.c.plan_code, existed.c.plan_code),
+                func.coalesce(closed.c.base_usd, existed.c.base_usd),
+                is_closed,
+                case((is_closed, closed.c.plan_periods), else_=periods.c.plan_periods),
             )
             .select_from(ids)
             .outerjoin(closed, closed.c.deployment_id == ids.c.deployment_id)
-            .outerjoin(last, last.c.deployment_id == ids.c.deployment_id)
-            .outerjoin(plans, plans.c.plan_code == last.c.plan_code),
+            .outerjoin(existed, existed.c.deployment_id == ids.c.deployment_id)
+            .outerjoin(periods, periods.c.deployment_id == ids.c.deployment_id),
         )
     )
     frozen = frozen_lines(month)
-    raise_if_unpriceable(connection, statements, usage, frozen, f"of {month_text(month)}")
-    connection.execute(
-        insert(lines).from_select(list(LINE_COLUMNS), priced_lines(statements, usage, frozen))
-    )
+    inclusions = prorated_inclusions(as_of).subquery("inclusions")
+    scope = f"of {month_text(month)}"
+    raise_if_unpriceable(connection, statements, inclusions, usage, frozen, scope)
+    priced = priced_lines(statements, inclusions, usage, frozen)
+    connection.execute(insert(lines).from_select(list(LINE_COLUMNS), priced))
     connection.exec_driver_sql(f"ANALYZE {statements.name}, {lines.name}")
     return PricedMonth(month, statements, lines)

@@ -122,9 +122,9 @@ def _without_kind(row) -> dict:
     return {key: value for key, value in row.items() if key != "billing_kind"}
 
 
-def live_quote(engine: Engine, deployment_id: str, plan: str, as_of: date):
+def live_quote(engine: Engine, deployment_id: str, as_of: date):
     with engine.connect() as connection:
-        return month_to_date_quote(connection, deployment_id, plan, as_of)
+        return month_to_date_quote(connection, deployment_id, as_of)
 
 
 def live_lines(quote) -> dict[str, dict]:
@@ -375,7 +375,7 @@ def test_month_end_quote_materialised_and_live(january, deployment_id):
     }
     assert stored_lines == lines
 
-    quote = live_quote(january, deployment_id, plan, JAN_LAST)
+    quote = live_quote(january, deployment_id, JAN_LAST)
     assert (quote.deployment_id, quote.plan_code) == (deployment_id, plan)
     assert (quote.period_start, quote.as_of) == (JAN_FIRST, JAN_LAST)
     assert quote.base_usd == base
@@ -418,13 +418,14 @@ def test_quote_is_month_to_date(january):
         header, lines = stored_quote(january, "st-droplet", as_of)
         assert lines["droplet_hours"]["usage"] == hours
         assert header["total_usd"] == total
-        assert live_quote(january, "st-droplet", "starter", as_of).total_usd == total
+        assert live_quote(january, "st-droplet", as_of).total_usd == total
 
 
 def test_a_deployment_without_usage_is_still_quoted_its_base(january):
-    # The base is not prorated: a starter deployment owes 20.00 for January even if it ran
-    # nothing. The live quote says so; the materialised quotes (what finance reads) must too.
-    quote = live_quote(january, "st-idle", "starter", JAN_LAST)
+    # The base is prorated by existence, not by usage: a starter deployment that existed all
+    # January owes 20.00 for it even if it ran nothing. The live quote says so; the
+    # materialised quotes (what finance reads) must too.
+    quote = live_quote(january, "st-idle", JAN_LAST)
     assert quote.total_usd == D("20.00")
     assert live_lines(quote) == expected_lines("starter", {})
     with january.connect() as connection:
@@ -440,12 +441,12 @@ def test_a_deployment_without_usage_is_still_quoted_its_base(january):
 
 def test_every_materialised_quote_is_its_base_plus_its_lines_and_matches_the_live_one(january):
     for as_of in days(JAN_FIRST, JAN_LAST):
-        for deployment_id, (plan, _, _) in JANUARY_QUOTES.items():
+        for deployment_id in JANUARY_QUOTES:
             header, lines = stored_quote(january, deployment_id, as_of)
             line_sum = sum((line["overage_usd"] for line in lines.values()), D(0))
             assert header["overage_usd"] == line_sum
             assert header["total_usd"] == header["base_usd"] + line_sum
-            quote = live_quote(january, deployment_id, plan, as_of)
+            quote = live_quote(january, deployment_id, as_of)
             assert live_lines(quote) == lines, (deployment_id, as_of)
             assert quote.total_usd == header["total_usd"], (deployment_id, as_of)
 
@@ -512,7 +513,7 @@ def test_aggregates_and_quotes_follow_a_rerun_after_a_source_correction(engine):
     materialize_day(JAN_LAST)
     assert aggregates(engine, JAN_LAST) == {("dep-c", "droplet_hours"): D(1512)}
     assert stored_quote(engine, "dep-c", JAN_LAST)[0]["total_usd"] == D("26.86")
-    assert live_quote(engine, "dep-c", "starter", JAN_LAST).total_usd == D("26.86")
+    assert live_quote(engine, "dep-c", JAN_LAST).total_usd == D("26.86")
 
     # Correction: droplet c2 was in fact deleted on Jan 20 at 00:00. Re-running the days it
     # touches (Jan 20..31) takes 12 days of 24 h out of every aggregate and quote from Jan 20.
@@ -536,7 +537,7 @@ def test_aggregates_and_quotes_follow_a_rerun_after_a_source_correction(engine):
     assert lines["droplet_hours"]["overage_qty"] == 480
     assert lines["droplet_hours"]["overage_usd"] == D("4.29")
     assert header["total_usd"] == D("24.29")
-    assert live_quote(engine, "dep-c", "starter", JAN_LAST).total_usd == D("24.29")
+    assert live_quote(engine, "dep-c", JAN_LAST).total_usd == D("24.29")
     for as_of in days(JAN_FIRST, JAN_LAST):
         assert aggregates(engine, as_of) == month_to_date_record_sums(engine, as_of), as_of
 
@@ -563,4 +564,4 @@ def test_hourly_records_give_the_same_aggregates_and_quotes(engine):
     assert lines == expected_lines("starter", {"droplet_hours": D(1488), "spaces_gb_month": D(80)})
     # 6.64 for the droplets + 0.60 for the bucket.
     assert header["total_usd"] == D("27.24")
-    assert live_quote(engine, "dep-h", "starter", JAN_LAST).total_usd == D("27.24")
+    assert live_quote(engine, "dep-h", JAN_LAST).total_usd == D("27.24")

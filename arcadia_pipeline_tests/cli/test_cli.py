@@ -2,8 +2,10 @@
 
 One module-wide demo: `db upgrade`, `demo seed` of 3 deployments over 2025-02-19..28, then
 `dagster asset materialize --partition-range` of all four assets, against the session's test
-database. The look-up commands are checked against the library (`usage_for_period`), against
-the materialised quotes, and against quotes worked out here from docs/domain.md's catalog.
+database. The seed's tour gives those three deployments a history: dep-0001 renamed, dep-0002
+changing plan, dep-0003 signing up and churning within the range. The look-up commands are
+checked against the library (`usage_for_period`), against the materialised quotes, and against
+quotes worked out here from docs/domain.md's catalog, prorated by the deployments' versions.
 The error cases come last (one of them could otherwise clobber the demo data if it misbehaved).
 `db roles` itself is exercised in db/test_roles.py; here its arguments and its missing URL.
 """
@@ -15,8 +17,9 @@ import os
 import re
 import subprocess
 import sys
-from datetime import date
-from decimal import Decimal
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -25,10 +28,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.db.schema import STATEMENT_TABLES
 from arcadia_pipeline.db.source import source_metadata
 from arcadia_pipeline.pricing.usage import usage_for_period
-from arcadia_pipeline_tests.billing.test_quotes import BASE_USD, KINDS, expected_lines
+from arcadia_pipeline_tests.billing.test_quotes import BASE_USD, INCLUDED, KINDS, UNIT_PRICE
 from arcadia_pipeline_tests.conftest import DATA_TABLES, create_database, drop_database
+from arcadia_pipeline_tests.statements.support import FEBRUARY, price_month
 from arcadia_pipeline_tests.support import ASSETS
 
 BIN = Path(sys.executable).parent
@@ -40,6 +45,8 @@ FIRST, LAST = date(2025, 2, 19), date(2025, 2, 28)  # the 10 seeded days before 
 DEPLOYMENTS = ("dep-0001", "dep-0002", "dep-0003")
 MONEY = re.compile(r"\d+\.\d\d")  # dollars and cents, as a string
 PLAIN_DECIMAL = re.compile(r"\d+(\.\d+)?")  # no exponent, no sign
+MONTH_BEGINS, MONTH_ENDS = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)
+MONTH_SECONDS = 28 * 86400
 
 
 def run(args: list[str], database_url: str | None, **extra_env: str) -> subprocess.CompletedProcess:
@@ -86,6 +93,73 @@ def demo(database_url, tmp_path_factory):
     return {"engine": engine, "url": database_url, "seeded": seeded, "home": dagster_home}
 
 
+# ---- February's terms worked out here from the source (docs/domain.md "proration") ---------
+
+
+def rounded(exact: Fraction, places: int) -> Decimal:
+    """exact (>= 0) rounded half-up to `places` decimal places."""
+    return Decimal((exact * 10**places + Fraction(1, 2)).__floor__()).scaleb(-places)
+
+
+def plan_periods(engine, deployment_id: str) -> list[dict]:
+    """The deployment's plans in February 2025 from the source, in time order: consecutive
+    versions on one plan (a rename) are one period; an open version counts to the month's
+    end (every version of the demo starts before the last metered day, 2025-02-28)."""
+    with engine.connect() as connection:
+        versions = connection.execute(
+            text(
+                "SELECT plan_code, valid_from, valid_to FROM arcadia.deployment_versions "
+                "WHERE deployment_id = :d ORDER BY valid_from"
+            ),
+            {"d": deployment_id},
+        ).all()
+    periods: list[dict] = []
+    for plan, valid_from, valid_to in versions:
+        start, end = max(valid_from, MONTH_BEGINS), min(valid_to or MONTH_ENDS, MONTH_ENDS)
+        if end <= start:
+            continue
+        if periods and periods[-1]["plan_code"] == plan and periods[-1]["valid_to"] == start:
+            periods[-1]["valid_to"] = end
+        else:
+            periods.append({"plan_code": plan, "valid_from": start, "valid_to": end})
+    for period in periods:
+        seconds = int((period["valid_to"] - period["valid_from"]).total_seconds())
+        period["share"] = Fraction(seconds, MONTH_SECONDS)
+        period["base_usd"] = rounded(Fraction(BASE_USD[period["plan_code"]]) * period["share"], 2)
+    return periods
+
+
+def prorated_terms(engine, deployment_id: str) -> tuple[str, Decimal, dict[str, Decimal]]:
+    """(last plan, base_usd, included per billing kind) of February: each plan's base fee
+    and inclusions weighted by the share of the month it covers."""
+    periods = plan_periods(engine, deployment_id)
+    assert periods, f"{deployment_id} existed in February"
+    base = sum(Fraction(BASE_USD[p["plan_code"]]) * p["share"] for p in periods)
+    included = {
+        kind: rounded(
+            sum(Fraction(INCLUDED[p["plan_code"]][kind]) * p["share"] for p in periods), 18
+        )
+        for kind in KINDS
+    }
+    return periods[-1]["plan_code"], rounded(base, 2), included
+
+
+def expected_lines(included: dict[str, Decimal], usage: dict[str, Decimal]) -> dict[str, dict]:
+    """docs/domain.md's rule per kind: round_half_up(max(0, usage - included) * price, 0.01)."""
+    lines = {}
+    for kind in KINDS:
+        used = usage.get(kind, Decimal(0))
+        over = max(Decimal(0), used - included[kind])
+        amount = (over * UNIT_PRICE[kind]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        lines[kind] = {
+            "usage": used,
+            "included": included[kind],
+            "overage_qty": over,
+            "overage_usd": amount,
+        }
+    return lines
+
+
 def test_db_upgrade_is_idempotent(database_url):
     def version():
         with make_engine(database_url).connect() as connection:
@@ -100,10 +174,10 @@ def test_db_upgrade_is_idempotent(database_url):
 
 
 def test_demo_seed_then_dagster_cli_materialises_the_range_in_one_run(demo):
-    assert demo["seeded"].startswith("seeded 3 deployments")
+    assert demo["seeded"].startswith("seeded 3 deployments (5 versions: 1 signed up, 1 churned")
     with demo["engine"].connect() as connection:
         deployments = connection.execute(
-            text("SELECT deployment_id FROM arcadia.deployments ORDER BY 1")
+            text("SELECT DISTINCT deployment_id FROM arcadia.deployment_versions ORDER BY 1")
         ).scalars()
         assert tuple(deployments) == DEPLOYMENTS
         quoted_days = connection.execute(
@@ -153,11 +227,8 @@ def test_usage_over_days_never_metered_says_so_beside_the_figures(demo):
 @pytest.mark.parametrize("deployment_id", DEPLOYMENTS)
 def test_quote_prints_the_month_to_date_quote_as_json(demo, deployment_id):
     printed = json.loads(ok(cli("quote", deployment_id, "--as-of", str(LAST), url=demo["url"])))
+    plan, base, included = prorated_terms(demo["engine"], deployment_id)
     with demo["engine"].connect() as connection:
-        plan = connection.execute(
-            text("SELECT plan_code FROM arcadia.deployments WHERE deployment_id = :d"),
-            {"d": deployment_id},
-        ).scalar_one()
         usage = usage_for_period(connection, deployment_id, date(2025, 2, 1), LAST)
         stored_total = connection.execute(
             text(
@@ -172,12 +243,14 @@ def test_quote_prints_the_month_to_date_quote_as_json(demo, deployment_id):
         *("base_usd", "lines", "total_usd"),
     }
     assert printed["deployment_id"] == deployment_id
-    assert printed["plan_code"] == plan
+    assert printed["plan_code"] == plan  # the last plan of the month
     assert (printed["period_start"], printed["as_of"]) == ("2025-02-01", "2025-02-28")
-    assert printed["base_usd"] == str(BASE_USD[plan])
+    # The seed's history starts on 2025-02-19: at most 10 of February's 28 days are billed.
+    assert MONEY.fullmatch(printed["base_usd"])
+    assert Decimal(printed["base_usd"]) == base < BASE_USD[plan]
 
-    # Worked out here from the catalog: a line per kind the plan includes.
-    lines = expected_lines(plan, usage)
+    # Worked out here from the catalog and the versions: a line per kind the plans include.
+    lines = expected_lines(included, usage)
     assert sorted(line["billing_kind"] for line in printed["lines"]) == sorted(KINDS)
     for line in printed["lines"]:
         assert set(line) == {"billing_kind", "usage", "included", "overage_qty", "overage_usd"}
@@ -188,7 +261,7 @@ def test_quote_prints_the_month_to_date_quote_as_json(demo, deployment_id):
         assert MONEY.fullmatch(line["overage_usd"]), line
         assert Decimal(line["overage_usd"]) == want["overage_usd"], line["billing_kind"]
 
-    total = BASE_USD[plan] + sum(line["overage_usd"] for line in lines.values())
+    total = base + sum(line["overage_usd"] for line in lines.values())
     assert MONEY.fullmatch(printed["total_usd"])
     assert Decimal(printed["total_usd"]) == total
     # The live quote agrees with the materialised one.
@@ -223,6 +296,57 @@ def test_quotes_for_a_day_without_materialised_quotes_says_so(demo):
     assert "no materialised quotes" in printed
 
 
+@pytest.fixture(scope="module")
+def february_statements(demo):
+    """February priced as a draft (on 2025-03-02, before its close), in process as the
+    monthly_statements_job runs it; the tables emptied first (other modules price months)."""
+    with demo["engine"].begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(t.fullname for t in STATEMENT_TABLES)}"))
+    with pytest.MonkeyPatch.context() as monkeypatch, DagsterInstance.ephemeral() as instance:
+        price_month(FEBRUARY, datetime(2025, 3, 2, 12, tzinfo=UTC), instance, monkeypatch)
+    return demo
+
+
+@pytest.mark.parametrize("deployment_id", DEPLOYMENTS)
+def test_statement_prints_the_plan_periods_of_the_month(february_statements, deployment_id):
+    demo = february_statements
+    printed = json.loads(ok(cli("statement", deployment_id, "--month", "2025-02", url=demo["url"])))
+    plan, base, _ = prorated_terms(demo["engine"], deployment_id)
+    assert (printed["status"], printed["plan_code"]) == ("draft", plan)
+    assert Decimal(printed["base_usd"]) == base
+    # Each plan of the month with its dates and its own prorated base fee, in time order.
+    periods = printed["plan_periods"]
+    assert [set(p) for p in periods] == [{"plan_code", "valid_from", "valid_to", "base_usd"}] * len(
+        periods
+    )
+    assert [
+        {
+            "plan_code": p["plan_code"],
+            "valid_from": datetime.fromisoformat(p["valid_from"]),
+            "valid_to": datetime.fromisoformat(p["valid_to"]),
+            "base_usd": Decimal(p["base_usd"]),
+        }
+        for p in periods
+    ] == [
+        {key: value for key, value in p.items() if key != "share"}
+        for p in plan_periods(demo["engine"], deployment_id)
+    ]
+    assert all(MONEY.fullmatch(p["base_usd"]) for p in periods)
+
+
+def test_statement_shows_a_plan_change_as_two_plan_periods(february_statements):
+    # The tour: dep-0002 changes plan mid-range; dep-0001's rename keeps one period.
+    demo = february_statements
+    changed = json.loads(ok(cli("statement", "dep-0002", "--month", "2025-02", url=demo["url"])))
+    first, second = changed["plan_periods"]
+    assert first["plan_code"] != second["plan_code"] == changed["plan_code"]
+    assert first["valid_to"] == second["valid_from"]
+    assert first["valid_from"] == "2025-02-19T00:00:00+00:00"
+    assert second["valid_to"] == "2025-03-01T00:00:00+00:00"  # open: to the month's end
+    renamed = json.loads(ok(cli("statement", "dep-0001", "--month", "2025-02", url=demo["url"])))
+    assert [p["plan_code"] for p in renamed["plan_periods"]] == ["starter"]
+
+
 # ---- errors: non-zero exit, exactly one line on stderr that names the problem -------------
 
 
@@ -238,8 +362,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *mentions: str) -
 @pytest.mark.parametrize(
     ("args", "mentions"),
     [
-        (["usage", "dep-9999", "--from", "2025-02-19", "--to", "2025-02-28"], ["dep-9999"]),
-        (["quote", "dep-9999", "--as-of", "2025-02-28"], ["dep-9999"]),
+        (
+            ["usage", "dep-9999", "--from", "2025-02-19", "--to", "2025-02-28"],
+            ["dep-9999", "arcadia.deployment_versions"],
+        ),
+        (["quote", "dep-9999", "--as-of", "2025-02-28"], ["dep-9999", "deployment_versions"]),
+        (["statement", "dep-9999", "--month", "2025-02"], ["dep-9999", "deployment_versions"]),
         (["usage", "dep-0001", "--from", "2025-02-30", "--to", "2025-03-01"], ["2025-02-30"]),
         (["quote", "dep-0001", "--as-of", "yesterday"], ["yesterday"]),
         (["usage", "dep-0001", "--from", "20250219", "--to", "2025-02-28"], ["20250219"]),
@@ -290,24 +418,53 @@ def test_an_unreachable_database_fails_with_one_line(demo):
 
 
 def test_a_plan_missing_from_the_catalog_fails_with_one_line(demo):
+    # The live quote prices the plans of the day's inventory snapshot: one that names a plan
+    # the catalog does not have (validation keeps such a version out of a new snapshot).
     with demo["engine"].begin() as connection:
         connection.execute(
-            text("INSERT INTO arcadia.deployments VALUES ('dep-odd', 'Odd', 'platinum')")
+            text(
+                "INSERT INTO metering.inventory_deployments (day, deployment_id, starts_at, "
+                "ends_at, name, plan_code, valid_from, valid_to, recorded_at) VALUES (:d, "
+                "'dep-odd', :d, :d + 1, 'Odd', 'platinum', :d, NULL, :d)"
+            ),
+            {"d": LAST},
         )
     try:
         result = cli("quote", "dep-odd", "--as-of", str(LAST), url=demo["url"])
     finally:
         with demo["engine"].begin() as connection:
             connection.execute(
-                text("DELETE FROM arcadia.deployments WHERE deployment_id = 'dep-odd'")
+                text("DELETE FROM metering.inventory_deployments WHERE deployment_id = 'dep-odd'")
             )
     assert_one_line_error(result, "platinum")
+
+
+def test_quote_of_a_deployment_that_did_not_exist_that_month_fails_with_one_line(demo):
+    # Known to the source (it signs up in March), but with no version in February.
+    with demo["engine"].begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO arcadia.deployment_versions (deployment_id, name, plan_code, "
+                "valid_from, recorded_at) VALUES ('dep-late', 'Late', 'studio', "
+                "'2025-03-05 10:00+00', '2025-03-05 10:05+00')"
+            )
+        )
+    try:
+        result = cli("quote", "dep-late", "--as-of", str(LAST), url=demo["url"])
+    finally:
+        with demo["engine"].begin() as connection:
+            connection.execute(
+                text("DELETE FROM arcadia.deployment_versions WHERE deployment_id = 'dep-late'")
+            )
+    assert_one_line_error(result, "dep-late", "did not exist", "2025-02")
 
 
 def test_errors_left_the_demo_data_alone(demo):
     # The failed `demo seed` calls above must not have truncated the seeded source.
     with demo["engine"].connect() as connection:
-        count = connection.execute(text("SELECT count(*) FROM arcadia.deployments")).scalar_one()
+        count = connection.execute(
+            text("SELECT count(DISTINCT deployment_id) FROM arcadia.deployment_versions")
+        ).scalar_one()
     assert count == 3
 
 
@@ -322,12 +479,15 @@ def test_demo_seed_refuses_a_source_it_did_not_create(server_url, admin_url):
             connection.execute(text("CREATE SCHEMA arcadia"))
             source_metadata.create_all(connection)  # unmarked: not create_source_tables
             connection.execute(
-                text("INSERT INTO arcadia.deployments VALUES ('theirs', 'Theirs', 'agency')")
+                text(
+                    "INSERT INTO arcadia.deployment_versions (deployment_id, name, plan_code, "
+                    "valid_from) VALUES ('theirs', 'Theirs', 'agency', '2024-01-01')"
+                )
             )
         result = cli("demo", "seed", "--deployments", "3", "--days", "10", url=url)
-        assert_one_line_error(result, "refusing", "arcadia.deployments", "did not create")
+        assert_one_line_error(result, "refusing", "arcadia.deployment_versions", "did not create")
         with engine.connect() as connection:
-            rows = connection.execute(text("SELECT deployment_id FROM arcadia.deployments"))
+            rows = connection.execute(text("SELECT deployment_id FROM arcadia.deployment_versions"))
             assert rows.scalars().all() == ["theirs"]
     finally:
         engine.dispose()

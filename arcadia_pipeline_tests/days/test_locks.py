@@ -29,7 +29,8 @@ def test_the_map_is_the_asset_graph():
     assert tuple(name for name in ordered if name in FLOW) == FLOW
     for step in DAILY_FLOW:
         upstream = {key.to_user_string() for key in graph.get(AssetKey(step.asset)).parent_keys}
-        # the quotes read the day's inventory too (the plan), and now say so to Dagster
+        # the quotes read the inventory too (the month's deployment versions), and say so
+        # to Dagster
         assert upstream == {reads.step.asset for reads in step.reads}
 
 
@@ -56,14 +57,16 @@ def test_re_metering_an_earlier_day_makes_the_later_month_to_date_days_stale(eng
     with engine.connect() as connection:
         stale = stale_days(connection, DAILY_FLOW)
         assert sorted(stale["usage_period_aggregates"]) == [date(2025, 3, d) for d in (2, 3, 4, 5)]
-        assert stale["deployment_quotes"] == {
-            date(2025, 3, 2): stale["deployment_quotes"][date(2025, 3, 2)]
-        }  # the day's plan (its inventory) was re-read too
+        # each month-to-date quote read the deployment versions of every day through its own
+        # (the prorated terms): the 2nd's inventory was re-read, so all four are stale
+        assert sorted(stale["deployment_quotes"]) == [date(2025, 3, d) for d in (2, 3, 4, 5)]
         assert stale["usage_records"] == {}
         assert is_stale(connection, USAGE_PERIOD_AGGREGATES, date(2025, 3, 4))
         assert not is_stale(connection, USAGE_PERIOD_AGGREGATES, date(2025, 3, 1))
     newest = stamps(engine, "usage_records")[date(2025, 3, 2)]
     assert set(stale["usage_period_aggregates"].values()) == {newest}
+    inventory = stamps(engine, "resource_inventory")[date(2025, 3, 2)]
+    assert set(stale["deployment_quotes"].values()) == {inventory}
 
     materialize_range(
         date(2025, 3, 2), date(2025, 3, 5), assets=("usage_period_aggregates", "deployment_quotes")

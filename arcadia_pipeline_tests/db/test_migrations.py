@@ -1,15 +1,20 @@
-"""Migrations are history: they import no live code, and a database migrated to head holds
-exactly the catalog, kind map and config the code ships."""
+"""Migrations are history: they import no live code, a database migrated to head holds
+exactly the catalog, kind map and config the code ships, and the rows an older warehouse
+holds are carried over as the migrations say."""
 
 import ast
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.db.migrate import MIGRATIONS, upgrade
+from arcadia_pipeline.db.migrate import MIGRATIONS, downgrade, upgrade
 from arcadia_pipeline.db.schema import kind_map, metering_config, overage_prices, plan_items, plans
+from arcadia_pipeline.pricing.proration import prorated_heads
 from arcadia_pipeline_tests.shipped_catalog import (
     DEFAULT_GRANULARITY,
     DEFAULT_KIND_MAP,
@@ -70,3 +75,170 @@ def test_head_on_an_empty_database_holds_what_the_code_ships(scratch_database):
         assert rows(overage_prices, "billing_kind", "unit_price_usd") == set(
             OVERAGE_UNIT_PRICE_USD.items()
         )
+
+
+# ---- 0006: deployments have a history ------------------------------------------------------
+
+# Snapshot rows as 0005 wrote them: each deployment's plan for a whole day. dep-a is on starter
+# every day of March, dep-b changed plan between two days.
+OLD_SNAPSHOT = [
+    *((date(2025, 3, d), "dep-a", "Pilot", "starter") for d in range(1, 32)),
+    (date(2025, 3, 30), "dep-b", "B", "starter"),
+    (date(2025, 3, 31), "dep-b", "B renamed", "studio"),
+]
+OLD_COLUMNS = ("day", "deployment_id", "name", "plan_code")
+NEW_COLUMNS = (
+    "day, deployment_id, starts_at, ends_at, name, plan_code, valid_from, valid_to, recorded_at"
+)
+INVENTORY_DEPLOYMENTS = (
+    f"SELECT {NEW_COLUMNS} FROM metering.inventory_deployments "
+    "ORDER BY day, deployment_id, starts_at"
+)
+
+
+ONE_DAY = timedelta(days=1)
+
+
+def midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def columns(connection, table: str) -> list[str]:
+    return list(
+        connection.execute(
+            text(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'metering' AND table_name = :t ORDER BY ordinal_position"
+            ),
+            {"t": table},
+        ).scalars()
+    )
+
+
+def primary_key(connection, table: str) -> list[str]:
+    return list(
+        connection.execute(
+            text(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                "AND a.attnum = ANY (i.indkey) WHERE i.indrelid = CAST(:t AS regclass) "
+                "AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)"
+            ),
+            {"t": f"metering.{table}"},
+        ).scalars()
+    )
+
+
+def test_0006_reads_each_old_snapshot_row_as_one_version_covering_its_day(scratch_database):
+    upgrade(scratch_database, "0005")
+    engine = make_engine(scratch_database)
+    with engine.begin() as connection:
+        assert columns(connection, "inventory_deployments") == list(OLD_COLUMNS)
+        connection.execute(
+            text(
+                "INSERT INTO metering.inventory_deployments (day, deployment_id, name, "
+                "plan_code) VALUES (:day, :deployment_id, :name, :plan_code)"
+            ),
+            [dict(zip(OLD_COLUMNS, row, strict=True)) for row in OLD_SNAPSHOT],
+        )
+        connection.execute(  # every day of March was metered
+            text(
+                "INSERT INTO metering.inventory_snapshots (day, versions, resources, "
+                "unattributed_resources) SELECT DISTINCT day, 0, 0, 0 "
+                "FROM metering.inventory_deployments"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO metering.monthly_statements (month, deployment_id, plan_code, "
+                "status, closed_at, base_usd, total_usd) VALUES ('2025-02-01', 'dep-a', "
+                "'starter', 'closed', '2025-03-01 02:00Z', 20.00, 21.50)"
+            )
+        )
+
+    upgrade(scratch_database, "0006")
+
+    with engine.connect() as connection:
+        assert sorted(columns(connection, "inventory_deployments")) == sorted(
+            NEW_COLUMNS.split(", ")
+        )
+        rows = [tuple(r) for r in connection.execute(text(INVENTORY_DEPLOYMENTS))]
+        # one version covering its day, still open, with no recording time
+        assert rows == [
+            (day, deployment, midnight(day), midnight(day + ONE_DAY), name, plan,
+             midnight(day), None, None)
+            for day, deployment, name, plan in sorted(OLD_SNAPSHOT)
+        ]  # fmt: skip
+        assert primary_key(connection, "inventory_deployments") == [
+            "day", "deployment_id", "starts_at",
+        ]  # fmt: skip
+        statement = connection.execute(
+            text(
+                "SELECT plan_code, status, base_usd, total_usd, plan_periods "
+                "FROM metering.monthly_statements"
+            )
+        ).one()
+        # a closed month keeps the terms it closed with; it has no plan periods recorded
+        assert tuple(statement) == ("starter", "closed", Decimal("20.00"), Decimal("21.50"), None)
+        # priced from the converted rows: dep-a, on starter every day, as before (share 1);
+        # dep-b, in the snapshots on two days, for those days on the plan each had
+        heads = {
+            r.deployment_id: (r.plan_code, r.base_usd)
+            for r in connection.execute(prorated_heads(date(2025, 3, 31)))
+        }
+        assert heads == {
+            "dep-a": ("starter", PLAN_BASE_USD["starter"]),
+            "dep-b": ("studio", Decimal("2.26")),  # 20 × 1/31 + 50 × 1/31 = 2.258…
+        }
+
+    # a version of a day now ends inside it: a second version of that day is its own row
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE metering.inventory_deployments SET ends_at = '2025-03-31 12:00Z' "
+                "WHERE day = '2025-03-31' AND deployment_id = 'dep-b'"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO metering.inventory_deployments "
+                f"({NEW_COLUMNS}) VALUES ('2025-03-31', 'dep-b', '2025-03-31 12:00Z', "
+                "'2025-04-01 00:00Z', 'B', 'agency', '2025-03-31 12:00Z', NULL, "
+                "'2025-03-31 12:00:05Z')"
+            )
+        )
+    duplicate = pytest.raises(IntegrityError, match="inventory_deployments_pkey")
+    with duplicate, engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO metering.inventory_deployments "
+                f"({NEW_COLUMNS}) VALUES ('2025-03-31', 'dep-b', '2025-03-31 12:00Z', "
+                "'2025-03-31 18:00Z', 'B', 'studio', '2025-03-31 12:00Z', NULL, NULL)"
+            )
+        )
+
+    downgrade(scratch_database, "0005")
+
+    with engine.connect() as connection:
+        assert columns(connection, "inventory_deployments") == list(OLD_COLUMNS)
+        assert primary_key(connection, "inventory_deployments") == ["day", "deployment_id"]
+        assert "plan_periods" not in columns(connection, "monthly_statements")
+        rows = [
+            tuple(r)
+            for r in connection.execute(
+                text(
+                    "SELECT day, deployment_id, name, plan_code FROM "
+                    "metering.inventory_deployments ORDER BY day, deployment_id"
+                )
+            )
+        ]
+        # one row per day and deployment again: of a day with two versions, the later one
+        # (the plan the day ended on)
+        assert rows == [
+            *sorted(OLD_SNAPSHOT)[:-1],
+            (date(2025, 3, 31), "dep-b", "B", "agency"),
+        ]
+        assert connection.execute(
+            text("SELECT status, base_usd FROM metering.monthly_statements")
+        ).one() == ("closed", Decimal("20.00"))
+
+    upgrade(scratch_database)  # and up again to head

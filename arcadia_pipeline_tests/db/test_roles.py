@@ -32,7 +32,7 @@ NAME = f"arcadia_roles_{os.getpid()}"
 PIPELINE_LOGIN = f"arcadia_test_pipeline_{os.getpid()}"
 ANALYST_LOGIN = f"arcadia_test_analyst_{os.getpid()}"
 DAY = date(2025, 3, 4)
-SOURCE_TABLES = ("arcadia.deployments", "arcadia.resource_versions")
+SOURCE_TABLES = ("arcadia.deployment_versions", "arcadia.resource_versions")
 WRITES = (
     "INSERT INTO {t} SELECT * FROM {t} LIMIT 1",
     "UPDATE {t} SET {c} = {c}",
@@ -40,7 +40,7 @@ WRITES = (
     "TRUNCATE {t}",
 )
 KEY_COLUMN = {
-    "arcadia.deployments": "deployment_id",
+    "arcadia.deployment_versions": "deployment_id",
     "arcadia.resource_versions": "resource_id",
     "metering.usage_records": "resource_id",
     "metering.plans": "plan_code",
@@ -237,13 +237,13 @@ def test_a_pipeline_login_meters_a_day(logins, monkeypatch):
 def test_a_pipeline_login_cannot_write_the_source(logins):
     pipeline = make_engine(logins.pipeline)
     with pipeline.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM arcadia.deployments")).scalar()
+        assert connection.execute(text("SELECT count(*) FROM arcadia.deployment_versions")).scalar()
     for table in SOURCE_TABLES:
         for sql in WRITES:
             statement = sql.format(t=table, c=KEY_COLUMN[table])
             assert denied(pipeline, statement), statement
     assert denied(pipeline, "CREATE TABLE arcadia.extra (x int)")
-    assert denied(pipeline, "ALTER TABLE arcadia.deployments ADD COLUMN x int")
+    assert denied(pipeline, "ALTER TABLE arcadia.deployment_versions ADD COLUMN x int")
     assert denied(pipeline, "CREATE SCHEMA elsewhere")
 
 
@@ -269,7 +269,7 @@ def test_an_analyst_reads_metering_and_writes_nothing(logins, monkeypatch):
             statement = sql.format(t=table, c=KEY_COLUMN[table])
             assert denied(analyst, statement), statement
     assert denied(analyst, "CREATE TABLE metering.extra (x int)")
-    assert denied(analyst, "SELECT count(*) FROM arcadia.deployments")
+    assert denied(analyst, "SELECT count(*) FROM arcadia.deployment_versions")
     for table in SOURCE_TABLES:
         assert denied(analyst, f"DELETE FROM {table}")
 

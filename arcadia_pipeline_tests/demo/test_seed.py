@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.source import DEMO_MARK, source_metadata
 from arcadia_pipeline.demo.seed import KINDS, PLANS, STORAGE_KINDS, ForeignSource, seed_demo
+from arcadia_pipeline.inventory.staging import stage_source
+from arcadia_pipeline.inventory.validation import find_invalid_rows
 
 END = date(2025, 3, 15)  # last complete month: February 2025
 SMALL = {"deployments": 3, "days": 10}
@@ -36,21 +38,70 @@ def read_rows(connection):
         sa.text("SELECT * FROM arcadia.resource_versions ORDER BY resource_id, valid_from")
     ).mappings()
     deployments = connection.execute(
-        sa.text("SELECT * FROM arcadia.deployments ORDER BY deployment_id")
+        sa.text("SELECT * FROM arcadia.deployment_versions ORDER BY deployment_id, valid_from")
     ).mappings()
     return [dict(r) for r in versions], [dict(r) for r in deployments]
 
 
-def histories(versions):
-    """resource_id -> its versions in time order."""
+def histories(versions, key="resource_id"):
+    """resource_id (or another key) -> its versions in time order."""
     by_resource = defaultdict(list)
     for v in versions:
-        by_resource[v["resource_id"]].append(v)
+        by_resource[v[key]].append(v)
     return by_resource
+
+
+def deployment_histories(deployments):
+    """deployment_id -> its versions in time order."""
+    return histories(deployments, "deployment_id")
+
+
+def changes(deployments):
+    """(before, after) of every version of a deployment that the next one replaced."""
+    return [
+        (a, b)
+        for h in deployment_histories(deployments).values()
+        for a, b in zip(h, h[1:], strict=False)
+    ]
 
 
 def midday(instant):
     return instant.astimezone(UTC).time() != time()
+
+
+OVERLAPS = """
+    SELECT count(*) FROM arcadia.{table} a
+    JOIN arcadia.{table} b ON a.{key} = b.{key} AND a.ctid <> b.ctid
+     AND tstzrange(a.valid_from, a.valid_to) && tstzrange(b.valid_from, b.valid_to)
+"""
+# Attributed resource versions not wholly inside the union of their deployment's versions.
+UNHOSTED = """
+    SELECT count(*) FROM arcadia.resource_versions r
+    WHERE r.deployment_id IS NOT NULL
+      AND NOT tstzrange(r.valid_from, r.valid_to) <@ coalesce(
+          (SELECT range_agg(tstzrange(d.valid_from, d.valid_to))
+           FROM arcadia.deployment_versions d WHERE d.deployment_id = r.deployment_id),
+          '{}'::tstzmultirange)
+"""
+
+
+def source_checks(connection, summary) -> dict:
+    """What a seeded source must pass: no overlapping versions (of a resource, of a
+    deployment), no resource attributed to a deployment when it does not exist, and nothing
+    the pipeline's own validation refuses, over the window and the two days after it (open
+    versions go on)."""
+    count = {
+        "resource_overlaps": OVERLAPS.format(table="resource_versions", key="resource_id"),
+        "deployment_overlaps": OVERLAPS.format(table="deployment_versions", key="deployment_id"),
+        "unhosted": UNHOSTED,
+    }
+    checks = {
+        name: connection.execute(sa.text(query)).scalar_one() for name, query in count.items()
+    }
+    window_end = summary.end + timedelta(days=2)
+    stage_source(connection, None, summary.start, window_end)
+    checks["invalid"] = find_invalid_rows(connection, summary.start, window_end)
+    return checks
 
 
 # One seeded data set per case, read back and shared by the content tests.
@@ -59,16 +110,10 @@ def seed_and_read(engine, **arguments):
     with engine.connect() as connection, connection.begin() as transaction:
         summary = seed_demo(connection, end_date=END, **arguments)
         versions, deployments = read_rows(connection)
-        overlaps = connection.execute(
-            sa.text("""
-            SELECT count(*) FROM arcadia.resource_versions a
-            JOIN arcadia.resource_versions b ON a.resource_id = b.resource_id AND a.ctid <> b.ctid
-             AND tstzrange(a.valid_from, a.valid_to) && tstzrange(b.valid_from, b.valid_to)
-        """)
-        ).scalar_one()
+        checks = source_checks(connection, summary)
         transaction.rollback()
     assert summary.start == summary.end - timedelta(days=arguments.get("days", 75))
-    return summary, versions, deployments, overlaps
+    return summary, versions, deployments, checks
 
 
 @pytest.fixture(
@@ -89,7 +134,16 @@ def seeded(request, engine):
 def test_summary_matches_the_rows(seeded):
     summary, versions, deployments, _ = seeded
     by_resource = histories(versions)
-    assert summary.deployments == len(deployments)
+    by_deployment = deployment_histories(deployments)
+    assert summary.deployments == len(by_deployment)
+    assert summary.deployment_versions == len(deployments)
+    assert summary.sign_ups == sum(
+        h[0]["valid_from"] > summary.start for h in by_deployment.values()
+    )
+    assert summary.churns == sum(h[-1]["valid_to"] is not None for h in by_deployment.values())
+    pairs = changes(deployments)
+    assert summary.plan_changes == sum(a["plan_code"] != b["plan_code"] for a, b in pairs)
+    assert summary.renames == sum(a["plan_code"] == b["plan_code"] for a, b in pairs)
     assert summary.resources == len(by_resource)
     assert summary.versions == len(versions)
     assert summary.unattributed_resources == sum(
@@ -103,13 +157,14 @@ def test_every_kind_and_plan_is_present(seeded):
     _, versions, deployments, _ = seeded
     assert {v["inventory_kind"] for v in versions} == set(KINDS)
     assert {d["plan_code"] for d in deployments} == set(PLANS)
-    assert [d["deployment_id"] for d in deployments][:2] == ["dep-0001", "dep-0002"]
+    ids = list(deployment_histories(deployments))
+    assert ids == [f"dep-{i:04d}" for i in range(1, len(ids) + 1)]
     assert all(d["name"] for d in deployments)
 
 
 def test_versions_are_contiguous_and_never_overlap(seeded):
-    summary, versions, _, overlaps = seeded
-    assert overlaps == 0
+    summary, versions, _, checks = seeded
+    assert checks["resource_overlaps"] == 0
     for history in histories(versions).values():
         for before, after in zip(history, history[1:], strict=False):
             assert before["valid_to"] == after["valid_from"]
@@ -122,9 +177,63 @@ def test_versions_are_contiguous_and_never_overlap(seeded):
         assert all(v["valid_to"] is not None for v in history[:-1])
 
 
-def test_timestamps_are_whole_utc_seconds_recorded_minutes_later(seeded):
-    _, versions, _, _ = seeded
+def test_deployment_versions_are_contiguous_and_never_overlap(seeded):
+    summary, _, deployments, checks = seeded
+    assert checks["deployment_overlaps"] == 0
+    for history in deployment_histories(deployments).values():
+        for before, after in zip(history, history[1:], strict=False):
+            # A plan change or a rename closes a version and opens the next at one instant.
+            assert before["valid_to"] == after["valid_from"]
+            assert (before["name"], before["plan_code"]) != (after["name"], after["plan_code"])
+        for v in history:
+            assert summary.start <= v["valid_from"] < summary.end
+            assert v["valid_to"] is None or v["valid_from"] < v["valid_to"] < summary.end
+        assert all(v["valid_to"] is not None for v in history[:-1])
+    # dep-0001 exists all window: it hosts the resource tour and takes moved resources.
+    first = deployment_histories(deployments)["dep-0001"]
+    assert first[0]["valid_from"] == summary.start and first[-1]["valid_to"] is None
+
+
+def test_no_resource_is_attributed_to_a_deployment_when_it_does_not_exist(seeded):
+    summary, versions, deployments, checks = seeded
+    assert checks["unhosted"] == 0
+    assert checks["invalid"] == (0, [])  # the pipeline's own validation agrees
+    # The same in Python: a churned deployment's resources end (or leave it) by the churn,
+    # a signed-up one's start after the sign-up.
+    lives = {
+        d: (h[0]["valid_from"], h[-1]["valid_to"])
+        for d, h in deployment_histories(deployments).items()
+    }
     for v in versions:
+        if v["deployment_id"] is None:
+            continue
+        born, died = lives[v["deployment_id"]]
+        assert born <= v["valid_from"], v
+        assert died is None or (v["valid_to"] is not None and v["valid_to"] <= died), v
+
+
+def test_every_deployment_case_is_present(seeded):
+    summary, versions, deployments, _ = seeded
+    by_deployment = deployment_histories(deployments).values()
+    signed_up = [h for h in by_deployment if h[0]["valid_from"] > summary.start]
+    assert any(midday(h[0]["valid_from"]) for h in signed_up), "sign-up mid-day"
+    churned = [h for h in by_deployment if h[-1]["valid_to"] is not None]
+    assert any(midday(h[-1]["valid_to"]) for h in churned), "churn mid-day"
+    pairs = changes(deployments)
+    assert any(a["plan_code"] != b["plan_code"] and midday(b["valid_from"]) for a, b in pairs), (
+        "plan change"
+    )
+    assert any(a["plan_code"] == b["plan_code"] and a["name"] != b["name"] for a, b in pairs), (
+        "rename keeping the plan"
+    )
+    # A signed-up deployment has resources from its sign-up on; a churned one had some.
+    attributed = {v["deployment_id"] for v in versions}
+    assert all(h[0]["deployment_id"] in attributed for h in signed_up + churned)
+
+
+def test_timestamps_are_whole_utc_seconds_recorded_minutes_later(seeded):
+    _, versions, deployments, _ = seeded
+    for v in versions + deployments:
         for instant in (v["valid_from"], v["valid_to"], v["recorded_at"]):
             assert instant is None or (instant.utcoffset() is not None and instant.microsecond == 0)
         assert timedelta(0) < v["recorded_at"] - v["valid_from"] <= timedelta(minutes=15)
@@ -171,6 +280,21 @@ def test_every_history_case_is_present(seeded):
 def test_defaults_give_a_realistic_volume_with_overage_last_month(engine):
     summary, versions, deployments, _ = seed_and_read(engine)
     assert 200 <= summary.resources <= 600
+    assert 35 <= summary.deployment_versions <= 80
+    assert summary.sign_ups >= 3 and summary.churns >= 2 and summary.plan_changes >= 3
+    # A resource outlives its churned deployment, unattributed from the churn on.
+    churned = {
+        d: h[-1]["valid_to"]
+        for d, h in deployment_histories(deployments).items()
+        if h[-1]["valid_to"] is not None
+    }
+    pairs = [(a, b) for h in histories(versions).values() for a, b in zip(h, h[1:], strict=False)]
+    assert any(
+        a["deployment_id"] in churned
+        and b["deployment_id"] is None
+        and b["valid_from"] == churned[a["deployment_id"]]
+        for a, b in pairs
+    ), "left behind by a churned deployment"
     month_start, month_end = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)
     month_seconds = (month_end - month_start).total_seconds()
     usage = defaultdict(float)  # (deployment, billing kind) -> usage in February
@@ -184,7 +308,14 @@ def test_defaults_give_a_realistic_volume_with_overage_last_month(engine):
             usage[deployment, "droplet_hours"] += seconds / 3600
         elif v["inventory_kind"] == "spaces_bucket":
             usage[deployment, "spaces_gb_month"] += float(v["size_gb"]) * seconds / month_seconds
-    starters = [d["deployment_id"] for d in deployments if d["plan_code"] == "starter"]
+    # Starters all February (a version on another plan, or none, would prorate the terms).
+    starters = [
+        d
+        for d, h in deployment_histories(deployments).items()
+        if all(v["plan_code"] == "starter" for v in h)
+        and h[0]["valid_from"] <= month_start
+        and (h[-1]["valid_to"] is None or h[-1]["valid_to"] >= month_end)
+    ]
     over = {
         d for d in starters if usage[d, "droplet_hours"] > 744 or usage[d, "spaces_gb_month"] > 50
     }
@@ -214,7 +345,7 @@ def test_the_tables_it_creates_carry_the_demo_mark(connection):
     comments = connection.execute(
         sa.text(
             "SELECT obj_description(to_regclass(t), 'pg_class') "
-            "FROM unnest(ARRAY['arcadia.deployments', 'arcadia.resource_versions']) t"
+            "FROM unnest(ARRAY['arcadia.deployment_versions', 'arcadia.resource_versions']) t"
         )
     ).scalars()
     assert list(comments) == [DEMO_MARK, DEMO_MARK]
@@ -226,7 +357,10 @@ def foreign_source(connection):
     connection.execute(sa.text("CREATE SCHEMA arcadia"))
     source_metadata.create_all(connection)
     connection.execute(
-        sa.text("INSERT INTO arcadia.deployments VALUES ('theirs', 'Their customer', 'agency')")
+        sa.text(
+            "INSERT INTO arcadia.deployment_versions (deployment_id, name, plan_code, valid_from) "
+            "VALUES ('theirs', 'Their customer', 'agency', '2024-01-01')"
+        )
     )
 
 
@@ -237,7 +371,7 @@ def test_refuses_to_replace_a_source_it_did_not_create(connection):
         seed_demo(connection, **SMALL, end_date=END)
     message = str(refused.value)
     assert "\n" not in message  # the CLI prints it as its one line
-    assert "arcadia.deployments and arcadia.resource_versions" in message
+    assert "arcadia.deployment_versions and arcadia.resource_versions" in message
     assert read_rows(connection) == before and before[1][0]["deployment_id"] == "theirs"
 
 
@@ -246,14 +380,16 @@ def test_refuses_when_one_source_relation_is_not_its_own(connection):
     connection.execute(sa.text("DROP SCHEMA IF EXISTS arcadia CASCADE"))
     seed_demo(connection, **SMALL, end_date=END)
     before = read_rows(connection)
-    connection.execute(sa.text("DROP TABLE arcadia.deployments"))
+    connection.execute(sa.text("DROP TABLE arcadia.deployment_versions"))
     connection.execute(
         sa.text(
-            "CREATE VIEW arcadia.deployments AS SELECT 'theirs'::text AS deployment_id, "
-            "'Their customer'::text AS name, 'agency'::text AS plan_code"
+            "CREATE VIEW arcadia.deployment_versions AS SELECT 'theirs'::text AS deployment_id, "
+            "'Their customer'::text AS name, 'agency'::text AS plan_code, "
+            "'2024-01-01'::timestamptz AS valid_from, NULL::timestamptz AS valid_to, "
+            "'2024-01-01'::timestamptz AS recorded_at"
         )
     )
-    with pytest.raises(ForeignSource, match="the rows of arcadia.deployments:"):
+    with pytest.raises(ForeignSource, match="the rows of arcadia.deployment_versions:"):
         seed_demo(connection, **SMALL, seed=8, end_date=END)
     assert read_rows(connection)[0] == before[0]  # resource_versions untouched
 
@@ -263,6 +399,24 @@ def test_a_single_deployment_still_has_every_kind(connection):
     versions, deployments = read_rows(connection)
     assert summary.deployments == 1 and deployments[0]["deployment_id"] == "dep-0001"
     assert {v["inventory_kind"] for v in versions} == set(KINDS)
+    # dep-0001 never signs up or churns; the rest of the tour still happens to it.
+    assert (summary.sign_ups, summary.churns) == (0, 0)
+    assert (summary.plan_changes, summary.renames) == (1, 1)
+    assert source_checks(connection, summary) == {
+        "resource_overlaps": 0,
+        "deployment_overlaps": 0,
+        "unhosted": 0,
+        "invalid": (0, []),
+    }
+
+
+@pytest.mark.parametrize("deployments", [2, 3, 4])
+def test_a_few_deployments_still_show_a_sign_up_a_churn_and_a_plan_change(connection, deployments):
+    summary = seed_demo(connection, deployments=deployments, days=10, end_date=END)
+    assert summary.deployments == deployments
+    assert summary.sign_ups >= 1 and summary.churns >= 1
+    assert summary.plan_changes >= 1 and summary.renames >= 1
+    assert source_checks(connection, summary)["invalid"] == (0, [])
 
 
 def test_end_date_defaults_to_today_utc(connection):

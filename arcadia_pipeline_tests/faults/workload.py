@@ -71,17 +71,30 @@ def checksums(engine: Engine) -> dict[tuple[str, date], str]:
 
 def toggle_variant(engine: Engine, variant: int) -> None:
     """Two versions of the source that meter differently on every day of the range: variant
-    1 adds a bucket to the first deployment for the whole range, variant 0 removes it."""
+    1 adds a bucket from 2025-03-01 on to the first deployment that exists all that time (a
+    version covers the 1st, and each version ending later is followed at once by the next),
+    variant 0 removes it."""
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM arcadia.resource_versions WHERE resource_id = 'x'"))
         if variant:
-            connection.execute(
-                text(
-                    "INSERT INTO arcadia.resource_versions (resource_id, deployment_id, "
-                    "inventory_kind, size_gb, status, valid_from) SELECT 'x', min(deployment_id), "
-                    "'spaces_bucket', 77.7, 'active', '2025-03-01' FROM arcadia.deployments"
-                )
-            )
+            added = connection.execute(text(ADD_BUCKET_X)).rowcount
+            assert added == 1, "no deployment of the seed exists from 2025-03-01 on"
+
+
+ADD_BUCKET_X = """
+INSERT INTO arcadia.resource_versions (resource_id, deployment_id, inventory_kind, size_gb,
+                                       status, valid_from)
+SELECT 'x', min(d.deployment_id), 'spaces_bucket', 77.7, 'active', '2025-03-01'
+  FROM arcadia.deployment_versions d
+ WHERE d.valid_from <= '2025-03-01' AND (d.valid_to IS NULL OR d.valid_to > '2025-03-01')
+   AND NOT EXISTS (
+         SELECT FROM arcadia.deployment_versions e
+          WHERE e.deployment_id = d.deployment_id AND e.valid_to > '2025-03-01'
+            AND NOT EXISTS (SELECT FROM arcadia.deployment_versions n
+                             WHERE n.deployment_id = e.deployment_id
+                               AND n.valid_from = e.valid_to))
+HAVING count(*) > 0
+"""
 
 
 def start_run(

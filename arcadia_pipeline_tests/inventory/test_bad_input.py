@@ -25,34 +25,24 @@ FIRST, LAST = date(2025, 3, 1), date(2025, 3, 3)
 ON_LAST_DAY = "day 2025-03-03"
 WHOLE_RANGE = "days 2025-03-01 to 2025-03-03"
 
+# The NOT NULL columns of each source table a view may leave NULL (neither has a key).
+NULLABLE_IN_A_VIEW = [
+    ("deployment_versions", "deployment_id"),
+    ("deployment_versions", "name"),
+    ("deployment_versions", "plan_code"),
+    ("deployment_versions", "valid_from"),
+    ("resource_versions", "resource_id"),
+    ("resource_versions", "inventory_kind"),
+    ("resource_versions", "status"),
+    ("resource_versions", "valid_from"),
+]
 RELAXED = [
-    "ALTER TABLE arcadia.deployments DROP CONSTRAINT deployments_pkey",
-    *(
-        f"ALTER TABLE arcadia.{table} ALTER COLUMN {column} DROP NOT NULL"
-        for table, column in [
-            ("deployments", "deployment_id"),
-            ("deployments", "name"),
-            ("deployments", "plan_code"),
-            ("resource_versions", "resource_id"),
-            ("resource_versions", "inventory_kind"),
-            ("resource_versions", "status"),
-            ("resource_versions", "valid_from"),
-        ]
-    ),
+    f"ALTER TABLE arcadia.{table} ALTER COLUMN {column} DROP NOT NULL"
+    for table, column in NULLABLE_IN_A_VIEW
 ]
 RESTORED = [
-    "ALTER TABLE arcadia.deployments ADD PRIMARY KEY (deployment_id)",
-    *(
-        f"ALTER TABLE arcadia.{table} ALTER COLUMN {column} SET NOT NULL"
-        for table, column in [
-            ("deployments", "name"),
-            ("deployments", "plan_code"),
-            ("resource_versions", "resource_id"),
-            ("resource_versions", "inventory_kind"),
-            ("resource_versions", "status"),
-            ("resource_versions", "valid_from"),
-        ]
-    ),
+    f"ALTER TABLE arcadia.{table} ALTER COLUMN {column} SET NOT NULL"
+    for table, column in NULLABLE_IN_A_VIEW
 ]
 
 
@@ -62,11 +52,11 @@ def view_like_source(engine):
     with engine.begin() as connection:
         for statement in RELAXED:
             connection.execute(text(statement))
-        connection.execute(text("INSERT INTO arcadia.deployments VALUES ('dep', 'Dep', 'starter')"))
+        connection.execute(text(deployment()))
         connection.execute(text(version("droplet:ok", "'2025-03-01'")))
     yield engine
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE arcadia.resource_versions, arcadia.deployments"))
+        connection.execute(text("TRUNCATE arcadia.resource_versions, arcadia.deployment_versions"))
         for statement in RESTORED:
             connection.execute(text(statement))
 
@@ -99,8 +89,19 @@ class Bad:
     days: str = ON_LAST_DAY
 
 
-def deployment(values: str) -> str:
-    return f"INSERT INTO arcadia.deployments VALUES ({values})"
+def deployment(
+    deployment_id="'dep'",
+    valid_from="'2025-01-01'",
+    valid_to="NULL",
+    *,
+    name="'Dep'",
+    plan="'starter'",
+) -> str:
+    """INSERT of one deployment version; every argument is a SQL literal."""
+    return (
+        "INSERT INTO arcadia.deployment_versions (deployment_id, name, plan_code, valid_from, "
+        f"valid_to) VALUES ({deployment_id}, {name}, {plan}, {valid_from}, {valid_to})"
+    )
 
 
 BUCKET = {"kind": "'spaces_bucket'"}
@@ -145,7 +146,11 @@ BAD_INPUTS = [
         ["droplet:9", "overlaps"],
     ),
     Bad("a version twice", [version(), version()], ["droplet:9", "overlaps"]),
-    Bad("unknown deployment", [version(deployment="'ghost'")], ["'ghost'", "arcadia.deployments"]),
+    Bad(
+        "unknown deployment",
+        [version(deployment="'ghost'")],
+        ["resource droplet:9", "deployment 'ghost' does not exist", "arcadia.deployment_versions"],
+    ),
     Bad("blank attribution", [version(deployment="''")], ["droplet:9", "deployment_id is blank"]),
     Bad("NULL resource_id", [version("NULL")], ["resource NULL", "resource_id is missing"]),
     Bad("empty resource_id", [version("''")], ["resource ''", "resource_id is missing"]),
@@ -158,36 +163,173 @@ BAD_INPUTS = [
         WHOLE_RANGE,
     ),
     Bad("valid_to infinity", [version(valid_to="'infinity'")], ["valid_to is not a finite"]),
+    # ---- deployment versions: the same rules, the row named by its id and valid_from ----
     Bad(
         "unknown plan",
-        [deployment("'dep-x', 'X', 'platinum'"), version(deployment="'dep-x'")],
-        ["deployment dep-x", "plan_code 'platinum'"],
+        [deployment("'dep-x'", plan="'platinum'"), version(deployment="'dep-x'")],
+        ["deployment dep-x version valid_from 2025-01-01", "plan_code 'platinum'"],
         WHOLE_RANGE,
     ),
     Bad(
         "unknown plan, no resources",
-        [deployment("'dep-x', 'X', 'platinum'")],
+        [deployment("'dep-x'", plan="'platinum'")],
         ["deployment dep-x", "plan_code 'platinum'"],
         WHOLE_RANGE,
     ),
     Bad(
+        "unknown plan from a plan change",
+        [
+            deployment("'dep-x'", valid_to="'2025-03-03 08:00'"),
+            deployment("'dep-x'", "'2025-03-03 08:00'", plan="'platinum'"),
+        ],
+        ["deployment dep-x version valid_from 2025-03-03 08:00", "plan_code 'platinum'"],
+    ),
+    Bad(
         "NULL plan",
-        [deployment("'dep-x', 'X', NULL")],
+        [deployment("'dep-x'", plan="NULL")],
         ["deployment dep-x", "plan_code NULL is not in metering.plans"],
         WHOLE_RANGE,
     ),
     Bad(
-        "deployment twice",
-        [deployment("'dep', 'Dep again', 'studio'")],
-        ["deployment dep", "more than once"],
+        "NULL name",
+        [deployment("'dep-x'", name="NULL")],
+        ["deployment dep-x version valid_from 2025-01-01", "name is missing"],
         WHOLE_RANGE,
     ),
-    Bad("NULL name", [deployment("'dep-x', NULL, 'starter'")], ["name is missing"], WHOLE_RANGE),
     Bad(
         "NULL deployment_id",
-        [deployment("NULL, 'X', 'starter'")],
+        [deployment("NULL")],
         ["deployment NULL", "deployment_id is missing"],
         WHOLE_RANGE,
+    ),
+    Bad(
+        "empty deployment_id",
+        [deployment("''", "'2025-03-03 08:00'")],
+        ["deployment '' version valid_from 2025-03-03 08:00", "deployment_id is missing or blank"],
+    ),
+    Bad(
+        "blank deployment_id",
+        [deployment("'   '")],
+        ["deployment_id is missing or blank"],
+        WHOLE_RANGE,
+    ),
+    Bad(
+        "deployment NULL valid_from",
+        [deployment("'dep-x'", valid_from="NULL")],
+        ["deployment dep-x version valid_from NULL", "valid_from is missing"],
+        WHOLE_RANGE,
+    ),
+    Bad(
+        "deployment valid_from -infinity",
+        [deployment("'dep-x'", valid_from="'-infinity'")],
+        ["deployment dep-x version valid_from -infinity", "not a finite time"],
+        WHOLE_RANGE,
+    ),
+    Bad(
+        "deployment valid_to infinity",
+        [deployment("'dep-x'", "'2025-03-03 08:00'", "'infinity'")],
+        ["deployment dep-x version valid_from 2025-03-03 08:00", "valid_to is not a finite"],
+    ),
+    Bad(
+        "deployment ends before it starts",
+        [deployment("'dep-x'", "'2025-03-03 08:00'", "'2025-03-03 07:00'")],
+        ["deployment dep-x version valid_from 2025-03-03 08:00", "valid_to is not after"],
+    ),
+    Bad(
+        "deployment ends when it starts",
+        [deployment("'dep-x'", "'2025-03-03 08:00'", "'2025-03-03 08:00'")],
+        ["deployment dep-x version valid_from 2025-03-03 08:00", "valid_to is not after"],
+    ),
+    Bad(
+        "deployment ends before the range it starts in",
+        [deployment("'dep-x'", "'2025-03-03 08:00'", "'2025-02-01'")],
+        ["deployment dep-x version valid_from 2025-03-03 08:00", "valid_to is not after"],
+    ),
+    Bad(
+        "deployment versions that overlap",
+        [
+            deployment("'dep-x'", valid_to="'2025-03-03 12:00'"),
+            deployment("'dep-x'", "'2025-03-03 11:00'", plan="'studio'"),
+        ],
+        [
+            "deployment dep-x version valid_from 2025-03-03 11:00",
+            "overlaps the previous version of the same deployment",
+        ],
+    ),
+    Bad(
+        "a plan change overlapping an open version",
+        [deployment("'dep'", "'2025-03-03 08:00'", plan="'studio'")],
+        [
+            "deployment dep version valid_from 2025-03-03 08:00",
+            "overlaps the previous version of the same deployment",
+        ],
+    ),
+    Bad(
+        "a deployment version twice",
+        [deployment()],
+        ["deployment dep version valid_from 2025-01-01", "overlaps the previous version"],
+        WHOLE_RANGE,
+    ),
+    # ---- a resource attributed to a deployment when it does not exist: both named ----
+    Bad(
+        "resource before its deployment signs up",
+        [deployment("'dep-late'", "'2025-03-03 12:00'"), version(deployment="'dep-late'")],
+        [
+            "resource droplet:9 version valid_from 2025-03-03 08:00",
+            "deployment 'dep-late' does not exist for all of its time",
+            "arcadia.deployment_versions",
+        ],
+    ),
+    Bad(
+        "resource of a deployment signing up after the range",
+        [deployment("'dep-late'", "'2025-04-01'"), version(deployment="'dep-late'")],
+        ["resource droplet:9", "deployment 'dep-late' does not exist"],
+    ),
+    Bad(
+        "resource older than the range, deployment signing up in it",
+        [
+            deployment("'dep-late'", "'2025-03-02 12:00'"),
+            version(valid_from="'2025-02-01'", deployment="'dep-late'"),
+        ],
+        ["resource droplet:9 version valid_from 2025-02-01", "deployment 'dep-late' does not"],
+        WHOLE_RANGE,
+    ),
+    Bad(
+        "resource after its deployment churned",
+        [
+            deployment("'dep-gone'", valid_to="'2025-03-03 10:00'"),
+            version(deployment="'dep-gone'"),
+        ],
+        [
+            "resource droplet:9 version valid_from 2025-03-03 08:00",
+            "deployment 'dep-gone' does not exist for all of its time",
+            "arcadia.deployment_versions",
+        ],
+    ),
+    Bad(
+        "closed resource outliving its churned deployment",
+        [
+            deployment("'dep-gone'", valid_to="'2025-03-03 10:00'"),
+            version(valid_to="'2025-03-03 12:00'", deployment="'dep-gone'"),
+        ],
+        ["resource droplet:9", "deployment 'dep-gone' does not exist for all of its time"],
+    ),
+    Bad(
+        "resource of a deployment churned before the range",
+        [
+            deployment("'dep-gone'", valid_to="'2025-02-15'"),
+            version(deployment="'dep-gone'"),
+        ],
+        ["resource droplet:9", "deployment 'dep-gone' does not exist for all of its time"],
+    ),
+    Bad(
+        "resource across a gap between its deployment's versions",
+        [
+            deployment("'dep-x'", valid_to="'2025-03-03 09:00'"),
+            deployment("'dep-x'", "'2025-03-03 10:00'", plan="'studio'"),
+            version(deployment="'dep-x'"),
+        ],
+        ["resource droplet:9", "deployment 'dep-x' does not exist for all of its time"],
     ),
 ]
 
@@ -228,12 +370,60 @@ ODD_BUT_VALID = [
     Odd(
         "quotes and SQL in ids and names",
         [
-            deployment("'dep''; DROP TABLE x; --', 'O''Brien & Co ☃', 'studio'"),
+            deployment("'dep''; DROP TABLE x; --'", name="'O''Brien & Co ☃'", plan="'studio'"),
             version("'droplet:''1'", deployment="'dep''; DROP TABLE x; --'"),
         ],
         {"droplet:'1": 16},
     ),
     Odd("an unattributed bucket of any size", [version(deployment="NULL", size="5", **BUCKET)]),
+    Odd(
+        "a plan change under a resource",
+        [
+            deployment("'dep-x'", valid_to="'2025-03-03 10:00'"),
+            deployment("'dep-x'", "'2025-03-03 10:00'", plan="'studio'"),
+            version(deployment="'dep-x'"),
+        ],
+        {"droplet:9": 16},
+    ),
+    Odd(
+        "a rename under a resource",
+        [
+            deployment("'dep-x'", valid_to="'2025-03-02 10:00'"),
+            deployment("'dep-x'", "'2025-03-02 10:00'", name="'Renamed'"),
+            version(valid_from="'2025-03-01'", deployment="'dep-x'"),
+        ],
+        {"droplet:9": 24},
+    ),
+    Odd(
+        "a deployment signing up when its resource starts",
+        [deployment("'dep-x'", "'2025-03-03 08:00'"), version(deployment="'dep-x'")],
+        {"droplet:9": 16},
+    ),
+    Odd(
+        "a resource ending when its deployment churns",
+        [
+            deployment("'dep-x'", valid_to="'2025-03-03 12:00'"),
+            version(valid_to="'2025-03-03 12:00'", deployment="'dep-x'"),
+        ],
+        {"droplet:9": 4},
+    ),
+    Odd(
+        "a deployment churned and back, its resource only while it exists",
+        [
+            deployment("'dep-x'", valid_to="'2025-03-02'"),
+            deployment("'dep-x'", "'2025-03-03 06:00'", plan="'agency'"),
+            version(deployment="'dep-x'"),
+        ],
+        {"droplet:9": 16},
+    ),
+    Odd(
+        "a resource older than its deployment, before the range",
+        [
+            deployment("'dep-x'", "'2025-02-01'"),
+            version(valid_from="'2025-01-01'", deployment="'dep-x'"),
+        ],
+        {"droplet:9": 24},
+    ),
 ]
 
 

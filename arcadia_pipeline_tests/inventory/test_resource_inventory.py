@@ -87,11 +87,29 @@ def overlapping_an_open_version(engine):
 
 def unknown_deployment(engine):
     add_version(engine, "droplet:9", "ghost", "droplet", utc(2025, 3, 3, 8))
-    return "droplet:9", ["'ghost'", "arcadia.deployments"]
+    return "droplet:9", ["deployment 'ghost' does not exist", "arcadia.deployment_versions"]
+
+
+def deployment_signs_up_after_the_resource(engine):
+    add_deployment(engine, "dep-late", valid_from=utc(2025, 3, 3, 12))
+    add_version(engine, "droplet:9", "dep-late", "droplet", utc(2025, 3, 3, 8))
+    return "droplet:9", ["deployment 'dep-late' does not exist", "arcadia.deployment_versions"]
+
+
+def deployment_churns_before_the_resource_ends(engine):
+    add_deployment(engine, "dep-gone", valid_to=utc(2025, 3, 3, 10))
+    add_version(engine, "droplet:9", "dep-gone", "droplet", utc(2025, 3, 3, 8))
+    return "droplet:9", ["deployment 'dep-gone' does not exist", "arcadia.deployment_versions"]
+
+
+def overlapping_deployment_versions(engine):
+    add_deployment(engine, "dep-x", valid_to=utc(2025, 3, 3, 12))
+    add_deployment(engine, "dep-x", "studio", utc(2025, 3, 3, 11))
+    return "deployment dep-x", ["overlaps the previous version of the same deployment"]
 
 
 def unknown_plan(engine):
-    """The deployment is quoted (its base fee) on every day, so it breaks the whole range."""
+    """The deployment's version covers every day of the range, so it breaks all of them."""
     add_deployment(engine, "dep-x", "platinum")
     add_version(engine, "droplet:9", "dep-x", "droplet", utc(2025, 3, 3, 8))
     return "dep-x", ["'platinum'", "plan_code"], "days 2025-03-01 to 2025-03-03"
@@ -110,6 +128,9 @@ def unknown_plan(engine):
         overlapping_versions,
         overlapping_an_open_version,
         unknown_deployment,
+        deployment_signs_up_after_the_resource,
+        deployment_churns_before_the_resource_ends,
+        overlapping_deployment_versions,
         unknown_plan,
     ],
 )
@@ -119,13 +140,13 @@ def test_a_row_that_cannot_be_metered_fails_the_range_naming_it_and_writes_nothi
     add_deployment(engine, "dep")
     add_version(engine, "droplet:ok", "dep", "droplet", utc(2025, 3, 1))
     # the bad row exists on the last day only: the earlier, valid days must not be written
-    resource_id, problem_words, *days = bad_input(engine)
+    row, problem_words, *days = bad_input(engine)
 
     result = materialize_range(date(2025, 3, 1), date(2025, 3, 3), raise_on_error=False)
 
     assert not result.success
     message = failure_messages(result)
-    assert resource_id in message
+    assert row in message
     for word in problem_words:
         assert word in message
     assert "droplet:ok" not in message  # only the offending rows are named
@@ -211,6 +232,8 @@ def test_a_new_billable_kind_added_as_data_is_metered(engine, load_balancer_kind
     add_deployment(engine, "dep")
     add_version(engine, "lb:1", "dep", "load_balancer", utc(2025, 3, 1))
     add_version(engine, "lb:2", "dep", "load_balancer", utc(2025, 3, 2, 18))
+    # Only the 2nd is metered: its snapshot speaks for March from the 1st (pricing/proration):
+    # "dep", on its plan all along, has March whole and its full inclusion.
 
     result = materialize_day(date(2025, 3, 2))  # every asset, down to the quotes
 
@@ -235,9 +258,20 @@ def test_a_new_billable_kind_added_as_data_is_metered(engine, load_balancer_kind
 
 
 def seed_tricky_source(engine):
-    """Values that must survive a trip through COPY: long decimals, microseconds, NULLs."""
+    """Values that must survive a trip through COPY: long decimals, microseconds, NULLs,
+    a plan change and a rename inside the range, a deployment that churned."""
     add_deployment(engine, "dep-a")
-    add_deployment(engine, "dep-b", "agency")
+    plan_change = utc(2025, 3, 1, 17, 45, 12, 345678)
+    add_deployment(engine, "dep-b", "starter", utc(2024, 12, 1), plan_change, name="B")
+    add_deployment(
+        engine,
+        "dep-b",
+        "agency",
+        plan_change,
+        name="B ☃ O'Brien",
+        recorded_at=utc(2025, 3, 1, 18, 0, 0, 1),
+    )
+    add_deployment(engine, "dep-c", "studio", utc(2025, 1, 1), utc(2025, 3, 2, 6, 0, 0, 7))
     add_version(
         engine,
         "spaces:1",
@@ -279,7 +313,7 @@ def test_a_separate_source_database_gives_the_same_records(engine, source_databa
     with engine.begin() as connection:
         connection.execute(
             text(
-                "TRUNCATE arcadia.resource_versions, arcadia.deployments, "
+                "TRUNCATE arcadia.resource_versions, arcadia.deployment_versions, "
                 "metering.usage_records, metering.resource_inventory, "
                 "metering.inventory_snapshots, metering.inventory_deployments"
             )
@@ -301,22 +335,29 @@ def test_a_separate_source_database_gives_the_same_records(engine, source_databa
     assert len(same_database) == 9
     assert content(usage_rows(engine)) == content(same_database)
     assert inventory_rows(engine) == inventory_same_database
+    # the deployment versions, clipped to each day: dep-b twice on 03-01, dep-c until 03-02
+    assert len(inventory_same_database[1]) == 7
 
 
 def inventory_rows(engine):
-    """The inventory snapshots' content, without ids."""
+    """The inventory snapshots' content, without ids: resources, then deployments."""
     with engine.connect() as connection:
-        return [
-            dict(r)
-            for r in connection.execute(
-                text(
-                    "SELECT day, resource_id, deployment_id, inventory_kind, billing_kind, "
-                    "accrual, size_gb, status, valid_from, valid_to, starts_at, ends_at, "
-                    "recorded_at FROM metering.resource_inventory "
-                    "ORDER BY day, resource_id, valid_from"
-                )
-            ).mappings()
-        ]
+        resources = connection.execute(
+            text(
+                "SELECT day, resource_id, deployment_id, inventory_kind, billing_kind, "
+                "accrual, size_gb, status, valid_from, valid_to, starts_at, ends_at, "
+                "recorded_at FROM metering.resource_inventory "
+                "ORDER BY day, resource_id, valid_from"
+            )
+        ).mappings()
+        deployments = connection.execute(
+            text(
+                "SELECT day, deployment_id, starts_at, ends_at, name, plan_code, valid_from, "
+                "valid_to, recorded_at FROM metering.inventory_deployments "
+                "ORDER BY day, deployment_id, starts_at"
+            )
+        ).mappings()
+        return [dict(r) for r in resources], [dict(r) for r in deployments]
 
 
 def test_a_long_run_never_overwrites_a_snapshot_staged_after_its_own(engine):

@@ -287,6 +287,14 @@ def test_statement_prints_the_closed_statement_with_its_adjustment(cycle, capsys
         "deployment_id": "dep-a",
         "month": "2025-02",
         "plan_code": "starter",
+        "plan_periods": [
+            {
+                "plan_code": "starter",
+                "valid_from": "2025-02-01T00:00:00+00:00",
+                "valid_to": "2025-03-01T00:00:00+00:00",
+                "base_usd": "20.00",
+            }
+        ],
         "status": "closed",
         "closed_at": "2025-03-04T02:30:00+00:00",
         "base_usd": "20.00",

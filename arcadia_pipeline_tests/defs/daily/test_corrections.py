@@ -186,6 +186,54 @@ def test_a_backdated_deletion_re_meters_the_days_it_removes(engine, database_url
     assert _ranges(result) == [(metered_days[-2].isoformat(), metered_days[-1].isoformat(), None)]
 
 
+def test_a_backdated_plan_change_re_meters_the_days_it_moves(engine, database_url, metered_days):
+    """The app records late that dep-a moved to studio at noon on a metered day: that day
+    and every later one differ (plan and clipped times), the earlier ones do not."""
+    instance = DagsterInstance.ephemeral()
+    first_tick, _ = _evaluate(database_url, instance)
+    changed_at = datetime.combine(metered_days[6], datetime.min.time(), UTC) + timedelta(hours=12)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE arcadia.deployment_versions SET valid_to = :t, recorded_at = :now "
+                 "WHERE deployment_id = 'dep-a'"),
+            {"t": changed_at, "now": now},
+        )  # fmt: skip
+    add_deployment(engine, "dep-a", "studio", changed_at, recorded_at=now)
+
+    result, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
+
+    assert _ranges(result) == [(metered_days[6].isoformat(), metered_days[-1].isoformat(), None)]
+    for request in result.run_requests:
+        assert run_requested(request, instance).success
+    with engine.connect() as connection:
+        plans = connection.execute(
+            text("SELECT day, array_agg(plan_code ORDER BY starts_at) "
+                 "FROM metering.inventory_deployments GROUP BY day ORDER BY day")
+        ).all()  # fmt: skip
+    assert plans == [
+        (day, ["starter"] if day < metered_days[6] else
+              ["starter", "studio"] if day == metered_days[6] else ["studio"])
+        for day in metered_days
+    ]  # fmt: skip
+
+
+def test_a_renamed_deployment_re_meters_the_days_it_names(engine, database_url, metered_days):
+    """A rename back-dated to a metered day changes that day's snapshot of the deployment
+    (what the day holds is its name too), though nothing billed moves."""
+    instance = DagsterInstance.ephemeral()
+    first_tick, _ = _evaluate(database_url, instance)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE arcadia.deployment_versions SET name = 'Renamed', recorded_at = now() "
+                 "WHERE deployment_id = 'dep-a'")
+        )  # fmt: skip
+
+    result, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
+
+    assert _ranges(result) == [(metered_days[0].isoformat(), metered_days[-1].isoformat(), None)]
+
+
 def test_a_correction_in_a_separate_source_database(
     engine, database_url, source_database, metered_days
 ):
