@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -417,45 +418,42 @@ def test_an_unreachable_database_fails_with_one_line(demo):
     assert_one_line_error(result, "arcadia_no_such_database")
 
 
+@contextmanager
+def row_for_one_test(engine, insert: str, table: str, deployment_id: str, **params):
+    """One row inserted for the body of a test and deleted after it (the demo is shared)."""
+    with engine.begin() as connection:
+        connection.execute(text(insert), params)
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(
+                text(f"DELETE FROM {table} WHERE deployment_id = :d"), {"d": deployment_id}
+            )
+
+
 def test_a_plan_missing_from_the_catalog_fails_with_one_line(demo):
     # The live quote prices the plans of the day's inventory snapshot: one that names a plan
     # the catalog does not have (validation keeps such a version out of a new snapshot).
-    with demo["engine"].begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO metering.inventory_deployments (day, deployment_id, starts_at, "
-                "ends_at, name, plan_code, valid_from, valid_to, recorded_at) VALUES (:d, "
-                "'dep-odd', :d, :d + 1, 'Odd', 'platinum', :d, NULL, :d)"
-            ),
-            {"d": LAST},
-        )
-    try:
+    odd = (
+        "INSERT INTO metering.inventory_deployments (day, deployment_id, starts_at, ends_at, "
+        "name, plan_code, valid_from, valid_to, recorded_at) VALUES (:d, 'dep-odd', :d, :d + 1, "
+        "'Odd', 'platinum', :d, NULL, :d)"
+    )
+    with row_for_one_test(demo["engine"], odd, "metering.inventory_deployments", "dep-odd", d=LAST):
         result = cli("quote", "dep-odd", "--as-of", str(LAST), url=demo["url"])
-    finally:
-        with demo["engine"].begin() as connection:
-            connection.execute(
-                text("DELETE FROM metering.inventory_deployments WHERE deployment_id = 'dep-odd'")
-            )
     assert_one_line_error(result, "platinum")
 
 
 def test_quote_of_a_deployment_that_did_not_exist_that_month_fails_with_one_line(demo):
     # Known to the source (it signs up in March), but with no version in February.
-    with demo["engine"].begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO arcadia.deployment_versions (deployment_id, name, plan_code, "
-                "valid_from, recorded_at) VALUES ('dep-late', 'Late', 'studio', "
-                "'2025-03-05 10:00+00', '2025-03-05 10:05+00')"
-            )
-        )
-    try:
+    late = (
+        "INSERT INTO arcadia.deployment_versions (deployment_id, name, plan_code, valid_from, "
+        "recorded_at) VALUES ('dep-late', 'Late', 'studio', '2025-03-05 10:00+00', "
+        "'2025-03-05 10:05+00')"
+    )
+    with row_for_one_test(demo["engine"], late, "arcadia.deployment_versions", "dep-late"):
         result = cli("quote", "dep-late", "--as-of", str(LAST), url=demo["url"])
-    finally:
-        with demo["engine"].begin() as connection:
-            connection.execute(
-                text("DELETE FROM arcadia.deployment_versions WHERE deployment_id = 'dep-late'")
-            )
     assert_one_line_error(result, "dep-late", "did not exist", "2025-02")
 
 
