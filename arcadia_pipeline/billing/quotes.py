@@ -29,7 +29,7 @@ from arcadia_pipeline.db.schema import (
     usage_period_aggregates,
 )
 from arcadia_pipeline.pricing.lines import LINE_COLUMNS, priced_lines, raise_if_unpriceable
-from arcadia_pipeline.pricing.proration import prorated_heads, prorated_inclusions
+from arcadia_pipeline.pricing.proration import StagedTerms, stage_terms
 from arcadia_pipeline.utc import month_start
 
 # The quote lines' columns, in LINE_COLUMNS' order (their names predate the statements').
@@ -49,18 +49,17 @@ class QuotedDay:
     top: list[dict]  # the largest quotes, for a table in the UI
 
 
-def quoted_heads(day: date):
+def quoted_heads(terms: StagedTerms, day: date):
     """Every deployment that existed in day's month through day (its prorated base fee is
     due even without usage), with its last plan, and any other with usage this month, with
     no plan (pricing refuses it, naming it): the heads of pricing/lines.py."""
-    a = usage_period_aggregates.c
-    existed = prorated_heads(day).subquery("existed")
+    a, h = usage_period_aggregates.c, terms.heads.c
     unknown = (
         select(a.deployment_id, cast(null(), Text), cast(null(), Numeric), false())
         .distinct()
-        .where(a.as_of_date == day, a.deployment_id.not_in(select(existed.c.deployment_id)))
+        .where(a.as_of_date == day, a.deployment_id.not_in(select(h.deployment_id)))
     )
-    return union_all(select(existed), unknown)
+    return union_all(select(terms.heads), unknown)
 
 
 def _usage(day: date):
@@ -76,16 +75,11 @@ def replace_quotes_day(connection: Connection, day: date, run_id: str) -> Quoted
     q, ql = deployment_quotes.c, deployment_quote_lines.c
     connection.execute(delete(deployment_quote_lines).where(ql.as_of_date == day))
     connection.execute(delete(deployment_quotes).where(q.as_of_date == day))
-    raise_if_unpriceable(
-        connection,
-        quoted_heads(day).subquery("heads"),
-        prorated_inclusions(day).subquery("inclusions"),
-        _usage(day).subquery("usage"),
-        None,
-        f"quoted on {day}",
-    )
-    heads = quoted_heads(day).cte("heads")  # read three times below, computed once
-    inclusions = prorated_inclusions(day).subquery("inclusions")
+    terms = stage_terms(connection, day)  # the prorated terms, computed once
+    heads = quoted_heads(terms, day).cte("heads")
+    inclusions = terms.inclusions
+    scope = f"quoted on {day}"
+    raise_if_unpriceable(connection, heads, inclusions, _usage(day).subquery("usage"), None, scope)
     lines = priced_lines(heads, inclusions, _usage(day).subquery("usage")).cte("lines")
     overage = (
         select(lines.c.deployment_id, func.sum(lines.c.amount_usd).label("overage_usd"))

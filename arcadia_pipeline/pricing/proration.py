@@ -33,8 +33,13 @@ from decimal import Decimal
 from fractions import Fraction
 
 from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
     DateTime,
+    MetaData,
     Numeric,
+    Table,
     Text,
     and_,
     case,
@@ -42,6 +47,7 @@ from sqlalchemy import (
     extract,
     false,
     func,
+    insert,
     literal,
     select,
 )
@@ -56,6 +62,7 @@ from arcadia_pipeline.db.schema import (
     plan_items,
     plans,
 )
+from arcadia_pipeline.db.staging import recreate
 from arcadia_pipeline.db.types import MONEY, QTY, QTY_SCALE, TSTZ
 from arcadia_pipeline.utc import DAY, day_start, month_end
 
@@ -310,3 +317,42 @@ def plan_periods(as_of: date):
         p.deployment_id,
         func.jsonb_agg(aggregate_order_by(period, p.valid_from)).label("plan_periods"),
     ).group_by(p.deployment_id)
+
+
+@dataclass(frozen=True)
+class StagedTerms:
+    """as_of's month-to-date terms, computed once into two temporary tables of the
+    transaction (dropped at its commit): `heads` (prorated_heads' columns) and `inclusions`
+    (prorated_inclusions')."""
+
+    heads: Table
+    inclusions: Table
+
+
+def stage_terms(connection: Connection, as_of: date) -> StagedTerms:
+    """Compute prorated_heads and prorated_inclusions of as_of once (caller holds the
+    transaction): a quote or a statement reads them several times."""
+    metadata = MetaData()
+    temporary = {"prefixes": ["TEMPORARY"], "postgresql_on_commit": "DROP"}
+    heads = Table(
+        "staged_heads",
+        metadata,
+        Column("deployment_id", Text),
+        Column("plan_code", Text),
+        Column("base_usd", Numeric),
+        Column("frozen", Boolean),
+        **temporary,
+    )
+    inclusions = Table(
+        "staged_inclusions",
+        metadata,
+        Column("deployment_id", Text),
+        Column("billing_kind", Text),
+        Column("included_qty", Numeric),
+        **temporary,
+    )
+    recreate(connection, heads, inclusions)
+    for table, query in ((heads, prorated_heads(as_of)), (inclusions, prorated_inclusions(as_of))):
+        connection.execute(insert(table).from_select([c.name for c in table.columns], query))
+    connection.exec_driver_sql(f"ANALYZE {heads.name}, {inclusions.name}")
+    return StagedTerms(heads, inclusions)

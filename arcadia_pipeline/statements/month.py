@@ -48,7 +48,7 @@ from arcadia_pipeline.db.schema import (
 from arcadia_pipeline.db.staging import recreate
 from arcadia_pipeline.flow import STATEMENT_READS
 from arcadia_pipeline.pricing.lines import LINE_COLUMNS, priced_lines, raise_if_unpriceable
-from arcadia_pipeline.pricing.proration import plan_periods, prorated_heads, prorated_inclusions
+from arcadia_pipeline.pricing.proration import plan_periods, stage_terms
 from arcadia_pipeline.pricing.terms import frozen_heads, frozen_lines
 from arcadia_pipeline.pricing.usage import usage_of
 from arcadia_pipeline.utc import iter_days, month_end, month_text
@@ -166,7 +166,8 @@ def price_month(connection: Connection, month: date) -> PricedMonth:
     closed = frozen_heads(month)
     # A month with no snapshot has no deployment known to have existed in it.
     as_of = _terms_known_through(connection, month) or month_end(month)
-    existed = prorated_heads(as_of).subquery("existed")
+    terms = stage_terms(connection, as_of)
+    existed = terms.heads
     periods = plan_periods(as_of).subquery("periods")
     ids = union(
         select(existed.c.deployment_id),
@@ -191,7 +192,7 @@ def price_month(connection: Connection, month: date) -> PricedMonth:
         )
     )
     frozen = frozen_lines(month)
-    inclusions = prorated_inclusions(as_of).subquery("inclusions")
+    inclusions = terms.inclusions
     scope = f"of {month_text(month)}"
     raise_if_unpriceable(connection, statements, inclusions, usage, frozen, scope)
     priced = priced_lines(statements, inclusions, usage, frozen)
