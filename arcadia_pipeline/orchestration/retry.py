@@ -1,4 +1,7 @@
-"""Which failures a retry can heal, and the retry policy of every database step."""
+"""Which failures a retry can heal, the retry policy of every database step, and when a
+sensor asks again for a run that failed."""
+
+from datetime import UTC, datetime, timedelta
 
 from dagster import Backoff, Jitter, RetryPolicy
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -18,3 +21,16 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
     return isinstance(error, OperationalError | InterfaceError)
+
+
+# A sensor's run that failed is asked for again in the next such period: not on every tick
+# (bad data fails the same way; the steps already retry transient errors) nor never (a run
+# key Dagster has seen is not launched again).
+RETRY_EVERY = timedelta(hours=6)
+
+
+def retry_period(now: datetime) -> str:
+    """The RETRY_EVERY period `now` is in ("2025-03-05T00"), for a run key: the same all
+    through the period, another in the next, so a failed run is requested once a period."""
+    period = RETRY_EVERY.total_seconds()
+    return f"{datetime.fromtimestamp(now.timestamp() // period * period, UTC):%Y-%m-%dT%H}"

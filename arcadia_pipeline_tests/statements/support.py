@@ -39,10 +39,13 @@ def sensor_requests(instance: DagsterInstance, monkeypatch, now: datetime):
     return sensor("statement_months_sensor")(context)
 
 
-def run_requested(request, instance: DagsterInstance):
+def run_requested(request, instance: DagsterInstance, raise_on_error: bool = True):
     """A sensor's or schedule's RunRequest run as the daemon runs it."""
     return defs.resolve_job_def("monthly_statements_job").execute_in_process(
-        instance=instance, partition_key=request.partition_key, tags=request.tags
+        instance=instance,
+        partition_key=request.partition_key,
+        tags=request.tags,
+        raise_on_error=raise_on_error,
     )
 
 

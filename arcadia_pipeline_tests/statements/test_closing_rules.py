@@ -85,6 +85,35 @@ def test_a_month_with_a_missing_day_does_not_close_until_the_day_is_metered(sour
     assert closed["lines"]["droplet_hours"]["qty"] == 672
 
 
+def test_a_failed_close_is_asked_for_again_in_the_next_retry_period(source, monkeypatch):
+    instance = DagsterInstance.ephemeral()
+    materialize_range(FEBRUARY, date(2025, 2, 28), instance=instance)
+    with source.begin() as connection:  # the droplet price left the catalog
+        connection.execute(
+            text("DELETE FROM metering.overage_prices WHERE billing_kind = 'droplet_hours'")
+        )
+    tick = datetime(2025, 3, 5, 3, tzinfo=UTC)  # the schedule's close was missed
+    (first,) = sensor_requests(instance, monkeypatch, tick)
+    assert first.tags["arcadia/trigger"] == "close"
+    assert not run_requested(first, instance, raise_on_error=False).success
+    assert statements(source, FEBRUARY) == {}
+
+    # Until the next period the same run key (the daemon does not launch it twice); then a
+    # new one, so the close is tried again without anyone noticing first.
+    (same,) = sensor_requests(instance, monkeypatch, tick.replace(hour=5, minute=59))
+    assert same.run_key == first.run_key
+    with source.begin() as connection:  # the price is back
+        connection.execute(
+            text("INSERT INTO metering.overage_prices SELECT * FROM shipped.overage_prices "
+                 "WHERE billing_kind = 'droplet_hours'")
+        )  # fmt: skip
+    (again,) = sensor_requests(instance, monkeypatch, tick.replace(hour=6))
+    assert again.run_key != first.run_key and again.partition_key == first.partition_key
+    assert run_requested(again, instance).success
+    assert statements(source, FEBRUARY)["dep-a"]["status"] == "closed"
+    assert isinstance(sensor_requests(instance, monkeypatch, tick.replace(hour=12)), SkipReason)
+
+
 def test_a_plan_missing_from_the_catalog_fails_the_month_and_writes_nothing(source, monkeypatch):
     instance = DagsterInstance.ephemeral()
     materialize_range(date(2025, 2, 27), date(2025, 2, 28), instance=instance)

@@ -30,13 +30,10 @@ from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.orchestration.automation import sensor_status
 from arcadia_pipeline.orchestration.partitions import daily_partitions, range_tags
 from arcadia_pipeline.orchestration.resources import WarehouseResource
+from arcadia_pipeline.orchestration.retry import retry_period
 from arcadia_pipeline.settings import Settings, settings
 from arcadia_pipeline.utc import contiguous_ranges, iter_days, month_start
 
-# A range whose run failed is asked for again in the next such period: not on every tick
-# (bad data fails the same way; the assets already retry transient errors) nor never (a
-# run key Dagster has seen is not launched again).
-RETRY_EVERY = timedelta(hours=6)
 # Yesterday belongs to the 01:10 schedule; the sensor only takes it over after this grace.
 SCHEDULE_GRACE = time(3, 10)
 
@@ -138,11 +135,10 @@ def catch_up(context: SensorEvaluationContext, warehouse: WarehouseResource, loa
     refresh = days_to_refresh(context.instance, loaded, stale, skip=set(missing))
     if not missing and not refresh:
         return SkipReason("every day in the look-back is metered or being metered, none stale")
-    period = RETRY_EVERY.total_seconds()
-    attempt = datetime.fromtimestamp(now.timestamp() // period * period, UTC)
+    attempt = retry_period(now)  # a range whose run failed: asked again in the next period
     return [
         RunRequest(
-            run_key=f"catchup:{first}:{last}:{attempt:%Y-%m-%dT%H}",
+            run_key=f"catchup:{first}:{last}:{attempt}",
             tags={**range_tags(first, last), "arcadia/trigger": "catchup"},
         )
         for first, last in contiguous_ranges(missing)

@@ -21,6 +21,7 @@ from arcadia_pipeline.db.schema import day_writes, statement_months
 from arcadia_pipeline.orchestration.automation import schedule_status, sensor_status
 from arcadia_pipeline.orchestration.partitions import monthly_partitions
 from arcadia_pipeline.orchestration.resources import WarehouseResource
+from arcadia_pipeline.orchestration.retry import retry_period
 from arcadia_pipeline.settings import Settings, settings
 from arcadia_pipeline.statements import closing
 from arcadia_pipeline.statements.month import ASSET, written_since_priced
@@ -79,8 +80,9 @@ def request_months(
     context: SensorEvaluationContext, warehouse: WarehouseResource, loaded: Settings
 ):
     """Re-price a month whose days (usage records, inventory plans) were written after it
-    was last priced, and close a month whose close was missed, once its days are final (a
-    draft: once none is stale); one run per month."""
+    was last priced, and close a month whose close was missed or failed, once its days are
+    final (a draft: once none is stale); one run per month, a failed one asked for again
+    every 6 hours."""
     now = utc.now()
     partitions = monthly_partitions(loaded)
     requests, waiting = [], []
@@ -99,9 +101,12 @@ def request_months(
             if unready:
                 waiting.append(f"{month_text(month)} ({'; '.join(unready)})")
                 continue
+            # A run that failed (a price missing, an outage past the retries) is asked for
+            # again in the next retry period: its key changes with the period.
+            attempt = retry_period(now)
             requests.append(
                 RunRequest(
-                    run_key=f"{why}:{month_text(month)}:{newest[month].isoformat()}",
+                    run_key=f"{why}:{month_text(month)}:{newest[month].isoformat()}:{attempt}",
                     partition_key=key,
                     tags={"arcadia/trigger": why},
                 )
