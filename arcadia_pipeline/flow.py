@@ -47,7 +47,7 @@ USAGE_RECORDS = DailyStep(
             "usage_records_month_closure",
             month_closure_problems,
             "When a month's last day is metered, every resource that existed all month with "
-            "one size sums to exactly its GB-months / 1 zone / hours-in-month.",
+            "one kind and size sums to exactly its GB-months / 1 zone / hours-in-month.",
         ),
     ),
     gates_close=True,

@@ -69,11 +69,11 @@ def _finite_time(value):
     return and_(value.is_not(None), func.isfinite(value))
 
 
-def _ordered(versions, id_column: str):
+def _ordered(versions, id_column: str, *also: str):
     """The versions of ids with two or more versions in the window, each with the end of the
-    one before it: an overlap is a version starting before its predecessor ends. Only those
-    ids can overlap themselves: the sort the window needs is of them alone (a hashed count
-    finds them)."""
+    one before it (and its columns `also`, as previous_<name>): an overlap is a version
+    starting before its predecessor ends. Only those ids can overlap themselves: the sort the
+    window needs is of them alone (a hashed count finds them)."""
     v = versions.c
     ordering = {"partition_by": v[id_column], "order_by": v.valid_from}
     several = select(v[id_column]).group_by(v[id_column]).having(func.count() > 1)
@@ -82,9 +82,28 @@ def _ordered(versions, id_column: str):
             versions,
             func.lag(v.valid_to).over(**ordering).label("previous_end"),
             func.lag(v.valid_to.is_(None)).over(**ordering).label("previous_open"),
+            *(func.lag(v[name]).over(**ordering).label(f"previous_{name}") for name in also),
         )
         .where(_finite_time(v.valid_from), v[id_column].in_(several))
         .subquery(f"ordered_{versions.name}")
+    )
+
+
+def _utc_day(instant):
+    return func.date(func.timezone("UTC", instant))
+
+
+def _kind_changes_within_a_day(ordered):
+    """A resource whose previous version, of another kind, ends on the day this one starts
+    (not at its midnight): the day would need a record of each kind under one id. At
+    midnight each kind has its own days (docs/domain.md §4)."""
+    o = ordered.c
+    last_instant = o.previous_end - cast(literal("1 microsecond"), INTERVAL)
+    return and_(
+        o.previous_inventory_kind.is_distinct_from(o.inventory_kind),
+        o.previous_end.is_not(None),
+        func.isfinite(o.previous_end),
+        _utc_day(last_instant) >= _utc_day(o.valid_from),
     )
 
 
@@ -170,7 +189,7 @@ def _version_problems(window_start: datetime, window_end: datetime) -> list:
     k = kind_map.alias("k")
     accrual = select(k.c.accrual).where(k.c.inventory_kind == v.inventory_kind)
     is_storage = accrual.where(k.c.accrual == Accrual.SIZE_MONTH.value).exists()
-    ordered = _ordered(staged_versions, "resource_id")
+    ordered = _ordered(staged_versions, "resource_id", "inventory_kind")
     unhosted = _unhosted_versions(window_start, window_end)
     size = cast(v.size_gb, Numeric)
     return [
@@ -219,6 +238,15 @@ def _version_problems(window_start: datetime, window_end: datetime) -> list:
             _overlaps(ordered),
             versions=ordered,
         ),
+        _version_problem(
+            literal("changes inventory_kind from ")
+            + _quoted(ordered.c.previous_inventory_kind)
+            + " to "
+            + _quoted(ordered.c.inventory_kind)
+            + " within one UTC day: give the new kind a new resource_id",
+            _kind_changes_within_a_day(ordered),
+            versions=ordered,
+        ),  # fmt: skip
     ]
 
 

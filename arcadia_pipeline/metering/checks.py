@@ -91,7 +91,7 @@ def out_of_bounds_records(connection: Connection, day: date) -> Problems:
 
 def month_closure_errors(connection: Connection, last_day: date) -> Problems:
     """Each resource that existed from the month's start through last_day with one
-    deployment, size and status has records summing to exactly what the accrual gives for
+    deployment, kind, size and status has records summing to exactly what the accrual gives for
     that whole stretch at once (its GB-months, 1 zone, its hours): the records telescope."""
     first = month_start(last_day)
     days = (last_day - first).days + 1
@@ -112,6 +112,8 @@ def month_closure_errors(connection: Connection, last_day: date) -> Problems:
             func.sum(func.extract("epoch", i.ends_at - i.starts_at)) == days * 86400,
             func.count(i.deployment_id) == func.count(),  # attributed all month
             func.min(i.deployment_id) == func.max(i.deployment_id),
+            # One kind all month: a resource that changed kind at midnight is two stretches.
+            func.min(i.inventory_kind) == func.max(i.inventory_kind),
             func.min(i.status) == func.max(i.status),
             or_(func.min(i.size_gb) == func.max(i.size_gb), func.max(i.size_gb).is_(None)),
         )

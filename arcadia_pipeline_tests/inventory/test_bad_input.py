@@ -331,6 +331,27 @@ BAD_INPUTS = [
         ],
         ["resource droplet:9", "deployment 'dep-x' does not exist for all of its time"],
     ),
+    Bad(
+        "a kind change within a day",
+        [
+            version(valid_to="'2025-03-03 12:00'"),
+            version(valid_from="'2025-03-03 12:00'", size="100", **BUCKET),
+        ],
+        [
+            "resource droplet:9",
+            "changes inventory_kind from 'droplet' to 'spaces_bucket'",
+            "within one UTC day",
+            "new resource_id",
+        ],
+    ),  # fmt: skip
+    Bad(
+        "a kind change on the same day after a gap",
+        [
+            version(valid_from="'2025-03-02'", valid_to="'2025-03-03 01:00'"),
+            version(valid_from="'2025-03-03 23:00'", kind="'dns_zone'"),
+        ],
+        ["resource droplet:9", "from 'droplet' to 'dns_zone'", "within one UTC day"],
+    ),
 ]
 
 
@@ -423,6 +444,14 @@ ODD_BUT_VALID = [
             version(valid_from="'2025-01-01'", deployment="'dep-x'"),
         ],
         {"droplet:9": 24},
+    ),
+    Odd(
+        "a kind change at midnight",
+        [
+            version(valid_from="'2025-03-01'", valid_to="'2025-03-03'"),
+            version(valid_from="'2025-03-03'", size="100", **BUCKET),
+        ],
+        {"droplet:9": Decimal(100) / 31},
     ),
 ]
 

@@ -2,6 +2,7 @@
 purpose-built bad data; a failed blocking check stops the downstream assets."""
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
@@ -144,6 +145,27 @@ def test_month_closure_is_exact_to_the_last_digit(metered):
     assert problems == [
         "dns:a.com: month sums to 0.999999999999999999, expected 1.000000000000000000"
     ]
+
+
+def test_a_resource_that_changes_kind_at_midnight_is_metered_and_its_month_closes(engine):
+    """A droplet until 02-15 00:00, then a 100 GB bucket under the same id: each kind has
+    its own days, its records their own billing kinds, and the month-closure check does not
+    sum the two kinds as one stretch (docs/domain.md §4)."""
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "res:1", "dep-a", "droplet", utc(2025, 1, 1), utc(2025, 2, 15))
+    add_version(engine, "res:1", "dep-a", "spaces_bucket", utc(2025, 2, 15), size_gb=100)
+    result = materialize_range(date(2025, 2, 1), date(2025, 2, 28))
+    assert result.success
+    with engine.connect() as connection:
+        totals = dict(
+            connection.execute(
+                text("SELECT resource_kind, sum(qty) FROM metering.usage_records "
+                     "WHERE resource_id = 'res:1' GROUP BY 1")
+            ).all()
+        )  # fmt: skip
+        assert month_closure_errors(connection, date(2025, 2, 28)) == []
+    assert totals["droplet_hours"] == 14 * 24
+    assert abs(totals["spaces_gb_month"] - Decimal(100) * 14 / 28) < Decimal("1e-17")
 
 
 @pytest.fixture
