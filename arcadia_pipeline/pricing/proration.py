@@ -1,4 +1,4 @@
-"""Proration by existence (docs/domain.md "Deployment history"): the terms a deployment is
+"""Proration by existence (docs/domain.md §7): the terms a deployment is
 priced on for a billing month are its versions' plans, each weighted by how much of the month
 the version covers, to the microsecond.
 
@@ -158,7 +158,8 @@ def prorated_sql(weighted_seconds, seconds_in_month, places: int) -> ColumnEleme
     scale = literal(10**places, Numeric)
     units = func.div(weighted_seconds * scale * 2 + seconds_in_month, 2 * seconds_in_month)
     # Multiplying by 10^-places (not dividing) gives exactly `places` digits after the point.
-    return cast(units * literal(Decimal(1).scaleb(-places), Numeric), QTY if places > 2 else MONEY)
+    kind = QTY if places > CENT_PLACES else MONEY
+    return cast(units * literal(Decimal(1).scaleb(-places), Numeric), kind)
 
 
 def _metered_spans_sql(as_of: date):
