@@ -21,6 +21,12 @@ def temporary_copy(name: str, of: Table, metadata: MetaData) -> Table:
     )
 
 
+def transaction_table(name: str, *columns: Column) -> Table:
+    """A temp table of the transaction that creates it, dropped at its commit: what one
+    pricing computes once and reads several times."""
+    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+
+
 def recreate(connection: Connection, *tables: Table) -> None:
     """Drop and create session temp tables (a connection may be reused from the pool)."""
     for table in tables:

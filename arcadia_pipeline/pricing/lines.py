@@ -11,7 +11,20 @@ quantities of its deployments' plans (pricing/proration.py).
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Numeric, and_, cast, func, not_, null, select, union_all
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Numeric,
+    Text,
+    and_,
+    cast,
+    func,
+    not_,
+    null,
+    select,
+    union_all,
+)
 
 from arcadia_pipeline.db.schema import overage_prices
 from arcadia_pipeline.errors import MAX_LISTED, BadSourceData
@@ -21,6 +34,24 @@ LINE_COLUMNS = (
     "deployment_id", "billing_kind", "qty", "included_qty", "overage_qty", "unit_price_usd",
     "amount_usd",
 )  # fmt: skip
+
+
+def head_columns() -> list[Column]:
+    """The columns of a scope's heads (see the module), for a table holding them."""
+    return [
+        Column("deployment_id", Text),
+        Column("plan_code", Text),
+        Column("base_usd", Numeric),  # NULL: a plan not in the catalog
+        Column("frozen", Boolean),  # priced on the terms its closed month kept
+    ]
+
+
+def line_columns() -> list[Column]:
+    """LINE_COLUMNS as columns, for a table holding priced lines."""
+    return [
+        Column(name, Text if name in ("deployment_id", "billing_kind") else Numeric)
+        for name in LINE_COLUMNS
+    ]
 
 
 def same_line(left, right):

@@ -33,11 +33,9 @@ from decimal import Decimal
 from fractions import Fraction
 
 from sqlalchemy import (
-    Boolean,
     Column,
     Connection,
     DateTime,
-    MetaData,
     Numeric,
     Table,
     Text,
@@ -62,8 +60,9 @@ from arcadia_pipeline.db.schema import (
     plan_items,
     plans,
 )
-from arcadia_pipeline.db.staging import recreate
+from arcadia_pipeline.db.staging import recreate, transaction_table
 from arcadia_pipeline.db.types import MONEY, QTY, QTY_SCALE, TSTZ
+from arcadia_pipeline.pricing.lines import head_columns
 from arcadia_pipeline.utc import DAY, day_start, month_end
 
 CENT_PLACES = 2
@@ -333,24 +332,12 @@ class StagedTerms:
 def stage_terms(connection: Connection, as_of: date) -> StagedTerms:
     """Compute prorated_heads and prorated_inclusions of as_of once (caller holds the
     transaction): a quote or a statement reads them several times."""
-    metadata = MetaData()
-    temporary = {"prefixes": ["TEMPORARY"], "postgresql_on_commit": "DROP"}
-    heads = Table(
-        "staged_heads",
-        metadata,
-        Column("deployment_id", Text),
-        Column("plan_code", Text),
-        Column("base_usd", Numeric),
-        Column("frozen", Boolean),
-        **temporary,
-    )
-    inclusions = Table(
+    heads = transaction_table("staged_heads", *head_columns())
+    inclusions = transaction_table(
         "staged_inclusions",
-        metadata,
         Column("deployment_id", Text),
         Column("billing_kind", Text),
         Column("included_qty", Numeric),
-        **temporary,
     )
     recreate(connection, heads, inclusions)
     for table, query in ((heads, prorated_heads(as_of)), (inclusions, prorated_inclusions(as_of))):

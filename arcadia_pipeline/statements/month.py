@@ -20,14 +20,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import (
-    Boolean,
     Column,
     Connection,
     Date,
-    MetaData,
-    Numeric,
     Table,
-    Text,
     and_,
     case,
     cast,
@@ -45,9 +41,15 @@ from arcadia_pipeline.db.schema import (
     inventory_snapshots,
     statement_months,
 )
-from arcadia_pipeline.db.staging import recreate
+from arcadia_pipeline.db.staging import recreate, transaction_table
 from arcadia_pipeline.flow import STATEMENT_READS
-from arcadia_pipeline.pricing.lines import LINE_COLUMNS, priced_lines, raise_if_unpriceable
+from arcadia_pipeline.pricing.lines import (
+    LINE_COLUMNS,
+    head_columns,
+    line_columns,
+    priced_lines,
+    raise_if_unpriceable,
+)
 from arcadia_pipeline.pricing.proration import plan_periods, stage_terms
 from arcadia_pipeline.pricing.terms import frozen_heads, frozen_lines
 from arcadia_pipeline.pricing.usage import usage_of
@@ -69,26 +71,10 @@ class PricedMonth:
 
 def _priced_tables() -> tuple[Table, Table]:
     """Two temporary tables, dropped when the pricing transaction commits."""
-    metadata = MetaData()
-    temporary = {"prefixes": ["TEMPORARY"], "postgresql_on_commit": "DROP"}
-    statements = Table(
-        "priced_statements",
-        metadata,
-        Column("deployment_id", Text),
-        Column("plan_code", Text),
-        Column("base_usd", Numeric),  # NULL: no plan known in the catalog
-        Column("frozen", Boolean),  # priced on the terms it closed with
-        Column("plan_periods", JSONB),
-        **temporary,
+    statements = transaction_table(
+        "priced_statements", *head_columns(), Column("plan_periods", JSONB)
     )
-    lines = Table(
-        "priced_lines",
-        metadata,
-        *(Column(name, Text if name in ("deployment_id", "billing_kind") else Numeric)
-          for name in LINE_COLUMNS),
-        **temporary,
-    )  # fmt: skip
-    return statements, lines
+    return statements, transaction_table("priced_lines", *line_columns())
 
 
 def hold_month(connection: Connection, month: date, shared: bool = False) -> datetime:
