@@ -179,33 +179,30 @@ def _metered_spans_sql(as_of: date):
     )
 
 
-def covered_rows(as_of: date, deployment_id: str | None = None):
+def covered_rows(as_of: date):
     """(deployment_id, plan_code, starts_at, ends_at): the part of as_of's month each
-    deployment version of a metered day's snapshot covers in that day's span (one deployment,
-    or all); the spans never overlap, so neither do the parts of one deployment."""
+    deployment version of a metered day's snapshot covers in that day's span (covered_seconds
+    in SQL); the spans never overlap, so neither do the parts of one deployment."""
     spans = _metered_spans_sql(as_of)
     d = inventory_deployments.c
-    month_over = literal(day_start(month_end(as_of)) + DAY, TSTZ)
     starts_at = func.greatest(d.valid_from, spans.c.span_start)
-    ends_at = func.least(func.coalesce(d.valid_to, month_over), spans.c.span_end)
-    query = (
+    ends_at = func.least(func.coalesce(d.valid_to, spans.c.span_end), spans.c.span_end)
+    return (
         select(d.deployment_id, d.plan_code, starts_at.label("starts_at"), ends_at.label("ends_at"))
         .join_from(inventory_deployments, spans, spans.c.day == d.day)
         .where(ends_at > starts_at)
+        .subquery("covered")
     )
-    if deployment_id is not None:
-        query = query.where(d.deployment_id == deployment_id)
-    return query.subquery("covered")
 
 
 def _seconds(rows) -> ColumnElement:
     return extract("epoch", rows.c.ends_at - rows.c.starts_at)
 
 
-def plan_shares(as_of: date, deployment_id: str | None = None):
+def plan_shares(as_of: date):
     """(deployment_id, plan_code, seconds, last_end): each plan's seconds of as_of's month
     to date (see covered_rows) per deployment, and when its time ends."""
-    rows = covered_rows(as_of, deployment_id)
+    rows = covered_rows(as_of)
     return (
         select(
             rows.c.deployment_id,
