@@ -20,7 +20,6 @@ import sys
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -28,9 +27,11 @@ from dagster import DagsterInstance, DagsterRunStatus
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from arcadia_pipeline.catalog.plans import Plan
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import STATEMENT_TABLES
 from arcadia_pipeline.db.source import source_metadata
+from arcadia_pipeline.pricing.proration import PlanPeriod, period_bases, prorated_plan
 from arcadia_pipeline.pricing.usage import usage_for_period
 from arcadia_pipeline_tests.billing.test_quotes import BASE_USD, INCLUDED, KINDS, UNIT_PRICE
 from arcadia_pipeline_tests.conftest import DATA_TABLES, create_database, drop_database
@@ -97,15 +98,11 @@ def demo(database_url, tmp_path_factory):
 # ---- February's terms worked out here from the source (docs/domain.md "proration") ---------
 
 
-def rounded(exact: Fraction, places: int) -> Decimal:
-    """exact (>= 0) rounded half-up to `places` decimal places."""
-    return Decimal((exact * 10**places + Fraction(1, 2)).__floor__()).scaleb(-places)
-
-
-def plan_periods(engine, deployment_id: str) -> list[dict]:
+def source_periods(engine, deployment_id: str) -> list[dict]:
     """The deployment's plans in February 2025 from the source, in time order: consecutive
     versions on one plan (a rename) are one period; an open version counts to the month's
-    end (every version of the demo starts before the last metered day, 2025-02-28)."""
+    end (every version of the demo starts before the last metered day, 2025-02-28). Each
+    with its seconds and its part of the base fee by the reference rule (period_bases)."""
     with engine.connect() as connection:
         versions = connection.execute(
             text(
@@ -123,26 +120,27 @@ def plan_periods(engine, deployment_id: str) -> list[dict]:
             periods[-1]["valid_to"] = end
         else:
             periods.append({"plan_code": plan, "valid_from": start, "valid_to": end})
-    for period in periods:
-        seconds = int((period["valid_to"] - period["valid_from"]).total_seconds())
-        period["share"] = Fraction(seconds, MONTH_SECONDS)
-        period["base_usd"] = rounded(Fraction(BASE_USD[period["plan_code"]]) * period["share"], 2)
-    return periods
+    bases = period_bases(as_plan_periods(periods), MONTH_SECONDS)
+    return [{**period, "base_usd": base} for period, base in zip(periods, bases, strict=True)]
+
+
+def as_plan_periods(periods: list[dict]) -> list[PlanPeriod]:
+    return [
+        PlanPeriod(
+            Plan(p["plan_code"], BASE_USD[p["plan_code"]], INCLUDED[p["plan_code"]]),
+            Decimal(int((p["valid_to"] - p["valid_from"]).total_seconds())),
+        )
+        for p in periods
+    ]
 
 
 def prorated_terms(engine, deployment_id: str) -> tuple[str, Decimal, dict[str, Decimal]]:
-    """(last plan, base_usd, included per billing kind) of February: each plan's base fee
-    and inclusions weighted by the share of the month it covers."""
-    periods = plan_periods(engine, deployment_id)
+    """(last plan, base_usd, included per billing kind) of February by the reference rule
+    (prorated_plan): each plan's base fee and inclusions weighted by its share of the month."""
+    periods = source_periods(engine, deployment_id)
     assert periods, f"{deployment_id} existed in February"
-    base = sum(Fraction(BASE_USD[p["plan_code"]]) * p["share"] for p in periods)
-    included = {
-        kind: rounded(
-            sum(Fraction(INCLUDED[p["plan_code"]][kind]) * p["share"] for p in periods), 18
-        )
-        for kind in KINDS
-    }
-    return periods[-1]["plan_code"], rounded(base, 2), included
+    terms = prorated_plan(as_plan_periods(periods), MONTH_SECONDS)
+    return terms.plan_code, terms.base_usd, terms.included
 
 
 def expected_lines(included: dict[str, Decimal], usage: dict[str, Decimal]) -> dict[str, dict]:
@@ -328,10 +326,7 @@ def test_statement_prints_the_plan_periods_of_the_month(february_statements, dep
             "base_usd": Decimal(p["base_usd"]),
         }
         for p in periods
-    ] == [
-        {key: value for key, value in p.items() if key != "share"}
-        for p in plan_periods(demo["engine"], deployment_id)
-    ]
+    ] == source_periods(demo["engine"], deployment_id)
     assert all(MONEY.fullmatch(p["base_usd"]) for p in periods)
 
 

@@ -3,18 +3,19 @@ exactly the catalog, kind map and config the code ships, and the rows an older w
 holds are carried over as the migrations say."""
 
 import ast
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import MIGRATIONS, downgrade, upgrade
 from arcadia_pipeline.db.schema import kind_map, metering_config, overage_prices, plan_items, plans
 from arcadia_pipeline.pricing.proration import prorated_heads
+from arcadia_pipeline.utc import DAY, day_start
 from arcadia_pipeline_tests.shipped_catalog import (
     DEFAULT_GRANULARITY,
     DEFAULT_KIND_MAP,
@@ -96,36 +97,12 @@ INVENTORY_DEPLOYMENTS = (
 )
 
 
-ONE_DAY = timedelta(days=1)
-
-
-def midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
-
-
 def columns(connection, table: str) -> list[str]:
-    return list(
-        connection.execute(
-            text(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                "'metering' AND table_name = :t ORDER BY ordinal_position"
-            ),
-            {"t": table},
-        ).scalars()
-    )
+    return [c["name"] for c in inspect(connection).get_columns(table, schema="metering")]
 
 
 def primary_key(connection, table: str) -> list[str]:
-    return list(
-        connection.execute(
-            text(
-                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-                "AND a.attnum = ANY (i.indkey) WHERE i.indrelid = CAST(:t AS regclass) "
-                "AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)"
-            ),
-            {"t": f"metering.{table}"},
-        ).scalars()
-    )
+    return inspect(connection).get_pk_constraint(table, schema="metering")["constrained_columns"]
 
 
 def test_0006_reads_each_old_snapshot_row_as_one_version_covering_its_day(scratch_database):
@@ -164,8 +141,8 @@ def test_0006_reads_each_old_snapshot_row_as_one_version_covering_its_day(scratc
         rows = [tuple(r) for r in connection.execute(text(INVENTORY_DEPLOYMENTS))]
         # one version covering its day, still open, with no recording time
         assert rows == [
-            (day, deployment, midnight(day), midnight(day + ONE_DAY), name, plan,
-             midnight(day), None, None)
+            (day, deployment, day_start(day), day_start(day) + DAY, name, plan,
+             day_start(day), None, None)
             for day, deployment, name, plan in sorted(OLD_SNAPSHOT)
         ]  # fmt: skip
         assert primary_key(connection, "inventory_deployments") == [
