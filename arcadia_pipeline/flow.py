@@ -19,6 +19,7 @@ from arcadia_pipeline.metering.checks import (
 RESOURCE_INVENTORY = DailyStep(
     asset="resource_inventory",
     writes=(schema.resource_inventory, schema.inventory_deployments, schema.inventory_snapshots),
+    terms=(schema.kind_map,),  # each version's billing kind and accrual
     gates_close=True,
     description="Every resource version of the source that overlapped the day, clipped to it, "
     "with its billing kind from metering.kind_map, and every deployment version (plan, name) "
@@ -29,6 +30,7 @@ USAGE_RECORDS = DailyStep(
     asset="usage_records",
     writes=(schema.usage_records,),
     reads=(Read(RESOURCE_INVENTORY, "day"),),
+    terms=(schema.metering_config,),  # each billing kind's granularity
     checks=(
         DailyCheck(
             "usage_records_complete",
@@ -80,6 +82,7 @@ DEPLOYMENT_QUOTES = DailyStep(
         # The deployment versions of the month to date: the prorated terms.
         Read(RESOURCE_INVENTORY, "month_to_date"),
     ),
+    terms=(schema.plans, schema.plan_items, schema.overage_prices),
     checks=(
         DailyCheck(
             "quote_totals_add_up",

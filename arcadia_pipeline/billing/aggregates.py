@@ -74,5 +74,5 @@ def replace_aggregates_day(
     deployments = connection.execute(
         select(func.count()).select_from(aggregated.subquery())
     ).scalar_one()
-    kinds = dict.fromkeys(billable_kinds(connection), 0)
+    kinds = dict.fromkeys(billable_kinds(connection, day), 0)
     return AggregatedDay(day, deployments, kinds | {kind: qty for kind, qty in totals})

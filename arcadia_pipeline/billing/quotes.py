@@ -79,8 +79,9 @@ def replace_quotes_day(connection: Connection, day: date, run_id: str) -> Quoted
     heads = quoted_heads(terms, day).cte("heads")
     inclusions = terms.inclusions
     scope = f"quoted on {day}"
-    raise_if_unpriceable(connection, heads, inclusions, _usage(day).subquery("usage"), None, scope)
-    lines = priced_lines(heads, inclusions, _usage(day).subquery("usage")).cte("lines")
+    usage = _usage(day).subquery("usage")
+    raise_if_unpriceable(connection, heads, inclusions, usage, day, None, scope)
+    lines = priced_lines(heads, inclusions, usage, day).cte("lines")
     overage = (
         select(lines.c.deployment_id, func.sum(lines.c.amount_usd).label("overage_usd"))
         .group_by(lines.c.deployment_id)

@@ -26,13 +26,24 @@ from arcadia_pipeline.db.schema import (
     statement_adjustments,
     statement_months,
 )
+from arcadia_pipeline.pricing.proration import plan_periods
 from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.statements.export import FORMATS, statement_rows, write_statements
+from arcadia_pipeline.utc import month_end
 
 
 def priced(connection: Connection, month: date) -> bool:
     m = statement_months.c
     return connection.execute(select(m.month).where(m.month == month)).first() is not None
+
+
+def _plan_periods(connection: Connection, deployment_id: str, month: date) -> list | None:
+    """The deployment's plan periods of the month from its snapshots, on the month's terms
+    (what its adjustments were priced on)."""
+    periods = plan_periods(month_end(month)).subquery("periods")
+    return connection.execute(
+        select(periods.c.plan_periods).where(periods.c.deployment_id == deployment_id)
+    ).scalar_one_or_none()
 
 
 def statement_json(connection: Connection, deployment_id: str, month: date) -> dict | None:
@@ -54,18 +65,25 @@ def statement_json(connection: Connection, deployment_id: str, month: date) -> d
         .order_by(line.billing_kind)
     ).all()
     exact = decimal_str
-    closed_at = statement.closed_at if statement else None
     if statement is None:  # billed by adjustments alone: it appeared after the close
         closed_at = connection.execute(
             select(statement_months.c.closed_at).where(statement_months.c.month == month)
         ).scalar_one()
+        periods = _plan_periods(connection, deployment_id, month)
+        plan_code = periods[-1]["plan_code"] if periods else None
+    else:
+        closed_at, periods, plan_code = (
+            statement.closed_at,
+            statement.plan_periods,
+            statement.plan_code,
+        )
     total = statement.total_usd if statement else Decimal("0.00")
     adjusted = sum((a.amount_usd for a in adjustments), Decimal("0.00"))
     return {
         "deployment_id": deployment_id,
         "month": f"{month:%Y-%m}",
-        "plan_code": statement.plan_code if statement else None,
-        "plan_periods": statement.plan_periods if statement else None,
+        "plan_code": plan_code,
+        "plan_periods": periods,
         "status": statement.status if statement else "closed",
         "closed_at": closed_at.isoformat() if closed_at else None,
         "base_usd": money(statement.base_usd if statement else Decimal(0)),

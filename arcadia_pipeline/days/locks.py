@@ -19,6 +19,12 @@ from arcadia_pipeline.days.staleness import is_stale
 from arcadia_pipeline.days.steps import DailyStep
 from arcadia_pipeline.db.schema import day_writes
 
+# The lock a change of the terms (kind map, metering config, plan catalog) takes exclusively in
+# migration 0007's trigger, by these literals: a day's stamp is then either before a change
+# (the change waits for the day's transaction: the day is stale) or after its commit (the
+# day reads the new terms), never in between.
+TERMS_LOCK = ("metering.terms", date(1970, 1, 1))
+
 
 def lock(connection: Connection, name: str, day: date, shared: bool) -> None:
     """The transaction-scoped advisory lock of (name, day): an asset's day, or a month (its
@@ -36,9 +42,9 @@ def clock(connection: Connection) -> datetime:
 
 
 def lock_reads(connection: Connection, step: DailyStep, days: Iterable[date]) -> datetime:
-    """Wait for any writer of the days `step`'s `days` read, and keep them out until the
-    transaction ends (shared: readers never wait for each other); the time from which what
-    they read is fixed."""
+    """Wait for any writer of the days `step`'s `days` read, and of the terms, and keep them
+    out until the transaction ends (shared: readers never wait for each other); the time from
+    which what they read is fixed."""
     read = {
         (reads.step.asset, read_day)
         for day in days
@@ -47,6 +53,7 @@ def lock_reads(connection: Connection, step: DailyStep, days: Iterable[date]) ->
     }
     for asset, read_day in sorted(read):
         lock(connection, asset, read_day, shared=True)
+    lock(connection, *TERMS_LOCK, shared=True)
     return clock(connection)
 
 

@@ -1,5 +1,8 @@
 """Stale days: a step's day some day of which it read was written after it read it (a
-correction re-metered the 3rd after the month-to-date figures of the 20th were computed).
+correction re-metered the 3rd after the month-to-date figures of the 20th were computed), or
+written before a change of the terms in effect for its month (a price, a kind map row or a
+plan of the open month changed after its days were metered: metering.terms_changes, each
+step judged by the terms tables it declares).
 
 A stale day is not wrong, only older than its input: the catch-up sensor refreshes it from
 its stalest step on, the checks skip it, and a month with a stale day does not close.
@@ -12,11 +15,35 @@ from datetime import date, datetime
 from sqlalchemy import Connection, and_, func, literal, or_, select, union_all
 
 from arcadia_pipeline.days.steps import DailyFlow, DailyStep
-from arcadia_pipeline.db.schema import day_writes
+from arcadia_pipeline.db.schema import day_writes, terms_changes
+
+
+def _older_than_terms(step: DailyStep):
+    """(asset, day, newest change) of the step's days written before a change of the terms
+    it reads for their month (one in effect from that month or an earlier one)."""
+    this, t = day_writes.alias("this"), terms_changes.c
+    read = [table.name for table in step.terms]
+    return (
+        select(
+            literal(step.asset).label("asset"),
+            this.c.day,
+            func.max(t.changed_at).label("upstream_written_at"),
+        )
+        .join_from(
+            this,
+            terms_changes,
+            and_(t.effective_from <= this.c.day, t.changed_at > this.c.written_at),
+        )
+        .where(this.c.asset == step.asset, t.terms.in_(read))
+        .group_by(this.c.day)
+    )
 
 
 def stale_rows(step: DailyStep):
-    """(asset, day, newest upstream stamp) of the step's days some read day is newer than."""
+    """(asset, day, newest stamp) of the step's days some read day, or a change of their
+    month's terms, is newer than (a day may come twice)."""
+    if not step.reads:
+        return _older_than_terms(step)
     this, upstream = day_writes.alias("this"), day_writes.alias("upstream")
     spans = []
     for reads in step.reads:
@@ -25,7 +52,7 @@ def stale_rows(step: DailyStep):
         else:
             same = upstream.c.day.between(func.date_trunc("month", this.c.day), this.c.day)
         spans.append(and_(upstream.c.asset == reads.step.asset, same))
-    return (
+    read_newer = (
         select(
             literal(step.asset).label("asset"),
             this.c.day,
@@ -35,6 +62,7 @@ def stale_rows(step: DailyStep):
         .where(this.c.asset == step.asset)
         .group_by(this.c.day)
     )
+    return union_all(read_newer, _older_than_terms(step))
 
 
 def stale_days(
@@ -42,21 +70,17 @@ def stale_days(
 ) -> dict[str, dict[date, datetime]]:
     """Per step of the flow, {day: newest stamp of what it read} for the days older than a
     day they read (from `first` on)."""
-    readers = [step for step in flow if step.reads]
     stale: dict[str, dict[date, datetime]] = {step.asset: {} for step in flow}
-    if not readers:
-        return stale
-    query = union_all(*(stale_rows(step) for step in readers)).subquery()
+    query = union_all(*(stale_rows(step) for step in flow)).subquery()
     if first is not None:
         query = select(query).where(query.c.day >= first).subquery()
     for asset, day, written_at in connection.execute(select(query)):
-        stale[asset][day] = written_at
+        stale[asset][day] = max(written_at, stale[asset].get(day, written_at))
     return stale
 
 
 def is_stale(connection: Connection, step: DailyStep, day: date) -> bool:
-    """Whether a day the step's day read was written after it read it."""
-    if not step.reads:
-        return False
+    """Whether a day the step's day read was written after it read it, or its month's terms
+    changed after it was written."""
     query = stale_rows(step).subquery()
     return connection.execute(select(query.c.day).where(query.c.day == day)).first() is not None

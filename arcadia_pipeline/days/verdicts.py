@@ -146,13 +146,12 @@ def close_status(connection: Connection, flow: DailyFlow, first: date, last: dat
                 .where(w.asset == step.asset, w.day.between(first, last))
                 .where(~exists().where(passed))
             )
-        if step.reads:
-            stale = stale_rows(step).subquery()
-            parts.append(
-                select(literal("stale"), stale.c.asset, stale.c.day).where(
-                    stale.c.day.between(first, last)
-                )
+        stale = stale_rows(step).subquery()
+        parts.append(
+            select(literal("stale"), stale.c.asset, stale.c.day).where(
+                stale.c.day.between(first, last)
             )
+        )
     rows = connection.execute(union_all(*parts)).all() if parts else []
     month = first.replace(day=1)
     missing = sorted({day for what, _, day in rows if what == "missing"})

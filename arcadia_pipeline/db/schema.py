@@ -10,7 +10,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -28,12 +27,17 @@ from arcadia_pipeline.db.types import MONEY, QTY, TSTZ
 SCHEMA = "metering"
 metadata = MetaData(schema=SCHEMA)
 
+# The terms a bill depends on (the kind map, the metering config, the plan catalog): one row
+# per term and billing month it applies from (`effective_from`, a month's first day); a month
+# uses, per term, the row with the latest effective_from on or before it (catalog/terms.py).
+# A trigger refuses a change reaching a closed month and records the others (terms_changes).
 kind_map = Table(
     "kind_map",
     metadata,
     Column("inventory_kind", Text, primary_key=True),
     Column("billing_kind", Text),
     Column("accrual", Text),
+    Column("effective_from", Date, primary_key=True),
 )
 
 metering_config = Table(
@@ -42,6 +46,7 @@ metering_config = Table(
     Column("billing_kind", Text, primary_key=True),
     Column("granularity", Text, nullable=False, server_default=text("'day'::text")),
     Column("retention_days", Integer, nullable=False, server_default=text("400")),
+    Column("effective_from", Date, primary_key=True),
 )
 
 plans = Table(
@@ -49,14 +54,16 @@ plans = Table(
     metadata,
     Column("plan_code", Text, primary_key=True),
     Column("base_usd", MONEY, nullable=False),
+    Column("effective_from", Date, primary_key=True),
 )
 
 plan_items = Table(
     "plan_items",
     metadata,
-    Column("plan_code", Text, ForeignKey("metering.plans.plan_code"), primary_key=True),
+    Column("plan_code", Text, primary_key=True),
     Column("billing_kind", Text, primary_key=True),
     Column("included_qty", Numeric, nullable=False),
+    Column("effective_from", Date, primary_key=True),
 )
 
 overage_prices = Table(
@@ -64,6 +71,32 @@ overage_prices = Table(
     metadata,
     Column("billing_kind", Text, primary_key=True),
     Column("unit_price_usd", Numeric, nullable=False),
+    Column("effective_from", Date, primary_key=True),
+)
+
+# Each accepted change of the terms: the days metered before it in the months it reaches
+# are stale (days/staleness.py).
+terms_changes = Table(
+    "terms_changes",
+    metadata,
+    Column("change_id", BigInteger, primary_key=True),
+    Column("terms", Text, nullable=False),
+    Column("effective_from", Date, nullable=False),
+    Column("changed_at", TSTZ, nullable=False, server_default=text("clock_timestamp()")),
+)
+
+# What retention removed, per billing month and kind (retention/expiry.py): such a month is
+# never priced again from what is left, and a correction into it is refused.
+retention_removals = Table(
+    "retention_removals",
+    metadata,
+    Column("month", Date, primary_key=True),
+    Column("billing_kind", Text, primary_key=True),
+    Column("first_day", Date, nullable=False),
+    Column("last_day", Date, nullable=False),
+    Column("records", BigInteger, nullable=False),
+    Column("removed_at", TSTZ, primary_key=True),
+    Column("run_id", Text),
 )
 
 inventory_snapshots = Table(

@@ -30,6 +30,7 @@ from arcadia_pipeline.db.schema import (
     kind_map,
     resource_inventory,
 )
+from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.db.types import TSTZ
 from arcadia_pipeline.inventory.staging import staged_deployments, staged_versions
 from arcadia_pipeline.utc import day_bounds
@@ -101,7 +102,8 @@ def replace_inventory_day(
         return _snapshot(existing, kept_newer=True)
     d0, d1 = day_bounds(day)
     v = staged_versions.c
-    k = kind_map.c
+    kinds = in_effect(kind_map, day)  # the day's month's kind map, whatever came after it
+    k = kinds.c
     overlaps = overlaps_day(staged_versions, d0, d1)
     for table in (resource_inventory, inventory_deployments, inventory_snapshots):
         warehouse.execute(delete(table).where(table.c.day == day))
@@ -146,7 +148,7 @@ def replace_inventory_day(
             ends_at.label("ends_at"),
             v.recorded_at,
         )
-        .join_from(staged_versions, kind_map, k.inventory_kind == v.inventory_kind)
+        .join_from(staged_versions, kinds, k.inventory_kind == v.inventory_kind)
         .where(overlaps)
     )
     warehouse.execute(

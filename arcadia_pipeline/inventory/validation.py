@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     Connection,
+    Date,
     Numeric,
     Text,
     and_,
@@ -187,8 +188,18 @@ def _unhosted_versions(window_start: datetime, window_end: datetime):
 def _version_problems(window_start: datetime, window_end: datetime) -> list:
     v = staged_versions.c
     k = kind_map.alias("k")
-    accrual = select(k.c.accrual).where(k.c.inventory_kind == v.inventory_kind)
-    is_storage = accrual.where(k.c.accrual == Accrual.SIZE_MONTH.value).exists()
+    # A term in effect for a month is in effect for every later one (db/terms.py): a kind
+    # known in the first month of a version's part of the window is known for all of it.
+    known = select(k.c.accrual).where(
+        k.c.inventory_kind == v.inventory_kind,
+        k.c.effective_from <= _first_month(staged_versions, window_start),
+    )
+    # Storage in any month of the kind map: a size is needed.
+    is_storage = (
+        select(k.c.accrual)
+        .where(k.c.inventory_kind == v.inventory_kind, k.c.accrual == Accrual.SIZE_MONTH.value)
+        .exists()
+    )
     ordered = _ordered(staged_versions, "resource_id", "inventory_kind")
     unhosted = _unhosted_versions(window_start, window_end)
     size = cast(v.size_gb, Numeric)
@@ -199,8 +210,11 @@ def _version_problems(window_start: datetime, window_end: datetime) -> list:
         ),
         *_interval_problems(staged_versions, _version_problem),
         _version_problem(
-            literal("inventory_kind ") + _quoted(v.inventory_kind) + " is not in metering.kind_map",
-            or_(v.inventory_kind.is_(None), not_(accrual.exists())),
+            literal("inventory_kind ")
+            + _quoted(v.inventory_kind)
+            + " is not in metering.kind_map for "
+            + _month_text(staged_versions, window_start),
+            or_(v.inventory_kind.is_(None), not_(known.exists())),
         ),  # fmt: skip
         _version_problem(
             literal("status ") + _quoted(v.status) + " is not active/off",
@@ -250,9 +264,24 @@ def _version_problems(window_start: datetime, window_end: datetime) -> list:
     ]
 
 
-def _deployment_problems() -> list:
+def _first_month(versions, window_start: datetime):
+    """The billing month a version's part of the window starts in: the month whose terms it
+    must be known to first."""
+    v = versions.c
+    return cast(func.date_trunc("month", func.greatest(v.valid_from, window_start)), Date)
+
+
+def _month_text(versions, window_start: datetime):
+    return func.to_char(_first_month(versions, window_start), "YYYY-MM")
+
+
+def _deployment_problems(window_start: datetime) -> list:
     d = staged_deployments.c
     p = plans.alias("p")
+    plan_known = select(p.c.plan_code).where(
+        p.c.plan_code == d.plan_code,
+        p.c.effective_from <= _first_month(staged_deployments, window_start),
+    )
     ordered = _ordered(staged_deployments, "deployment_id")
     return [
         _deployment_problem(
@@ -262,10 +291,13 @@ def _deployment_problems() -> list:
         *_interval_problems(staged_deployments, _deployment_problem),
         _deployment_problem(literal("name is missing"), d.name.is_(None)),
         _deployment_problem(
-            literal("plan_code ") + _quoted(d.plan_code) + " is not in metering.plans",
+            literal("plan_code ")
+            + _quoted(d.plan_code)
+            + " is not in metering.plans for "
+            + _month_text(staged_deployments, window_start),
             or_(
                 d.plan_code.is_(None),
-                not_(select(p.c.plan_code).where(p.c.plan_code == d.plan_code).exists()),
+                not_(plan_known.exists()),
             ),
         ),
         _deployment_problem(
@@ -301,7 +333,7 @@ def find_invalid_rows(
 ) -> tuple[int, list[dict]]:
     """Every staged row the pipeline cannot meter, with the reason and the days of the window
     it touches (set-based); the first MAX_LISTED of them, and how many."""
-    problems = _version_problems(window_start, window_end) + _deployment_problems()
+    problems = _version_problems(window_start, window_end) + _deployment_problems(window_start)
     all_problems = problems[0].union_all(*problems[1:]).subquery("problems")
     first_day, last_day = _days_touched(all_problems, window_start, window_end)
     rows = warehouse.execute(

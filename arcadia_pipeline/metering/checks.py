@@ -11,6 +11,7 @@ from sqlalchemy import Connection, and_, case, func, literal, or_, select
 from arcadia_pipeline.catalog.kinds import Accrual
 from arcadia_pipeline.days.steps import Problems
 from arcadia_pipeline.db.schema import kind_map, resource_inventory, usage_records
+from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.errors import MAX_LISTED
 from arcadia_pipeline.metering.accrual import accrued_qty_sql
 from arcadia_pipeline.metering.records import metered_rows, records_of_days
@@ -62,9 +63,8 @@ def out_of_bounds_records(connection: Connection, day: date) -> Problems:
             + ("qty < 0" if r.qty < 0 else "sub_attribution is written")
         ),
     )
-    hour_kinds = select(kind_map.c.billing_kind).where(
-        kind_map.c.accrual == Accrual.ACTIVE_HOURS.value
-    )
+    k = in_effect(kind_map, day).c
+    hour_kinds = select(k.billing_kind).where(k.accrual == Accrual.ACTIVE_HOURS.value)
     hours = u.resource_kind.in_(hour_kinds)
     per_day = (
         select(u.resource_id, func.sum(u.qty).label("qty"), total)

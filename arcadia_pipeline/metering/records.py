@@ -29,6 +29,7 @@ from arcadia_pipeline.db.schema import (
     resource_inventory,
     usage_records,
 )
+from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.metering.accrual import accrued_qty_sql
 from arcadia_pipeline.utc import day_start, days_bounds
 
@@ -47,9 +48,10 @@ class MissingInventory(Exception):
     """usage_records needs the day's resource_inventory snapshot first."""
 
 
-def billable_kinds(connection: Connection) -> list[str]:
-    """The billing kinds `metering.kind_map` maps some inventory kind to, in order."""
-    k = kind_map.c
+def billable_kinds(connection: Connection, day: date) -> list[str]:
+    """The billing kinds the kind map in effect for the day's month maps some inventory kind
+    to, in order."""
+    k = in_effect(kind_map, day).c
     query = select(k.billing_kind).distinct().where(k.billing_kind.is_not(None))
     return list(connection.execute(query.order_by(k.billing_kind)).scalars())
 
@@ -75,7 +77,8 @@ def metered_rows(day: date, run_id: str, keys_only: bool = False):
     completeness check compares).
     """
     i = resource_inventory.c
-    granularity = func.coalesce(metering_config.c.granularity, DEFAULT_GRANULARITY)
+    config = in_effect(metering_config, day)
+    granularity = func.coalesce(config.c.granularity, DEFAULT_GRANULARITY)
     hourly = granularity == "hour"
     one_hour = _interval("1 hour")
     periods = select(
@@ -104,7 +107,7 @@ def metered_rows(day: date, run_id: str, keys_only: bool = False):
                 func.max(i.snapshot_id).label("inventory_snapshot_id"),
             ]
         query = select(*columns).select_from(resource_inventory)
-        query = query.outerjoin(metering_config, metering_config.c.billing_kind == i.billing_kind)
+        query = query.outerjoin(config, config.c.billing_kind == i.billing_kind)
         for join in joins:
             query = query.join(join, true())
         return query.where(
@@ -159,7 +162,7 @@ def summarise_day(connection: Connection, day: date, snapshot_id: int | None) ->
     unattributed = connection.execute(
         select(inventory_snapshots.c.unattributed_resources).where(inventory_snapshots.c.day == day)
     ).scalar_one_or_none()
-    kinds = dict.fromkeys(billable_kinds(connection), 0)
+    kinds = dict.fromkeys(billable_kinds(connection, day), 0)
     return MeteredDay(
         day=day,
         records=kinds | {kind: n for kind, n, _ in per_kind},

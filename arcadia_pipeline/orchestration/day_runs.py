@@ -23,6 +23,7 @@ from arcadia_pipeline.db.statistics import analyze_written
 from arcadia_pipeline.orchestration.failures import failures_naming
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.orchestration.run_launcher import tag_worker
+from arcadia_pipeline.retention.expiry import refuse_removed_days
 
 T = TypeVar("T")
 
@@ -35,11 +36,14 @@ def working_on(
     warehouse: WarehouseResource,
 ) -> Iterator[None]:
     """The body of a daily asset: its run says which process works on it (for run
-    monitoring), any failure names the step's asset and the days, and the days it did not
-    write are stamped as failed (a month does not close on them until a run writes them)."""
+    monitoring), a day of a month retention removed records of is refused, any failure
+    names the step's asset and the days, and the days it did not write are stamped as
+    failed (a month does not close on them until a run writes them)."""
     try:
         with failures_naming(step.asset, days):
             tag_worker(context)
+            with warehouse.engine.connect() as connection:
+                refuse_removed_days(connection, days)
             yield
     except Exception as error:
         try:

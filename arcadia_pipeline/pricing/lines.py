@@ -3,13 +3,16 @@ their terms. Quotes, statement drafts and adjustments are all written from `pric
 `raise_if_unpriceable` refuses, naming them, the deployments and kinds it cannot price.
 
 A scope's *heads* are its deployments, one row each: (deployment_id, plan_code, base_usd,
-frozen), base_usd the prorated base fee (NULL when a plan is not in the catalog), frozen true
-for a deployment of a closed month (priced on the terms it closed with: pricing/terms.py).
+frozen), base_usd the prorated base fee (NULL when a plan is not in the month's catalog),
+frozen true for a deployment of a closed month (priced on the terms it closed with:
+pricing/terms.py).
 Its *inclusions* are (deployment_id, billing_kind, included_qty), the prorated included
 quantities of its deployments' plans (pricing/proration.py).
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 from sqlalchemy import (
     Boolean,
@@ -27,6 +30,7 @@ from sqlalchemy import (
 )
 
 from arcadia_pipeline.db.schema import overage_prices
+from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.errors import MAX_LISTED, BadSourceData
 from arcadia_pipeline.pricing.rules import overage_qty_sql, overage_usd_sql
 
@@ -75,14 +79,15 @@ def _open_inclusions(heads, inclusions):
     )
 
 
-def priced_lines(heads, inclusions, usage, frozen=None):
+def priced_lines(heads, inclusions, usage, month: date, frozen=None):
     """SELECT LINE_COLUMNS: a line for every billing kind a head used or its terms include,
     quantities in the kind's unit and money in USD (amount rounded half-up to the cent).
 
     heads, inclusions: see the module; usage: (deployment_id, billing_kind, qty) of those
-    deployments; frozen: pricing.terms.frozen_lines of the month (None: no head is frozen).
-    A frozen head's lines keep their included quantity and price; a kind it used only after
-    its close takes its prorated inclusion now and the catalog's price. One hashed full join
+    deployments; month: the billing month whose overage prices apply (db/terms.py); frozen:
+    pricing.terms.frozen_lines of the month (None: no head is frozen). A frozen head's lines
+    keep their included quantity and price; a kind it used only after its close takes its
+    prorated inclusion and the month's price. One hashed full join
     of the terms with the usage."""
     h = heads.c
     open_terms = _open_inclusions(heads, inclusions).subquery("open_terms")
@@ -115,10 +120,9 @@ def priced_lines(heads, inclusions, usage, frozen=None):
             ),
         )
         included = func.coalesce(terms.c.included_qty, later.c.included_qty, 0)
-    price = func.coalesce(terms.c.unit_price_usd, overage_prices.c.unit_price_usd)
-    return query.outerjoin(
-        overage_prices, overage_prices.c.billing_kind == billing_kind
-    ).add_columns(
+    prices = in_effect(overage_prices, month, "prices")
+    price = func.coalesce(terms.c.unit_price_usd, prices.c.unit_price_usd)
+    return query.outerjoin(prices, prices.c.billing_kind == billing_kind).add_columns(
         deployment_id.label("deployment_id"),
         billing_kind.label("billing_kind"),
         qty.label("qty"),
@@ -130,11 +134,12 @@ def priced_lines(heads, inclusions, usage, frozen=None):
 
 
 def raise_if_unpriceable(
-    connection: Connection, heads, inclusions, usage, frozen, scope: str
+    connection: Connection, heads, inclusions, usage, month: date, frozen, scope: str
 ) -> None:
     """Raise PricingError naming the heads without a plan in the catalog, then the billing
-    kinds without a price, of the scope ("quoted on 2025-03-04", "of 2025-02"). Each side is
-    filtered to the unpriced kinds first: a handful of rows, not every line."""
+    kinds without a price in effect for `month`, of the scope ("quoted on 2025-03-04", "of
+    2025-02"). Each side is filtered to the unpriced kinds first: a handful of rows, not
+    every line."""
     h = heads.c
     unplanned = connection.execute(
         select(h.deployment_id, h.plan_code, func.count().over().label("total"))
@@ -150,7 +155,7 @@ def raise_if_unpriceable(
         raise PricingError(
             f"{unplanned[0].total} deployment(s) {scope} have no plan in metering.plans: {listed}"
         )
-    priced = select(overage_prices.c.billing_kind)
+    priced = select(in_effect(overage_prices, month).c.billing_kind)
     open_terms = _open_inclusions(heads, inclusions).subquery("open_terms")
     t, u = open_terms.c, usage.c
     kinds = [

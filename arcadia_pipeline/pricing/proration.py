@@ -61,6 +61,7 @@ from arcadia_pipeline.db.schema import (
     plans,
 )
 from arcadia_pipeline.db.staging import recreate, transaction_table
+from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.db.types import MONEY, QTY, QTY_SCALE, TSTZ
 from arcadia_pipeline.pricing.lines import head_columns
 from arcadia_pipeline.utc import DAY, day_start, month_end
@@ -218,12 +219,14 @@ def plan_shares(as_of: date):
 def prorated_heads(as_of: date):
     """(deployment_id, plan_code, base_usd, frozen): the heads of pricing/lines.py for every
     deployment that existed in as_of's month through as_of, plan_code its last plan and
-    base_usd its prorated base fee (NULL when one of its plans is not in metering.plans)."""
+    base_usd its prorated base fee (NULL when one of its plans is not in the month's
+    metering.plans)."""
     shares = plan_shares(as_of)
     s = shares.c
+    month_plans = in_effect(plans, as_of)
     seconds_in_month = literal(month_seconds(as_of), Numeric)
-    all_known = func.count(plans.c.plan_code) == func.count()
-    base = prorated_sql(func.sum(plans.c.base_usd * s.seconds), seconds_in_month, CENT_PLACES)
+    all_known = func.count(month_plans.c.plan_code) == func.count()
+    base = prorated_sql(func.sum(month_plans.c.base_usd * s.seconds), seconds_in_month, CENT_PLACES)
     last_plan = func.array_agg(aggregate_order_by(s.plan_code, s.last_end.desc()))[1]
     return (
         select(
@@ -232,7 +235,7 @@ def prorated_heads(as_of: date):
             case((all_known, base)).label("base_usd"),
             false().label("frozen"),
         )
-        .outerjoin_from(shares, plans, plans.c.plan_code == s.plan_code)
+        .outerjoin_from(shares, month_plans, month_plans.c.plan_code == s.plan_code)
         .group_by(s.deployment_id)
     )
 
@@ -241,7 +244,8 @@ def prorated_inclusions(as_of: date):
     """(deployment_id, billing_kind, included_qty): each deployment's prorated included
     quantity of every billing kind one of its plans includes, as_of's month to date."""
     shares = plan_shares(as_of)
-    s, p = shares.c, plan_items.c
+    items = in_effect(plan_items, as_of)
+    s, p = shares.c, items.c
     seconds_in_month = literal(month_seconds(as_of), Numeric)
     return (
         select(
@@ -251,7 +255,7 @@ def prorated_inclusions(as_of: date):
                 "included_qty"
             ),
         )
-        .join_from(shares, plan_items, p.plan_code == s.plan_code)
+        .join_from(shares, items, p.plan_code == s.plan_code)
         .group_by(s.deployment_id, p.billing_kind)
     )
 
@@ -292,7 +296,8 @@ def plan_periods(as_of: date):
     p = periods.c
     # Each period's base is the difference of the rounded cumulative bases in time order, so
     # the periods add up to the statement's base exactly (they telescope, like accrual).
-    weighted = func.coalesce(plans.c.base_usd, 0) * p.seconds
+    month_plans = in_effect(plans, as_of)
+    weighted = func.coalesce(month_plans.c.base_usd, 0) * p.seconds
     cumulative = func.sum(weighted).over(partition_by=p.deployment_id, order_by=p.valid_from)
     seconds_in_month = literal(month_seconds(as_of), Numeric)
     base = prorated_sql(cumulative, seconds_in_month, CENT_PLACES) - prorated_sql(
@@ -300,7 +305,7 @@ def plan_periods(as_of: date):
     )
     priced = (
         select(p.deployment_id, p.plan_code, p.valid_from, p.valid_to, base.label("base_usd"))
-        .outerjoin_from(periods, plans, plans.c.plan_code == p.plan_code)
+        .outerjoin_from(periods, month_plans, month_plans.c.plan_code == p.plan_code)
         .subquery("priced_periods")
     )
     p = priced.c

@@ -88,7 +88,7 @@ def price_quote(
 
 def month_to_date_quote(connection: Connection, deployment_id: str, as_of: date) -> Quote | None:
     """The quote for as_of's billing month from its first day through as_of, on the
-    catalog's terms now prorated by the deployment's versions in the month's snapshots
+    catalog's terms for that month prorated by the deployment's versions in the month's snapshots
     through as_of (pricing/proration.py); None when it did not exist in the month by then."""
     period_start = month_start(as_of)
     d, s = inventory_deployments.c, inventory_snapshots.c
@@ -103,9 +103,10 @@ def month_to_date_quote(connection: Connection, deployment_id: str, as_of: date)
     covered = [(code, seconds) for code, seconds in covered if seconds > 0]
     if not covered:
         return None
-    plans = {code: load_plan(connection, code) for code, _ in covered}
+    plans = {code: load_plan(connection, code, as_of) for code, _ in covered}
     terms = prorated_plan(
         [PlanPeriod(plans[code], seconds) for code, seconds in covered], month_seconds(as_of)
     )
     usage = usage_for_period(connection, deployment_id, period_start, as_of)
-    return price_quote(deployment_id, terms, load_prices(connection), usage, period_start, as_of)
+    prices = load_prices(connection, as_of)
+    return price_quote(deployment_id, terms, prices, usage, period_start, as_of)

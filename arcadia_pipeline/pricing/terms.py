@@ -1,6 +1,6 @@
-"""The terms a deployment is priced on: the catalog as it is now (`metering.plans`,
-`plan_items`, `overage_prices`), or the terms a closed month froze (its statements' plan and
-base fee, its lines' included quantities and unit prices)."""
+"""The terms a deployment is priced on: the catalog in effect for a billing month
+(`metering.plans`, `plan_items`, `overage_prices`: db/terms.py), or the terms a closed month
+froze (its statements' plan and base fee, its lines' included quantities and unit prices)."""
 
 from __future__ import annotations
 
@@ -17,27 +17,30 @@ from arcadia_pipeline.db.schema import (
     plan_items,
     plans,
 )
+from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.errors import BadSourceData
+from arcadia_pipeline.utc import month_text
 
 
-def load_plan(connection: Connection, plan_code: str) -> Plan:
-    """The catalog's plan now; BadSourceData when it is not in `metering.plans`."""
+def load_plan(connection: Connection, plan_code: str, month: date) -> Plan:
+    """The plan as the catalog has it for the billing month of `month`; BadSourceData when
+    it is not in that month's `metering.plans`."""
+    p, i = in_effect(plans, month).c, in_effect(plan_items, month).c
     base = connection.execute(
-        select(plans.c.base_usd).where(plans.c.plan_code == plan_code)
+        select(p.base_usd).where(p.plan_code == plan_code)
     ).scalar_one_or_none()
     if base is None:
-        raise BadSourceData(f"plan {plan_code!r} is not in metering.plans")
+        raise BadSourceData(f"plan {plan_code!r} is not in metering.plans for {month_text(month)}")
     included = connection.execute(
-        select(plan_items.c.billing_kind, plan_items.c.included_qty).where(
-            plan_items.c.plan_code == plan_code
-        )
+        select(i.billing_kind, i.included_qty).where(i.plan_code == plan_code)
     ).all()
     return Plan(plan_code, base, {kind: qty for kind, qty in included})
 
 
-def load_prices(connection: Connection) -> dict[str, Decimal]:
-    """The catalog's overage unit price (USD) of each billing kind now."""
-    rows = connection.execute(select(overage_prices)).all()
+def load_prices(connection: Connection, month: date) -> dict[str, Decimal]:
+    """The overage unit price (USD) of each billing kind for the billing month of `month`."""
+    p = in_effect(overage_prices, month).c
+    rows = connection.execute(select(p.billing_kind, p.unit_price_usd)).all()
     return {kind: price for kind, price in rows}
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from arcadia_pipeline.days.verdicts import CloseStatus, close_status
 from arcadia_pipeline.flow import DAILY_FLOW
-from arcadia_pipeline.retention.expiry import retention_cutoffs
+from arcadia_pipeline.retention.expiry import removed_by_retention
 from arcadia_pipeline.settings import settings
 from arcadia_pipeline.statements.ledger import (
     MonthSummary,
@@ -31,7 +31,7 @@ from arcadia_pipeline.utc import DAY, add_months, day_start, month_end, month_te
 
 class MonthNotReady(Exception):
     """A month due to close (or closed) whose days are not all metered, checked and fresh,
-    or whose records retention may have removed: it cannot be priced for good now."""
+    or some of whose records retention removed: it cannot be priced for good now."""
 
 
 def closes_at(month: date, grace_days: int | None = None) -> datetime:
@@ -66,30 +66,17 @@ def unready_days(
     return CloseStatus(month, [], {}, status.stale_days).reasons()
 
 
-def past_retention(connection: Connection, month: date, today: date) -> str | None:
-    """Why the month can no longer be priced: retention may have removed some of its
-    records (a closed statement then stands as it is); None while every kind keeps it."""
-    cutoffs = retention_cutoffs(connection, today)
-    expired = sorted(kind for kind, first_kept in cutoffs.items() if first_kept > month)
-    if not expired:
-        return None
-    return (
-        f"{month_text(month)} is past the retention of its usage records "
-        f"({', '.join(expired)} kept from {max(cutoffs[k] for k in expired)} on)"
-    )
-
-
 def price_and_book(connection: Connection, month: date, now: datetime, run_id: str) -> MonthSummary:
     """One statement run of one month, in its transaction (caller begins it): a draft
     replaced, the month closed once it is due and its days are final, or a closed month's
     changes booked as adjustments. Raises MonthNotReady (writing nothing) for a month due
-    or closed whose days are not final, or past its records' retention."""
+    or closed whose days are not final, or some of whose records retention removed."""
     read_at = hold_month(connection, month)
     closed = closed_at(connection, month)
     closes = closed is None and due_to_close(month, now)
-    expired = past_retention(connection, month, now.date())
-    if expired:
-        raise MonthNotReady(f"cannot price {month_text(month)}: {expired}")
+    removed = removed_by_retention(connection, month)
+    if removed:
+        raise MonthNotReady(f"cannot price {month_text(month)}: {removed}")
     if closed is not None or closes:
         unready = unready_days(connection, month, now.date())
         if unready:

@@ -3,11 +3,12 @@ any with a closed statement, each with a line per billing kind it used or its te
 usage summed over the whole month (usage_for_period from the first day to the last) and
 priced by the quote rule (pricing/lines.py).
 
-A draft takes its terms from the catalog, prorated by the deployment versions of the month's
-snapshots (pricing/proration.py: its plan the last one, its plan periods each plan's part);
-a closed statement keeps the plan, base fee, plan periods, included quantities and unit
-prices it closed with, so only usage ever changes a closed month (a later plan or price
-change is never billed back).
+A draft takes its terms from the catalog in effect for the month (db/terms.py), prorated by
+the deployment versions of the month's snapshots (pricing/proration.py: its plan the last
+one, its plan periods each plan's part); a closed statement keeps the plan, base fee, plan
+periods, included quantities and unit prices it closed with, and a deployment or kind first
+billed after the close is priced on the month's terms, which never change once it closed:
+only usage ever changes a closed month.
 
 `price_month` returns a PricedMonth: the priced statements and lines in two temporary tables
 of the transaction that priced them (dropped at its commit). Drafts, adjustments and the
@@ -35,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from arcadia_pipeline.days.locks import clock, lock
+from arcadia_pipeline.days.locks import TERMS_LOCK, clock, lock
 from arcadia_pipeline.db.schema import (
     day_writes,
     inventory_snapshots,
@@ -79,12 +80,14 @@ def _priced_tables() -> tuple[Table, Table]:
 
 def hold_month(connection: Connection, month: date, shared: bool = False) -> datetime:
     """In the month's transaction: its own lock (exclusive to write: two runs of a month
-    leave one's statements; shared to check), then every day it reads shared, so no run
-    re-meters them until the transaction ends; the time from which what it reads is fixed."""
+    leave one's statements; shared to check), then every day it reads and the terms shared,
+    so no run re-meters them and no change of the terms commits until the transaction ends;
+    the time from which what it reads is fixed."""
     lock(connection, ASSET, month, shared)
     for day in iter_days(month, month_end(month)):
         for step in STATEMENT_READS:  # the usage and the inventory, each day locked once
             lock(connection, step.asset, day, shared=True)
+    lock(connection, *TERMS_LOCK, shared=True)  # a change of its terms is before or after
     return clock(connection)
 
 
@@ -180,8 +183,8 @@ def price_month(connection: Connection, month: date) -> PricedMonth:
     frozen = frozen_lines(month)
     inclusions = terms.inclusions
     scope = f"of {month_text(month)}"
-    raise_if_unpriceable(connection, statements, inclusions, usage, frozen, scope)
-    priced = priced_lines(statements, inclusions, usage, frozen)
+    raise_if_unpriceable(connection, statements, inclusions, usage, month, frozen, scope)
+    priced = priced_lines(statements, inclusions, usage, month, frozen)
     connection.execute(insert(lines).from_select(list(LINE_COLUMNS), priced))
     connection.exec_driver_sql(f"ANALYZE {statements.name}, {lines.name}")
     return PricedMonth(month, statements, lines)

@@ -156,6 +156,9 @@ def test_0006_reads_each_old_snapshot_row_as_one_version_covering_its_day(scratc
         ).one()
         # a closed month keeps the terms it closed with; it has no plan periods recorded
         assert tuple(statement) == ("starter", "closed", Decimal("20.00"), Decimal("21.50"), None)
+
+    upgrade(scratch_database)  # the live pricing reads the terms of today's schema
+    with engine.connect() as connection:
         # priced from the converted rows: dep-a, on starter every day, as before (share 1);
         # dep-b, in the snapshots on two days, for those days on the plan each had
         heads = {

@@ -188,8 +188,8 @@ def test_a_kind_marked_not_billable_is_skipped_without_error(engine):
     with engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO metering.kind_map (inventory_kind, billing_kind, accrual) "
-                "VALUES ('floating_ip', NULL, NULL)"
+                "INSERT INTO metering.kind_map (inventory_kind, billing_kind, accrual, "
+                "effective_from) VALUES ('floating_ip', NULL, NULL, '2025-03-01')"
             )
         )
     add_deployment(engine, "dep")
@@ -207,12 +207,14 @@ def test_a_kind_marked_not_billable_is_skipped_without_error(engine):
 def load_balancer_kind(engine):
     """A new billable kind added purely as rows (removed again: the fixture `engine` only
     restores the kind map)."""
-    statements = [
-        "INSERT INTO metering.kind_map VALUES ('load_balancer', 'lb_hours', 'active_hours')",
-        "INSERT INTO metering.metering_config (billing_kind, granularity, retention_days) "
-        "VALUES ('lb_hours', 'day', 400)",
-        "INSERT INTO metering.plan_items SELECT plan_code, 'lb_hours', 100 FROM metering.plans",
-        "INSERT INTO metering.overage_prices VALUES ('lb_hours', 0.015)",
+    statements = [  # from March 2025 on, the month the tests meter
+        "INSERT INTO metering.kind_map VALUES ('load_balancer', 'lb_hours', 'active_hours', "
+        "'2025-03-01')",
+        "INSERT INTO metering.metering_config (billing_kind, granularity, retention_days, "
+        "effective_from) VALUES ('lb_hours', 'day', 400, '2025-03-01')",
+        "INSERT INTO metering.plan_items SELECT DISTINCT plan_code, 'lb_hours', 100, "
+        "DATE '2025-03-01' FROM metering.plans",
+        "INSERT INTO metering.overage_prices VALUES ('lb_hours', 0.015, '2025-03-01')",
     ]
     with engine.begin() as connection:
         for statement in statements:

@@ -143,7 +143,9 @@ def test_storage_without_size_raises():
 
 def test_default_kind_map_is_the_design_table(engine):
     with engine.connect() as connection:
-        shipped = connection.execute(text("SELECT * FROM metering.kind_map")).all()
+        shipped = connection.execute(
+            text("SELECT inventory_kind, billing_kind, accrual FROM metering.kind_map")
+        ).all()
     assert {(kind, billing_kind, Accrual(accrual)) for kind, billing_kind, accrual in shipped} == {
         ("droplet", "droplet_hours", HOURS),
         ("spaces_bucket", "spaces_gb_month", SIZE),

@@ -120,8 +120,14 @@ def test_shipped_catalog_is_the_design_catalog(engine):
         assert PLAN_INCLUDED[plan] == dict(zip(KINDS, map(D, included), strict=True))
     # ... and it is what the migration loaded into the database the SQL quotes read.
     with engine.connect() as connection:
-        prices = dict(connection.execute(text("SELECT * FROM metering.overage_prices")).all())
-        bases = dict(connection.execute(text("SELECT * FROM metering.plans")).all())
+        prices = dict(
+            connection.execute(
+                text("SELECT billing_kind, unit_price_usd FROM metering.overage_prices")
+            ).all()
+        )
+        bases = dict(
+            connection.execute(text("SELECT plan_code, base_usd FROM metering.plans")).all()
+        )
         items = connection.execute(
             text("SELECT plan_code, billing_kind, included_qty FROM metering.plan_items")
         ).all()

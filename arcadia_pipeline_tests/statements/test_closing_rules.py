@@ -88,10 +88,9 @@ def test_a_month_with_a_missing_day_does_not_close_until_the_day_is_metered(sour
 def test_a_failed_close_is_asked_for_again_in_the_next_retry_period(source, monkeypatch):
     instance = DagsterInstance.ephemeral()
     materialize_range(FEBRUARY, date(2025, 2, 28), instance=instance)
-    with source.begin() as connection:  # the droplet price left the catalog
-        connection.execute(
-            text("DELETE FROM metering.overage_prices WHERE billing_kind = 'droplet_hours'")
-        )
+    # The plan of the month's last day is not in the catalog (a snapshot's plan broken by
+    # hand: a catalog change would make the days stale and the close wait for them).
+    set_last_plan(source, "platinum")
     tick = datetime(2025, 3, 5, 3, tzinfo=UTC)  # the schedule's close was missed
     (first,) = sensor_requests(instance, monkeypatch, tick)
     assert first.tags["arcadia/trigger"] == "close"
@@ -102,11 +101,7 @@ def test_a_failed_close_is_asked_for_again_in_the_next_retry_period(source, monk
     # new one, so the close is tried again without anyone noticing first.
     (same,) = sensor_requests(instance, monkeypatch, tick.replace(hour=5, minute=59))
     assert same.run_key == first.run_key
-    with source.begin() as connection:  # the price is back
-        connection.execute(
-            text("INSERT INTO metering.overage_prices SELECT * FROM shipped.overage_prices "
-                 "WHERE billing_kind = 'droplet_hours'")
-        )  # fmt: skip
+    set_last_plan(source, "starter")  # put right
     (again,) = sensor_requests(instance, monkeypatch, tick.replace(hour=6))
     assert again.run_key != first.run_key and again.partition_key == first.partition_key
     assert run_requested(again, instance).success
@@ -114,14 +109,20 @@ def test_a_failed_close_is_asked_for_again_in_the_next_retry_period(source, monk
     assert isinstance(sensor_requests(instance, monkeypatch, tick.replace(hour=12)), SkipReason)
 
 
+def set_last_plan(engine, plan_code: str) -> None:
+    """The plan of February's last snapshot, written over by hand."""
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE metering.inventory_deployments SET plan_code = :plan "
+                 "WHERE day = '2025-02-28'"),
+            {"plan": plan_code},
+        )  # fmt: skip
+
+
 def test_a_plan_missing_from_the_catalog_fails_the_month_and_writes_nothing(source, monkeypatch):
     instance = DagsterInstance.ephemeral()
     materialize_range(date(2025, 2, 27), date(2025, 2, 28), instance=instance)
-    with source.begin() as connection:  # the plan the month ends on left the catalog
-        connection.execute(
-            text("UPDATE metering.inventory_deployments SET plan_code = 'platinum' "
-                 "WHERE day = '2025-02-28'")
-        )  # fmt: skip
+    set_last_plan(source, "platinum")  # the plan the month ends on is not in the catalog
 
     failed = price_month(
         FEBRUARY, datetime(2025, 3, 1, tzinfo=UTC), instance, monkeypatch, raise_on_error=False
@@ -135,11 +136,20 @@ def test_a_plan_missing_from_the_catalog_fails_the_month_and_writes_nothing(sour
         assert priced.scalar_one() == 0
 
 
-def test_a_month_past_its_records_retention_is_never_priced_again(source, monkeypatch):
+def test_a_month_retention_removed_records_of_is_never_priced_again(source, monkeypatch):
     instance = DagsterInstance.ephemeral()
-    a_year_on = datetime(2026, 6, 1, tzinfo=UTC)  # 400 days of retention are over for February
+    with source.begin() as connection:  # what retention recorded (retention/expiry.py)
+        connection.execute(
+            text("INSERT INTO metering.retention_removals (month, billing_kind, first_day, "
+                 "last_day, records, removed_at) VALUES ('2025-02-01', 'droplet_hours', "
+                 "'2025-02-01', '2025-02-28', 28, '2026-04-05 03:30Z')")
+        )  # fmt: skip
+    a_year_on = datetime(2026, 6, 1, tzinfo=UTC)
     failed = price_month(FEBRUARY, a_year_on, instance, monkeypatch, raise_on_error=False)
-    assert "2025-02 is past the retention of its usage records" in failure_messages(failed)
+    assert (
+        "cannot price 2025-02: retention removed usage records of 2025-02: droplet_hours "
+        "2025-02-01 to 2025-02-28 (28 records, on 2026-04-05)"
+    ) in failure_messages(failed)
     assert statements(source, FEBRUARY) == {}
 
 

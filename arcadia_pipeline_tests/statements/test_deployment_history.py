@@ -21,7 +21,6 @@ from sqlalchemy import text
 
 from arcadia_pipeline.cli import main as cli_main
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.db.schema import STATEMENT_TABLES
 from arcadia_pipeline.defs.daily import missed_days as catchup
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline_tests.conftest import DATA_TABLES
@@ -111,7 +110,7 @@ def period(plan_code: str, valid_from: str, valid_to: str, base_usd: str) -> dic
 def may(database_url) -> May:
     engine = make_engine(database_url)
     with engine.begin() as connection:
-        tables = [*DATA_TABLES, *(t.fullname for t in STATEMENT_TABLES)]
+        tables = DATA_TABLES
         connection.execute(text(f"TRUNCATE {', '.join(tables)}"))
     set_up_may(engine)
     instance, monkeypatch, state = DagsterInstance.ephemeral(), pytest.MonkeyPatch(), May()

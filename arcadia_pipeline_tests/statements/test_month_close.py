@@ -20,7 +20,6 @@ from sqlalchemy import text
 
 from arcadia_pipeline import cli
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.db.schema import STATEMENT_TABLES
 from arcadia_pipeline.pricing.reference import price_quote
 from arcadia_pipeline.pricing.terms import load_plan, load_prices
 from arcadia_pipeline.pricing.usage import usage_for_period
@@ -83,8 +82,8 @@ def reference_total(connection, deployment_id: str, plan_code: str) -> Decimal:
     usage = usage_for_period(connection, deployment_id, FEBRUARY, month_end(FEBRUARY))
     quote = price_quote(
         deployment_id,
-        load_plan(connection, plan_code),
-        load_prices(connection),
+        load_plan(connection, plan_code, FEBRUARY),
+        load_prices(connection, FEBRUARY),
         usage,
         FEBRUARY,
         month_end(FEBRUARY),
@@ -96,7 +95,7 @@ def reference_total(connection, deployment_id: str, plan_code: str) -> Decimal:
 def cycle(database_url):
     engine = make_engine(database_url)
     with engine.begin() as connection:
-        tables = [*DATA_TABLES, *(t.fullname for t in STATEMENT_TABLES)]
+        tables = DATA_TABLES
         connection.execute(text(f"TRUNCATE {', '.join(tables)}"))
         connection.execute(
             text("UPDATE metering.metering_config SET granularity = 'day', retention_days = 400")
@@ -449,5 +448,7 @@ def test_retention_removes_the_records_never_the_statements(cycle, capsys, monke
     later = datetime(2026, 6, 1, 3, tzinfo=UTC)
     assert isinstance(sensor_requests(cycle.instance, monkeypatch, later), SkipReason)
     failed = price_month(FEBRUARY, later, cycle.instance, monkeypatch, raise_on_error=False)
-    assert "2025-02 is past the retention of its usage records" in failure_messages(failed)
+    assert "cannot price 2025-02: retention removed usage records of 2025-02" in (
+        failure_messages(failed)
+    )
     assert adjustments(cycle.engine, FEBRUARY) == cycle.adjustments

@@ -27,13 +27,14 @@ from arcadia_pipeline.settings import settings
 @dg.op(retry_policy=DATABASE_RETRY_POLICY)
 def remove_expired_usage_records(context: OpExecutionContext, warehouse: WarehouseResource):
     """Delete usage records older than their kind's retention_days, never any in the open
-    or the previous billing month, and the inventory snapshots of the days none is kept
-    for; report the rows removed per kind."""
+    or the previous billing month nor in a month that has not closed (it waits, and says
+    so), and the inventory snapshots of the days none is kept for; record what was removed
+    per month and kind, and report the rows removed per kind."""
     today = utc.now().date()
     # An invalid metering_config or a bug fails at once; a lost connection is retried.
     with failures_named("retention failed"):
         with warehouse.engine.begin() as connection:
-            result = apply_retention(connection, today)
+            result = apply_retention(connection, today, context.run_id)
         inventory = InventoryRetention(0, [])
         if result.inventory_kept_from is not None:
             with warehouse.engine.begin() as connection:
@@ -44,6 +45,7 @@ def remove_expired_usage_records(context: OpExecutionContext, warehouse: Warehou
             **per_kind("rows_removed", result.removed),
             "inventory_rows_removed": MetadataValue.int(inventory.rows_removed),
             "dropped_partitions": MetadataValue.text(", ".join(dropped) or "-"),
+            "waiting_for_close": MetadataValue.text("; ".join(result.waiting) or "-"),
         }
         context.log_event(
             AssetObservation(asset_key=AssetKey(USAGE_RECORDS.asset), metadata=metadata)
@@ -58,6 +60,8 @@ def remove_expired_usage_records(context: OpExecutionContext, warehouse: Warehou
             )
         )
         context.log.info(f"retention removed {result.removed}")
+        for waiting in result.waiting:
+            context.log.warning(f"retention waits: {waiting}")
     return Output(result.removed, metadata=metadata)
 
 

@@ -22,6 +22,7 @@ from arcadia_pipeline.orchestration.automation import schedule_status, sensor_st
 from arcadia_pipeline.orchestration.partitions import monthly_partitions
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.orchestration.retry import retry_period
+from arcadia_pipeline.retention.expiry import removed_by_retention
 from arcadia_pipeline.settings import Settings, settings
 from arcadia_pipeline.statements import closing
 from arcadia_pipeline.statements.month import ASSET, written_since_priced
@@ -94,8 +95,10 @@ def request_months(
             status = context.instance.get_status_by_partition(AssetKey(ASSET), [key], partitions)
             if (status or {}).get(key) == AssetPartitionStatus.IN_PROGRESS:
                 continue
-            if closing.past_retention(connection, month, now.date()):
-                continue  # its closed statements stand; its records may be gone
+            removed = removed_by_retention(connection, month)
+            if removed:  # its closed statements stand; some of its records are gone
+                context.log.warning(f"not re-priced: {removed}")
+                continue
             final = why == "close" or closing.due_to_close(month, now)
             unready = closing.unready_days(connection, month, now.date(), complete=final)
             if unready:

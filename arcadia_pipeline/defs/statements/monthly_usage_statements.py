@@ -28,6 +28,7 @@ from arcadia_pipeline.orchestration.metadata import markdown_table
 from arcadia_pipeline.orchestration.partitions import months_in_window, run_months
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.orchestration.run_launcher import tag_worker
+from arcadia_pipeline.retention.expiry import removed_by_retention
 from arcadia_pipeline.settings import settings
 from arcadia_pipeline.statements import closing
 from arcadia_pipeline.statements.balance import month_mismatches
@@ -101,8 +102,8 @@ def check_months(
     statement's total is its base plus its lines, each line priced by the quote rule.
 
     A month whose days were re-written after it was priced is stale, not wrong (the sensor
-    re-prices it), and one past its records' retention can no longer be priced: both are
-    skipped."""
+    re-prices it), and one some of whose records retention removed is never priced again:
+    both are skipped."""
     months = months_in_window(context.partition_time_window)
     problems, skipped = Problems(), 0
     with warehouse.engine.connect() as connection:
@@ -112,8 +113,8 @@ def check_months(
                 if repriced_at(connection, month) is None:
                     problems += Problems([f"{month_text(month)}: never priced"])
                     continue
-                expired = closing.past_retention(connection, month, utc.now().date())
-                if expired or month in written_since_priced(connection):
+                removed = removed_by_retention(connection, month)
+                if removed or month in written_since_priced(connection):
                     skipped += 1
                     continue
                 found = month_mismatches(connection, month)
