@@ -21,6 +21,11 @@ SOURCE_URL_VAR = "ARCADIA_SOURCE_DATABASE_URL"
 DEFAULT_METERING_START_DATE = "2025-01-01"
 DEFAULT_CATCHUP_LOOKBACK_DAYS = 7
 DEFAULT_CORRECTIONS_LOOKBACK_DAYS = 35
+# ARCADIA_LATE_COMMIT_WINDOW_MINUTES: a version committed up to this long after its
+# recorded_at (a long app transaction, a clock behind) is still seen by the corrections
+# sensor; at most a day.
+DEFAULT_LATE_COMMIT_WINDOW_MINUTES = 60
+MAX_LATE_COMMIT_WINDOW_MINUTES = 1440
 # A look-back longer than a year would compare (or re-run) more than retention keeps.
 MAX_LOOKBACK_DAYS = 366
 DEFAULT_CLOSE_GRACE_DAYS = 3
@@ -42,6 +47,7 @@ class Settings:
     metering_start_date: date  # ARCADIA_METERING_START_DATE: the first daily partition
     catchup_lookback_days: int  # ARCADIA_CATCHUP_LOOKBACK_DAYS
     corrections_lookback_days: int  # ARCADIA_CORRECTIONS_LOOKBACK_DAYS
+    late_commit_window_minutes: int  # ARCADIA_LATE_COMMIT_WINDOW_MINUTES
     automation_running: bool  # ARCADIA_AUTOMATION: running | stopped
     close_grace_days: int  # ARCADIA_CLOSE_GRACE_DAYS: days after a month's end until it closes
     # ARCADIA_MAX_DAYS_PER_RUN: a backfill of the daily assets is split into runs of at most
@@ -65,6 +71,14 @@ def _days(name: str, value: str, errors: list[str], maximum: int = MAX_LOOKBACK_
         return int(value)
     errors.append(f"{name} must be a whole number of days from 1 to {maximum}, got {value!r}")
     return 1
+
+
+def _minutes(name: str, value: str, errors: list[str]) -> int:
+    if re.fullmatch(r"[0-9]{1,9}", value) and 1 <= int(value) <= MAX_LATE_COMMIT_WINDOW_MINUTES:
+        return int(value)
+    errors.append(f"{name} must be a whole number of minutes from 1 to "
+                  f"{MAX_LATE_COMMIT_WINDOW_MINUTES}, got {value!r}")  # fmt: skip
+    return DEFAULT_LATE_COMMIT_WINDOW_MINUTES
 
 
 def _optional_days(name: str, value: str | None, maximum: int, errors: list[str]) -> int | None:
@@ -119,6 +133,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         corrections_lookback_days=_days(
             "ARCADIA_CORRECTIONS_LOOKBACK_DAYS",
             get("ARCADIA_CORRECTIONS_LOOKBACK_DAYS", DEFAULT_CORRECTIONS_LOOKBACK_DAYS),
+            errors,
+        ),
+        late_commit_window_minutes=_minutes(
+            "ARCADIA_LATE_COMMIT_WINDOW_MINUTES",
+            get("ARCADIA_LATE_COMMIT_WINDOW_MINUTES", DEFAULT_LATE_COMMIT_WINDOW_MINUTES),
             errors,
         ),
         automation_running=_choice(

@@ -141,7 +141,8 @@ def time_corrections_tick(url: str, resources: int, at: datetime, today: date) -
         connection.execute(text("ANALYZE arcadia.resource_versions"))
         connection.commit()
     started = time.perf_counter()
-    stale, _ = changed_since(warehouse, source, cursor, today)
+    now = datetime.combine(today, datetime.min.time(), UTC)  # the tick's clock: `today`
+    stale = changed_since(warehouse, source, cursor, now).changed
     seconds = time.perf_counter() - started
     if not stale:
         raise SystemExit("the corrections tick found no stale day: the correction was not seen")

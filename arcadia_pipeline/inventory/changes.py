@@ -36,6 +36,7 @@ from arcadia_pipeline.db.schema import (
 )
 from arcadia_pipeline.db.source import deployment_versions, resource_versions
 from arcadia_pipeline.db.staging import recreate, stage_rows, temporary_copy
+from arcadia_pipeline.errors import MAX_LISTED
 from arcadia_pipeline.inventory.snapshot import (
     DEPLOYMENT_SNAPSHOT_COLUMNS,
     SNAPSHOT_COLUMNS,
@@ -81,6 +82,31 @@ def newest_recorded(source: Connection, since: datetime) -> datetime | None:
     nothing recorded since)."""
     recorded = _recorded_after(since)
     return source.execute(select(func.max(recorded.c.recorded_at))).scalar()
+
+
+def future_versions(source: Connection, now: datetime) -> list[str]:
+    """The versions (resource or deployment) whose recorded_at is after `now`, named with it
+    (up to MAX_LISTED, oldest first): a clock ahead, never trusted as the sensor's cursor."""
+    named = union_all(
+        *(
+            select(
+                (literal(f"{id_column.split('_')[0]} ") + table.c[id_column]).label("subject"),
+                table.c.valid_from,
+                table.c.recorded_at,
+            ).where(table.c.recorded_at > now)
+            for table, id_column, *_ in _FOLLOWED
+        )
+    ).subquery("future")
+    f = named.c
+    rows = source.execute(
+        select(f.subject, f.valid_from, f.recorded_at)
+        .order_by(f.recorded_at, f.subject)
+        .limit(MAX_LISTED)
+    ).all()
+    return [
+        f"{subject} version valid_from {valid_from.isoformat()} recorded_at {recorded.isoformat()}"
+        for subject, valid_from, recorded in rows
+    ]
 
 
 def batch_end(source: Connection, after: datetime, versions: int) -> datetime | None:

@@ -4,6 +4,7 @@ its snapshot holds (inventory/changes.py); this sensor re-meters exactly those d
 month-to-date aggregates and quotes of the later days of their months then read older
 records than there are, and missed_days_sensor refreshes them (days/staleness.py)."""
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -15,6 +16,7 @@ from arcadia_pipeline.defs.daily.metering_job import DAILY_JOB
 from arcadia_pipeline.inventory.changes import (
     batch_end,
     changed_days,
+    future_versions,
     newest_recorded,
     snapshot_times,
 )
@@ -24,9 +26,6 @@ from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, Ware
 from arcadia_pipeline.settings import settings
 from arcadia_pipeline.utc import contiguous_ranges
 
-# Rows committed late with an earlier recorded_at, and clocks that differ between the app
-# and the warehouse, are still seen: each tick re-reads this much before the cursor.
-CURSOR_OVERLAP = timedelta(minutes=10)
 # dagster.yaml limits this tag to one run at a time: corrections queue in the order the
 # sensor asked for them instead of crowding the two run slots.
 CORRECTION_TAGS = {"arcadia/trigger": "correction", "arcadia/serial": "corrections"}
@@ -39,36 +38,58 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def tick_window(
-    source: Connection, previous: datetime | None, snapshots: dict[date, datetime]
+    source: Connection,
+    previous: datetime | None,
+    snapshots: dict[date, datetime],
+    overlap: timedelta,
 ) -> tuple[datetime, datetime | None]:
     """The recorded_at window (since, until] a tick compares; until is None when nothing
-    was recorded in it. It re-reads CURSOR_OVERLAP before the cursor (rows committed late
-    with an earlier recorded_at, clocks that differ) but nothing before every snapshot of
-    the look-back (those versions are in all of them), and stops MAX_VERSIONS_PER_TICK
-    versions past the cursor."""
-    floor = min(snapshots.values()) - CURSOR_OVERLAP if snapshots else EPOCH
-    since = max(previous - CURSOR_OVERLAP, floor) if previous else floor
+    was recorded in it. It re-reads `overlap` (ARCADIA_LATE_COMMIT_WINDOW_MINUTES) before
+    the cursor (rows committed late with an earlier recorded_at, clocks that differ) but
+    nothing before every snapshot of the look-back (those versions are in all of them), and
+    stops MAX_VERSIONS_PER_TICK versions past the cursor."""
+    floor = min(snapshots.values()) - overlap if snapshots else EPOCH
+    since = max(previous - overlap, floor) if previous else floor
     if newest_recorded(source, since) is None:
         return since, None
     end = batch_end(source, max(filter(None, [previous, since])), MAX_VERSIONS_PER_TICK)
     return since, max(filter(None, [end, previous]))
 
 
+@dataclass(frozen=True)
+class Tick:
+    """One tick's findings: the metered days to re-meter, the next cursor (never after
+    now) and the versions recorded in the future, named."""
+
+    changed: set[date]
+    cursor: datetime
+    future: list[str]
+
+
 def changed_since(
     warehouse: WarehouseResource,
     arcadia_source: ArcadiaSourceResource,
     previous: datetime | None,
-    today: date,
+    now: datetime,
     lookback_days: int | None = None,
-) -> tuple[set[date], datetime]:
-    """One tick's work: the metered days of the look-back before `today` (default
+) -> Tick:
+    """One tick's work: the metered days of the look-back before `now`'s day (default
     ARCADIA_CORRECTIONS_LOOKBACK_DAYS) that the versions recorded since the cursor
-    `previous` change, and the next cursor."""
-    lookback = timedelta(days=lookback_days or settings().corrections_lookback_days)
+    `previous` change, and the next cursor.
+
+    The cursor never moves past `now`: a version recorded in the future (a clock ahead) is
+    compared on every tick until its time comes (it changes nothing once its day is
+    re-metered), and named, instead of hiding every correction recorded before it."""
+    loaded = settings()
+    lookback = timedelta(days=lookback_days or loaded.corrections_lookback_days)
+    overlap = timedelta(minutes=loaded.late_commit_window_minutes)
+    today = now.date()
+    previous = min(previous, now) if previous else None  # a cursor from before this rule
     with warehouse.engine.connect() as connection:
         snapshots = snapshot_times(connection, today - lookback, today - timedelta(days=1))
     with arcadia_source.engine.connect() as connection:
-        since, until = tick_window(connection, previous, snapshots)
+        since, until = tick_window(connection, previous, snapshots, overlap)
+        future = future_versions(connection, now)
     changed: set[date] = set()
     if until is not None:
         same_database = arcadia_source.database_url == warehouse.database_url
@@ -76,7 +97,8 @@ def changed_since(
             source = None if same_database else arcadia_source.engine
             changed = changed_days(connection, source, snapshots, since, until)
     # Nothing new: everything up to `since` is in the snapshots or was compared already.
-    return changed, max(filter(None, [previous, until, since]))
+    cursor = min(max(filter(None, [previous, until, since])), now)
+    return Tick(changed, cursor, future)
 
 
 def re_meter_corrections(
@@ -88,8 +110,13 @@ def re_meter_corrections(
     """Re-meter the days whose inventory versions recorded or corrected since the last tick
     change (look-back ARCADIA_CORRECTIONS_LOOKBACK_DAYS, default 35 days)."""
     previous = datetime.fromisoformat(context.cursor) if context.cursor else None
-    today = utc.now().date()
-    changed, cursor = changed_since(warehouse, arcadia_source, previous, today, lookback_days)
+    tick = changed_since(warehouse, arcadia_source, previous, utc.now(), lookback_days)
+    changed, cursor = tick.changed, tick.cursor
+    if tick.future:
+        context.log.warning(
+            "recorded_at in the future (a clock ahead; not trusted as the cursor): "
+            + "; ".join(tick.future)
+        )
     if not changed:
         return SensorResult(
             skip_reason=SkipReason("no corrections of metered days"),

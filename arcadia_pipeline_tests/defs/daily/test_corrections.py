@@ -282,3 +282,60 @@ def test_a_large_sync_is_worked_off_over_several_ticks(
     third, _ = _evaluate(database_url, instance, cursor=second.cursor)
     assert [r[:2] for r in _ranges(third) if r[2] is None] == [(metered_days[6].isoformat(),) * 2]
     assert third.cursor > second.cursor > first_tick.cursor
+
+
+def _snapshot_on(engine, resource_id: str, day, recorded_at: datetime) -> None:
+    """A 10 GB snapshot that existed six hours of `day`, recorded at `recorded_at`."""
+    midday = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=6)
+    add_version(engine, resource_id, "dep-a", "snapshot", midday, midday + timedelta(hours=6),
+                size_gb=10, recorded_at=recorded_at)  # fmt: skip
+
+
+def test_a_commit_within_the_late_commit_window_is_re_metered(
+    engine, database_url, metered_days, monkeypatch
+):
+    """A long app transaction commits a correction stamped 30 minutes before its commit:
+    behind the cursor, inside ARCADIA_LATE_COMMIT_WINDOW_MINUTES (60): seen."""
+    instance = DagsterInstance.ephemeral()
+    first_tick, _ = _evaluate(database_url, instance)
+    day = metered_days[2]
+    _snapshot_on(engine, "snapshot:late", day, datetime.now(UTC) - timedelta(minutes=30))
+
+    monkeypatch.setenv("ARCADIA_LATE_COMMIT_WINDOW_MINUTES", "20")
+    narrow, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
+    assert narrow.run_requests == []  # behind a 20-minute window: the reconciliation's
+    monkeypatch.delenv("ARCADIA_LATE_COMMIT_WINDOW_MINUTES")
+    result, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
+    assert _ranges(result) == [(day.isoformat(), day.isoformat(), None)]
+
+
+def test_a_future_recorded_at_is_named_and_hides_no_later_correction(
+    engine, database_url, metered_days
+):
+    """A host whose clock is a day ahead writes one version: its day is re-metered, the row
+    is named, and the cursor stays at now, so a correction recorded before that future time
+    is still seen on the next tick."""
+    instance = DagsterInstance.ephemeral()
+    first_tick, _ = _evaluate(database_url, instance)
+    ahead = datetime.now(UTC) + timedelta(days=1)
+    _snapshot_on(engine, "snapshot:ahead", metered_days[1], ahead)
+
+    before = datetime.now(UTC)
+    result, _ = _evaluate(database_url, instance, cursor=first_tick.cursor)
+    assert _ranges(result) == [(metered_days[1].isoformat(),) * 2 + (None,)]
+    assert before <= datetime.fromisoformat(result.cursor) <= datetime.now(UTC)
+    warehouse = WarehouseResource(database_url=database_url)
+    source = ArcadiaSourceResource(database_url=database_url)
+    tick = corrections.changed_since(warehouse, source, None, datetime.now(UTC))
+    valid_from = datetime.combine(metered_days[1], datetime.min.time(), UTC) + timedelta(hours=6)
+    assert tick.future == [
+        f"resource snapshot:ahead version valid_from {valid_from.isoformat()} "
+        f"recorded_at {ahead.isoformat()}"
+    ]
+    for request in result.run_requests:
+        assert run_requested(request, instance).success
+
+    _snapshot_on(engine, "snapshot:next", metered_days[5], datetime.now(UTC))
+    later, _ = _evaluate(database_url, instance, cursor=result.cursor)
+    # The future row's day matches its snapshot now: only the new correction's day runs.
+    assert _ranges(later) == [(metered_days[5].isoformat(),) * 2 + (None,)]
