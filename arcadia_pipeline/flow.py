@@ -18,8 +18,14 @@ from arcadia_pipeline.metering.checks import (
 
 RESOURCE_INVENTORY = DailyStep(
     asset="resource_inventory",
-    writes=(schema.resource_inventory, schema.inventory_deployments, schema.inventory_snapshots),
+    writes=(
+        schema.resource_inventory,
+        schema.inventory_deployments,
+        schema.inventory_snapshots,
+        schema.day_fingerprints,
+    ),
     terms=(schema.kind_map,),  # each version's billing kind and accrual
+    reads_source=True,
     gates_close=True,
     description="Every resource version of the source that overlapped the day, clipped to it, "
     "with its billing kind from metering.kind_map, and every deployment version (plan, name) "

@@ -9,6 +9,7 @@ arcadia-pipeline quotes --as-of YYYY-MM-DD      (the materialised quotes, as a t
 arcadia-pipeline statement DEPLOYMENT --month YYYY-MM
 arcadia-pipeline statements --month YYYY-MM --format csv|parquet --output PATH
 arcadia-pipeline close-status --month YYYY-MM    (whether a month can close, as JSON)
+arcadia-pipeline reconcile --from YYYY-MM-DD --to YYYY-MM-DD   (days the source now changes)
 
 `db roles` sets up least privilege in the warehouse (ARCADIA_DATABASE_URL, or --database-url),
 idempotently and in one transaction (arcadia_pipeline/db/roles.py says exactly what):
@@ -41,6 +42,7 @@ from arcadia_pipeline.cli.close_status import add_close_status_command
 from arcadia_pipeline.cli.db import add_db_commands
 from arcadia_pipeline.cli.demo import add_demo_commands
 from arcadia_pipeline.cli.output import CliError
+from arcadia_pipeline.cli.reconcile import add_reconcile_command
 from arcadia_pipeline.cli.statements import add_statement_commands
 from arcadia_pipeline.cli.usage import add_usage_commands
 from arcadia_pipeline.errors import BadSourceData
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_usage_commands(commands)
     add_statement_commands(commands)
     add_close_status_command(commands)
+    add_reconcile_command(commands)
     return parser
 
 

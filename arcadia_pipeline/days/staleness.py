@@ -2,7 +2,8 @@
 correction re-metered the 3rd after the month-to-date figures of the 20th were computed), or
 written before a change of the terms in effect for its month (a price, a kind map row or a
 plan of the open month changed after its days were metered: metering.terms_changes, each
-step judged by the terms tables it declares).
+step judged by the terms tables it declares), or, for the inventory, written before a
+reconciliation found the day's source different (metering.source_findings).
 
 A stale day is not wrong, only older than its input: the catch-up sensor refreshes it from
 its stalest step on, the checks skip it, and a month with a stale day does not close.
@@ -15,7 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, and_, func, literal, or_, select, union_all
 
 from arcadia_pipeline.days.steps import DailyFlow, DailyStep
-from arcadia_pipeline.db.schema import day_writes, terms_changes
+from arcadia_pipeline.db.schema import day_writes, source_findings, terms_changes
 
 
 def _older_than_terms(step: DailyStep):
@@ -39,11 +40,27 @@ def _older_than_terms(step: DailyStep):
     )
 
 
+def _older_than_findings(step: DailyStep):
+    """(asset, day, newest finding) of the step's days written before a reconciliation found
+    their source different (only for a step that reads the source)."""
+    this, f = day_writes.alias("this"), source_findings.c
+    return (
+        select(
+            literal(step.asset).label("asset"),
+            this.c.day,
+            func.max(f.found_at).label("upstream_written_at"),
+        )
+        .join_from(this, source_findings, and_(f.day == this.c.day, f.found_at > this.c.written_at))
+        .where(this.c.asset == step.asset, literal(step.reads_source))
+        .group_by(this.c.day)
+    )
+
+
 def stale_rows(step: DailyStep):
     """(asset, day, newest stamp) of the step's days some read day, or a change of their
     month's terms, is newer than (a day may come twice)."""
     if not step.reads:
-        return _older_than_terms(step)
+        return union_all(_older_than_terms(step), _older_than_findings(step))
     this, upstream = day_writes.alias("this"), day_writes.alias("upstream")
     spans = []
     for reads in step.reads:
@@ -62,7 +79,7 @@ def stale_rows(step: DailyStep):
         .where(this.c.asset == step.asset)
         .group_by(this.c.day)
     )
-    return union_all(read_newer, _older_than_terms(step))
+    return union_all(read_newer, _older_than_terms(step), _older_than_findings(step))
 
 
 def stale_days(

@@ -82,14 +82,17 @@ class DailyStep:
     """One daily asset: `asset` its key; `writes` the tables it replaces one day per
     transaction; `reads` what each of its days reads; `terms` the terms tables (kind map,
     metering config, plan catalog) its rows are computed from, a change of which for its
-    day's month makes the day stale; `checks` its rules; `gates_close`: its days must be
-    written, checked and current before a month closes (False by default: a new step gates
-    only once it has been run over the months still to close)."""
+    day's month makes the day stale; `reads_source`: its days are read from the source, and
+    stale once a reconciliation found the source different; `checks` its rules;
+    `gates_close`: its days must be written, checked and current before a month closes
+    (False by default: a new step gates only once it has been run over the months still to
+    close)."""
 
     asset: str
     writes: tuple[Table, ...]
     reads: tuple[Read, ...] = ()
     terms: tuple[Table, ...] = ()
+    reads_source: bool = False
     checks: tuple[DailyCheck, ...] = ()
     gates_close: bool = False
     description: str = field(default="", compare=False)

@@ -152,6 +152,29 @@ inventory_deployments = Table(
     Index("inventory_deployments_deployment_idx", "deployment_id", "day"),
 )
 
+# Per metered day and deployment ('' for the unattributed resources): the count and an
+# order-independent hash of the snapshot's clipped rows (inventory/fingerprints.py), what a
+# reconciliation compares the source with.
+day_fingerprints = Table(
+    "day_fingerprints",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("deployment_id", Text, primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("fingerprint", Numeric, nullable=False),
+)
+
+# When a reconciliation found a day's source, for a deployment, different from its snapshot:
+# the day's inventory written before it is stale (days/staleness.py).
+source_findings = Table(
+    "source_findings",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("deployment_id", Text, primary_key=True),
+    Column("found_at", TSTZ, primary_key=True),
+    Column("run_id", Text),
+)
+
 # Partitioned by month on period_start.
 usage_records = Table(
     "usage_records",

@@ -4,6 +4,11 @@ day, clipped to it, written from the staged source rows (the resource_inventory 
 `overlaps_day` and `clipped_to_day` are the one definition of "a version's part of a
 day": the snapshot is written with them, and the corrections sensor compares the source
 with the snapshots through them (inventory/changes.py).
+
+A day's fingerprint, per deployment ('' for the unattributed resources), is the count and the
+sum of a 64-bit hash of each of its clipped rows (resource and deployment versions): written
+with the snapshot, and what the reconciliation compares the source with, fingerprinted the
+same way (inventory/reconciliation.py). A sum does not depend on the rows' order.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     Connection,
+    Text,
     and_,
+    cast,
     delete,
     distinct,
     func,
@@ -21,10 +28,12 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
 from arcadia_pipeline.db.schema import (
+    day_fingerprints,
     inventory_deployments,
     inventory_snapshots,
     kind_map,
@@ -61,6 +70,61 @@ def clipped_to_day(versions, d0, d1) -> tuple[ColumnElement, ColumnElement]:
     """(starts_at, ends_at): the part of an overlapping version inside [d0, d1)."""
     v = versions.c
     return func.greatest(v.valid_from, d0), func.least(func.coalesce(v.valid_to, d1), d1)
+
+
+# The deployment key of the resources attributed to no deployment.
+UNATTRIBUTED = ""
+
+
+def _row_hash(kind: str, *values):
+    """A 64-bit hash of one row's values, as JSON text (NULLs and types kept apart)."""
+    return func.hashtextextended(
+        cast(func.jsonb_build_array(cast(literal(kind), Text), *values), Text), 0
+    )
+
+
+def fingerprints(resources, deployments):
+    """SELECT (day, deployment_id, rows, fingerprint) of clipped rows: `resources` with `day`
+    and SNAPSHOT_COLUMNS, `deployments` with `day` and DEPLOYMENT_SNAPSHOT_COLUMNS."""
+    r, d = resources.c, deployments.c
+    parts = union_all(
+        select(
+            r.day,
+            func.coalesce(r.deployment_id, UNATTRIBUTED).label("deployment_id"),
+            _row_hash("r", *(r[name] for name in SNAPSHOT_COLUMNS)).label("hash"),
+        ),
+        select(
+            d.day,
+            d.deployment_id,
+            _row_hash("d", *(d[name] for name in DEPLOYMENT_SNAPSHOT_COLUMNS)).label("hash"),
+        ),
+    ).subquery("parts")
+    p = parts.c
+    return select(
+        p.day,
+        p.deployment_id,
+        func.count().label("rows"),
+        func.sum(p.hash).label("fingerprint"),
+    ).group_by(p.day, p.deployment_id)
+
+
+def snapshot_rows(days):
+    """The snapshot tables' rows of `days` (a subquery with `day`)."""
+    i, d = resource_inventory, inventory_deployments
+    resources = select(i).where(i.c.day.in_(select(days.c.day))).subquery("held_resources")
+    deployments = select(d).where(d.c.day.in_(select(days.c.day))).subquery("held_deployments")
+    return resources, deployments
+
+
+def write_day_fingerprints(connection: Connection, day: date) -> None:
+    """Replace the day's fingerprints with those of its snapshot (in the day's transaction,
+    after its snapshot rows)."""
+    days = select(literal(day).label("day")).subquery("days")
+    connection.execute(delete(day_fingerprints).where(day_fingerprints.c.day == day))
+    query = fingerprints(*snapshot_rows(days))
+    connection.execute(
+        insert(day_fingerprints).from_select(["day", "deployment_id", "rows", "fingerprint"], query)
+    )
 
 
 @dataclass(frozen=True)
@@ -172,6 +236,7 @@ def replace_inventory_day(
             [c.name for c in deployments.selected_columns], deployments
         )
     )
+    write_day_fingerprints(warehouse, day)
     snap = (
         warehouse.execute(
             select(inventory_snapshots).where(inventory_snapshots.c.snapshot_id == snapshot_id)

@@ -20,12 +20,14 @@ from arcadia_pipeline.catalog.kinds import GRANULARITIES, MIN_RETENTION_DAYS
 from arcadia_pipeline.db.partitions import partition_name
 from arcadia_pipeline.db.schema import (
     SCHEMA,
+    day_fingerprints,
     inventory_deployments,
     inventory_snapshots,
     kind_map,
     metering_config,
     resource_inventory,
     retention_removals,
+    source_findings,
     statement_months,
     usage_records,
 )
@@ -248,7 +250,7 @@ def remove_inventory_before(connection: Connection, first_kept: date) -> Invento
     removed += connection.execute(
         delete(resource_inventory).where(resource_inventory.c.day < first_kept)
     ).rowcount
-    for table in (inventory_deployments, inventory_snapshots):
+    for table in (inventory_deployments, inventory_snapshots, day_fingerprints, source_findings):
         connection.execute(delete(table).where(table.c.day < first_kept))
     return InventoryRetention(removed, dropped)
 
