@@ -19,6 +19,7 @@ from sqlalchemy import Connection, select
 
 from arcadia_pipeline.cli.deployments import UNKNOWN, known_deployment
 from arcadia_pipeline.cli.output import CliError, check_month, decimal_str, money, month_arg
+from arcadia_pipeline.cli.stale import warn_if_stale
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import (
     monthly_statement_lines,
@@ -26,6 +27,7 @@ from arcadia_pipeline.db.schema import (
     statement_adjustments,
     statement_months,
 )
+from arcadia_pipeline.flow import USAGE_RECORDS
 from arcadia_pipeline.pricing.proration import plan_periods
 from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.statements.export import FORMATS, statement_rows, write_statements
@@ -118,6 +120,9 @@ def cmd_statement(args) -> None:
         if not known_deployment(connection, args.deployment):
             raise CliError(f"unknown deployment {args.deployment!r} ({UNKNOWN})")
         statement = statement_json(connection, args.deployment, args.month)
+        if statement is not None:  # a draft may change; a closed month gets adjustments
+            last = month_end(args.month)
+            warn_if_stale(connection, args.month, last, USAGE_RECORDS, "the statement")
         if statement is None:
             if not priced(connection, args.month):
                 raise CliError(

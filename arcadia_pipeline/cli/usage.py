@@ -16,12 +16,14 @@ from sqlalchemy import Connection, select
 
 from arcadia_pipeline.cli.deployments import UNKNOWN, known_deployment
 from arcadia_pipeline.cli.output import CliError, decimal_str, iso_date, not_after_today
+from arcadia_pipeline.cli.stale import warn_if_stale
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import deployment_quotes
+from arcadia_pipeline.flow import DEPLOYMENT_QUOTES, USAGE_RECORDS
 from arcadia_pipeline.pricing.reference import Quote, month_to_date_quote
 from arcadia_pipeline.pricing.usage import usage_for_period
 from arcadia_pipeline.settings import warehouse_url
-from arcadia_pipeline.utc import iter_days
+from arcadia_pipeline.utc import iter_days, month_start
 
 
 def require_known(deployment_id: str) -> None:
@@ -70,6 +72,7 @@ def cmd_usage(args) -> None:
     with make_engine(warehouse_url()).connect() as connection:
         usage = usage_for_period(connection, args.deployment, args.start, args.end)
         missing = unmetered_days(connection, args.start, args.end)
+        warn_if_stale(connection, args.start, args.end, USAGE_RECORDS, "the usage")
     if missing:  # the figures are printed, but never silently short
         print(
             f"arcadia-pipeline: warning: {len(missing)} day(s) of the range are not metered "
@@ -90,6 +93,7 @@ def cmd_quote(args) -> None:
     require_known(args.deployment)
     with make_engine(warehouse_url()).connect() as connection:
         quote = month_to_date_quote(connection, args.deployment, args.as_of)
+        warn_if_stale(connection, month_start(args.as_of), args.as_of, USAGE_RECORDS, "the quote")
     if quote is None:
         raise CliError(
             f"{args.deployment} did not exist in {args.as_of:%Y-%m} through {args.as_of} "
@@ -119,6 +123,8 @@ def cmd_quotes(args) -> None:
     not_after_today("--as-of", args.as_of)
     with make_engine(warehouse_url()).connect() as connection:
         print(quotes_table(connection, args.as_of))
+        first = month_start(args.as_of)
+        warn_if_stale(connection, first, args.as_of, DEPLOYMENT_QUOTES, "the quotes")
 
 
 def add_usage_commands(commands) -> None:
