@@ -9,6 +9,7 @@ bad variable.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -54,6 +55,9 @@ class Settings:
     # this many days (BackfillPolicy.multi_run); None (unset): a range is one run.
     max_days_per_run: int | None
     pg_work_mem: str  # ARCADIA_PG_WORK_MEM: e.g. 128MB (kB, MB or GB)
+    # ARCADIA_ALERT_URLS: the Apprise URLs every alert goes to; empty: no alert is sent.
+    # They hold passwords and tokens: never in a message or a log (alert_url_name).
+    alert_urls: tuple[str, ...] = ()
 
 
 def _iso_date(name: str, value: str, errors: list[str]) -> date:
@@ -103,6 +107,44 @@ def _memory(name: str, value: str, errors: list[str]) -> str:
         return value
     errors.append(f"{name} must be a size from 64kB to 2GB such as 128MB, got {value!r}")
     return DEFAULT_PG_WORK_MEM
+
+
+# ARCADIA_ALERT_URLS: URLs separated by whitespace, or by a comma before the next scheme (a
+# comma inside a URL, as in Apprise's `?to=a@example.com,b@example.com`, stays in it).
+_ALERT_URL_SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def alert_url_name(position: int, url: str) -> str:
+    """How a message names an alert URL: its position (1-based) and scheme, never the URL
+    (it holds a password or a token)."""
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*(?=://)", url)
+    return f"URL {position} ({scheme[0].lower() + '://' if scheme else 'no scheme'})"
+
+
+@functools.cache
+def _apprise_loads(url: str) -> bool:
+    """Whether Apprise can load `url` (once per URL and process: Apprise loads its plugins
+    on first use, about a second)."""
+    import apprise  # only when alerts are configured
+
+    # Apprise logs what it cannot parse, URL and all: not here.
+    logger = apprise.logger
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        return apprise.Apprise.instantiate(url) is not None
+    finally:
+        logger.disabled = disabled
+
+
+def _alert_urls(name: str, value: str, errors: list[str]) -> tuple[str, ...]:
+    """The Apprise URLs of `value`; each one Apprise cannot load (an unknown scheme, a
+    token missing) is an error naming its position and scheme only."""
+    urls = tuple(url for part in _ALERT_URL_SEPARATOR.split(value) if (url := part.strip(",")))
+    bad = [alert_url_name(n, url) for n, url in enumerate(urls, 1) if not _apprise_loads(url)]
+    if bad:
+        errors.append(f"{name} holds {', '.join(bad)} that Apprise cannot load (see "
+                      "https://appriseit.com/services/ for each service's URL)")  # fmt: skip
+    return urls
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...], errors: list[str]) -> str:
@@ -156,6 +198,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         pg_work_mem=_memory(
             "ARCADIA_PG_WORK_MEM", get("ARCADIA_PG_WORK_MEM", DEFAULT_PG_WORK_MEM), errors
         ),
+        alert_urls=_alert_urls("ARCADIA_ALERT_URLS", get("ARCADIA_ALERT_URLS", ""), errors),
     )  # fmt: skip
     if errors:
         raise SettingsError("invalid settings: " + "; ".join(errors))

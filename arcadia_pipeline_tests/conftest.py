@@ -18,6 +18,7 @@ from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import upgrade
 from arcadia_pipeline.db.schema import (
     STATEMENT_TABLES,
+    alerts,
     day_failures,
     kind_map,
     metering_config,
@@ -25,6 +26,7 @@ from arcadia_pipeline.db.schema import (
     plan_items,
     plans,
     retention_removals,
+    source_findings,
     terms_changes,
 )
 from arcadia_pipeline.db.source import create_source_tables
@@ -41,6 +43,8 @@ DATA_TABLES = (
     *(table.fullname for table in STATEMENT_TABLES),
     terms_changes.fullname,
     retention_removals.fullname,
+    source_findings.fullname,
+    alerts.fullname,  # an incident a test told must not keep the next test's silent
 )
 # What the migrations ship, kept aside once per session (schema `shipped`) and put back
 # before every test: a test may change them, and a kind or price a later migration adds is

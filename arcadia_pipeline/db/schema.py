@@ -353,3 +353,15 @@ STATEMENT_TABLES = (
     monthly_statements,
     statement_months,
 )
+
+# One row per incident told to the operators (alerts/notify.py): recorded before it is sent,
+# so an incident is sent once; `delivered`: every ARCADIA_ALERT_URLS URL took it.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("incident", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("sent_at", TSTZ, nullable=False),
+    Column("delivered", Boolean, nullable=False),
+)

@@ -12,6 +12,7 @@ from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReaso
 from sqlalchemy import Connection
 
 from arcadia_pipeline import utc
+from arcadia_pipeline.defs.alerts.incidents import alert_future_versions
 from arcadia_pipeline.defs.daily.metering_job import DAILY_JOB
 from arcadia_pipeline.inventory.changes import (
     batch_end,
@@ -117,6 +118,7 @@ def re_meter_corrections(
             "recorded_at in the future (a clock ahead; not trusted as the cursor): "
             + "; ".join(tick.future)
         )
+        alert_future_versions(warehouse, tick.future)  # once per row
     if not changed:
         return SensorResult(
             skip_reason=SkipReason("no corrections of metered days"),

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from arcadia_pipeline import utc
 from arcadia_pipeline.db.schema import inventory_snapshots
+from arcadia_pipeline.defs.alerts.incidents import alert_reconciliation
 from arcadia_pipeline.flow import RESOURCE_INVENTORY
 from arcadia_pipeline.inventory.reconciliation import differing_days, record_findings
 from arcadia_pipeline.orchestration.automation import schedule_status
@@ -75,6 +76,7 @@ def reconcile_source(
             f"the source changed {len(found)} metered day(s) without a timestamp saying so: "
             f"{days_text(found)}; deployments {', '.join(map(repr, deployments[:20]))}"
         )
+        alert_reconciliation(warehouse, context.job_name, context.run_id, found)
     return len(found)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, func, select
 
 from arcadia_pipeline import utc
 from arcadia_pipeline.db.schema import day_writes, statement_months
+from arcadia_pipeline.defs.alerts.incidents import alert_missed_close
 from arcadia_pipeline.orchestration.automation import schedule_status, sensor_status
 from arcadia_pipeline.orchestration.partitions import monthly_partitions
 from arcadia_pipeline.orchestration.resources import WarehouseResource
@@ -101,6 +102,8 @@ def request_months(
                 continue
             final = why == "close" or closing.due_to_close(month, now)
             unready = closing.unready_days(connection, month, now.date(), complete=final)
+            if why == "close":  # due MISSED_CLOSE_AFTER ago or more, not closed: told once
+                alert_missed_close(context.instance, warehouse, MONTHLY_JOB, ASSET, month, unready)
             if unready:
                 waiting.append(f"{month_text(month)} ({'; '.join(unready)})")
                 continue

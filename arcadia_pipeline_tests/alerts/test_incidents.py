@@ -1,0 +1,281 @@
+"""Each incident reaches the local SMTP server and webhook once, through real Dagster runs and
+sensor ticks: a failed run, a failed blocking check, a version recorded in the future,
+reconciliation findings and a month not closed by its deadline; a green night sends nothing.
+"""
+
+import os
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from dagster import DagsterInstance, build_run_status_sensor_context, build_sensor_context
+from sqlalchemy import text
+
+from arcadia_pipeline.defs.daily.reconciliation import ReconcileConfig, reconciliation_job
+from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
+from arcadia_pipeline_tests.statements.support import sensor_requests
+from arcadia_pipeline_tests.support import (
+    add_deployment,
+    add_version,
+    defs,
+    hold_clock,
+    materialize_range,
+    sensor,
+    utc,
+)
+
+DAY = date(2025, 3, 10)
+
+
+def resources(database_url):
+    return {
+        "warehouse": WarehouseResource(database_url=database_url),
+        "arcadia_source": ArcadiaSourceResource(database_url=database_url),
+    }
+
+
+def meter_day(instance, day=DAY):
+    """The nightly run of one day, as the schedule launches it."""
+    return defs.resolve_job_def("daily_metering_job").execute_in_process(
+        instance=instance, partition_key=day.isoformat(), raise_on_error=False
+    )
+
+
+def run_failure_tick(result, instance, database_url):
+    """run_failure_alert_sensor evaluated on the failed run, as the daemon evaluates it."""
+    context = build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor",
+        dagster_event=result.get_run_failure_event(),
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        resources={"warehouse": WarehouseResource(database_url=database_url)},
+    ).for_run_failure()
+    sensor("run_failure_alert_sensor")(context)
+
+
+def check_tick(instance, database_url, cursor=None):
+    context = build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"warehouse": WarehouseResource(database_url=database_url)},
+    )
+    sensor("check_failure_alert_sensor")(context)
+    return context.cursor
+
+
+def corrections_tick(instance, database_url, cursor=None):
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, resources=resources(database_url)
+    )
+    return sensor("late_corrections_sensor")(context)
+
+
+def reconcile(instance, database_url):
+    config = {"ops": {"reconcile_source": {"config": ReconcileConfig().model_dump()}}}
+    result = reconciliation_job.execute_in_process(
+        run_config=config, resources=resources(database_url), instance=instance
+    )
+    assert result.success
+    return result
+
+
+def incidents(engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(
+            connection.execute(text("SELECT incident FROM metering.alerts ORDER BY 1")).scalars()
+        )
+
+
+def assert_one_alert(channels, *expected: str) -> tuple[str, dict]:
+    """Exactly one email and one webhook POST, each naming every `expected` text, and
+    neither holding the warehouse's URL, its password or an alert URL."""
+    assert len(channels.emails) == 1, channels.emails
+    assert len(channels.posts) == 1, channels.posts
+    [mail], [post] = channels.emails, channels.posts
+    for wanted in expected:
+        assert wanted in mail, (wanted, mail)
+        assert wanted in post["title"] + "\n" + post["message"], (wanted, post)
+    received = channels.everything()
+    database_url = os.environ["ARCADIA_DATABASE_URL"]
+    assert database_url not in received
+    password = WarehouseResource(database_url=database_url).engine.url.password
+    assert not password or password not in received
+    for url in channels.urls.split():
+        assert url not in received
+    return mail, post
+
+
+@pytest.fixture
+def bad_source(engine):
+    """A resource of a kind the kind map does not know: the day fails at once, named."""
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "lb:1", "dep-a", "load_balancer", utc(2025, 1, 1))
+
+
+def test_a_failed_run_is_told_once_with_job_asset_days_and_error(
+    engine, database_url, channels, bad_source
+):
+    instance = DagsterInstance.ephemeral()
+    result = meter_day(instance)
+    assert not result.success
+
+    run_failure_tick(result, instance, database_url)
+    run_failure_tick(result, instance, database_url)  # the same failure evaluated again
+
+    mail, post = assert_one_alert(
+        channels,
+        "run failed: daily_metering_job on 2025-03-10",
+        "job: daily_metering_job",
+        "resource_inventory",
+        "days: 2025-03-10",
+        "error: resource_inventory failed on 2025-03-10: the source has 1 row(s) the "
+        "pipeline cannot meter",
+    )
+    assert post["type"] == "failure"
+    assert "Traceback" not in mail  # the first line of the error, not the stack
+    assert incidents(engine) == [f"run:{result.run_id}"]
+
+
+def test_a_green_night_sends_nothing(engine, database_url, channels, monkeypatch):
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
+    add_version(engine, "spaces:1", "dep-a", "spaces_bucket", utc(2025, 1, 1), size_gb=50)
+    instance = DagsterInstance.ephemeral()
+    assert meter_day(instance).success
+
+    cursor = check_tick(instance, database_url)
+    assert cursor is not None  # the checks of the night were read, all passed
+    assert corrections_tick(instance, database_url).run_requests == []
+    hold_clock(monkeypatch, datetime(2025, 3, 11, 4, 40, tzinfo=UTC))
+    reconcile(instance, database_url)
+    sensor_requests(instance, monkeypatch, datetime(2025, 3, 11, 5, tzinfo=UTC))
+
+    assert channels.emails == [] and channels.posts == []
+    assert incidents(engine) == []
+
+
+@pytest.fixture
+def doubling_trigger(engine):
+    """A fault in the write path: every droplet record lands with twice its hours."""
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                """
+                CREATE FUNCTION metering.test_double_qty() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN NEW.qty := NEW.qty * 2; RETURN NEW; END $$;
+                CREATE TRIGGER test_double_qty BEFORE INSERT ON metering.usage_records
+                FOR EACH ROW WHEN (NEW.resource_kind = 'droplet_hours')
+                EXECUTE FUNCTION metering.test_double_qty();
+                """
+            )
+        )
+    yield
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "DROP TRIGGER test_double_qty ON metering.usage_records;"
+                " DROP FUNCTION metering.test_double_qty()"
+            )
+        )
+
+
+def test_a_failed_blocking_check_is_told_once(engine, database_url, channels, doubling_trigger):
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
+    instance = DagsterInstance.ephemeral()
+    result = meter_day(instance)
+    assert not result.success
+
+    cursor = check_tick(instance, database_url)
+    check_tick(instance, database_url, cursor)  # nothing new
+    check_tick(instance, database_url)  # the same evaluations read again (a lost cursor)
+
+    assert_one_alert(
+        channels,
+        "check failed: usage_records_within_bounds on usage_records (2025-03-10)",
+        "job: daily_metering_job",
+        "asset: usage_records",
+        "days: 2025-03-10",
+        "droplet:1: 48.000000000000000000 hours on 2025-03-10",
+    )
+    [incident] = incidents(engine)
+    assert incident == (
+        f"check:usage_records:usage_records_within_bounds:2025-03-10:{result.run_id}"
+    )
+
+
+def test_a_version_recorded_in_the_future_is_told_once(engine, database_url, channels):
+    today = datetime.now(UTC).date()
+    day = today - timedelta(days=3)
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
+    materialize_range(day, day)
+    instance = DagsterInstance.ephemeral()
+    first = corrections_tick(instance, database_url)
+    ahead = datetime.now(UTC) + timedelta(days=1)
+    midday = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=6)
+    add_version(engine, "snapshot:ahead", "dep-a", "snapshot", midday,
+                midday + timedelta(hours=6), size_gb=10, recorded_at=ahead)  # fmt: skip
+
+    second = corrections_tick(instance, database_url, first.cursor)
+    corrections_tick(instance, database_url, second.cursor)  # still in the future: named again
+
+    assert_one_alert(
+        channels,
+        "recorded_at in the future: resource snapshot:ahead",
+        "job: late_corrections_sensor",
+        "asset: resource_inventory",
+        f"days: from {day.isoformat()}",
+        f"recorded_at {ahead.isoformat()}",
+    )
+    [incident] = incidents(engine)
+    assert incident.startswith("future:resource snapshot:ahead version valid_from")
+
+
+def test_reconciliation_findings_are_told_once_per_run(engine, database_url, channels, monkeypatch):
+    add_deployment(engine, "dep-a", "starter")
+    add_deployment(engine, "dep-b", "starter")
+    add_version(engine, "spaces:big", "dep-a", "spaces_bucket", utc(2025, 1, 1), size_gb=5000)
+    add_version(engine, "droplet:1", "dep-b", "droplet", utc(2025, 1, 1))
+    materialize_range(date(2025, 2, 10), date(2025, 2, 12))
+    with engine.begin() as connection:  # deleted outright: no timestamp says so
+        connection.execute(
+            text("DELETE FROM arcadia.resource_versions WHERE resource_id = 'spaces:big'")
+        )
+    hold_clock(monkeypatch, datetime(2025, 2, 20, 4, 40, tzinfo=UTC))
+    instance = DagsterInstance.ephemeral()
+    result = reconcile(instance, database_url)
+
+    assert_one_alert(
+        channels,
+        "reconciliation found 3 changed day(s): 2025-02-10 to 2025-02-12",
+        "job: reconciliation_job",
+        "asset: resource_inventory",
+        "days: 2025-02-10 to 2025-02-12",
+        "deployments: dep-a",
+    )
+    assert "dep-b" not in channels.posts[0]["message"]
+    assert incidents(engine) == [f"reconcile:{result.run_id}"]
+
+
+def test_a_month_not_closed_by_its_deadline_is_told_once_with_why(engine, channels, monkeypatch):
+    """February is due to close on 4 March (grace 3 days); a day after that it is still not
+    closed, its days not all metered: told once, however many ticks see it."""
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
+    materialize_range(date(2025, 2, 1), date(2025, 2, 27))  # the 28th never metered
+    instance = DagsterInstance.ephemeral()
+
+    sensor_requests(instance, monkeypatch, datetime(2025, 3, 4, 12, tzinfo=UTC))
+    assert channels.posts == []  # due, but the sensor's day of grace is not over
+    sensor_requests(instance, monkeypatch, datetime(2025, 3, 5, 0, 5, tzinfo=UTC))
+    sensor_requests(instance, monkeypatch, datetime(2025, 3, 5, 0, 10, tzinfo=UTC))
+
+    assert_one_alert(
+        channels,
+        "2025-02 did not close by its deadline",
+        "job: monthly_statements_job",
+        "asset: monthly_usage_statements",
+        "days: 2025-02",
+        "2025-02-28",
+    )
+    assert incidents(engine) == ["close:2025-02"]
