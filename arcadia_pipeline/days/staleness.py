@@ -19,67 +19,54 @@ from arcadia_pipeline.days.steps import DailyFlow, DailyStep
 from arcadia_pipeline.db.schema import day_writes, source_findings, terms_changes
 
 
-def _older_than_terms(step: DailyStep):
-    """(asset, day, newest change) of the step's days written before a change of the terms
-    it reads for their month (one in effect from that month or an earlier one)."""
-    this, t = day_writes.alias("this"), terms_changes.c
-    read = [table.name for table in step.terms]
+def _written_before(step: DailyStep, newer, stamp, matches):
+    """(asset, day, newest stamp) of the step's days written before a row of `newer` that
+    `matches(this)` (this: the day's write stamp): one select per kind of input."""
+    this = day_writes.alias("this")
     return (
         select(
             literal(step.asset).label("asset"),
             this.c.day,
-            func.max(t.changed_at).label("upstream_written_at"),
+            func.max(stamp).label("upstream_written_at"),
         )
-        .join_from(
-            this,
-            terms_changes,
-            and_(t.effective_from <= this.c.day, t.changed_at > this.c.written_at),
-        )
-        .where(this.c.asset == step.asset, t.terms.in_(read))
-        .group_by(this.c.day)
-    )
-
-
-def _older_than_findings(step: DailyStep):
-    """(asset, day, newest finding) of the step's days written before a reconciliation found
-    their source different (only for a step that reads the source)."""
-    this, f = day_writes.alias("this"), source_findings.c
-    return (
-        select(
-            literal(step.asset).label("asset"),
-            this.c.day,
-            func.max(f.found_at).label("upstream_written_at"),
-        )
-        .join_from(this, source_findings, and_(f.day == this.c.day, f.found_at > this.c.written_at))
-        .where(this.c.asset == step.asset, literal(step.reads_source))
+        .join_from(this, newer, and_(matches(this.c), stamp > this.c.written_at))
+        .where(this.c.asset == step.asset)
         .group_by(this.c.day)
     )
 
 
 def stale_rows(step: DailyStep):
-    """(asset, day, newest stamp) of the step's days some read day, or a change of their
-    month's terms, is newer than (a day may come twice)."""
-    if not step.reads:
-        return union_all(_older_than_terms(step), _older_than_findings(step))
-    this, upstream = day_writes.alias("this"), day_writes.alias("upstream")
-    spans = []
-    for reads in step.reads:
-        if reads.span == "day":
-            same = upstream.c.day == this.c.day
-        else:
-            same = upstream.c.day.between(func.date_trunc("month", this.c.day), this.c.day)
-        spans.append(and_(upstream.c.asset == reads.step.asset, same))
-    read_newer = (
-        select(
-            literal(step.asset).label("asset"),
-            this.c.day,
-            func.max(upstream.c.written_at).label("upstream_written_at"),
+    """(asset, day, newest stamp) of the step's days some read day, a change of the terms it
+    reads for their month, or (a step reading the source) a reconciliation finding is newer
+    than (a day may come twice)."""
+    t = terms_changes.c
+    read = [table.name for table in step.terms]
+    parts = [
+        _written_before(
+            step, terms_changes, t.changed_at,
+            lambda this: and_(t.effective_from <= this.day, t.terms.in_(read)),
         )
-        .join_from(this, upstream, and_(or_(*spans), upstream.c.written_at > this.c.written_at))
-        .where(this.c.asset == step.asset)
-        .group_by(this.c.day)
-    )
-    return union_all(read_newer, _older_than_terms(step), _older_than_findings(step))
+    ]  # fmt: skip
+    if step.reads:
+        upstream = day_writes.alias("upstream")
+
+        def read_by(this):
+            spans = []
+            for reads in step.reads:
+                if reads.span == "day":
+                    same = upstream.c.day == this.day
+                else:
+                    same = upstream.c.day.between(func.date_trunc("month", this.day), this.day)
+                spans.append(and_(upstream.c.asset == reads.step.asset, same))
+            return or_(*spans)
+
+        parts.append(_written_before(step, upstream, upstream.c.written_at, read_by))
+    if step.reads_source:
+        f = source_findings.c
+        parts.append(
+            _written_before(step, source_findings, f.found_at, lambda this: f.day == this.day)
+        )
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def stale_days(

@@ -14,12 +14,10 @@ from datetime import date, datetime
 from sqlalchemy import (
     Column,
     Connection,
-    DateTime,
     Engine,
     MetaData,
     Table,
     Text,
-    cast,
     except_all,
     func,
     literal,
@@ -27,7 +25,6 @@ from sqlalchemy import (
     union,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import INTERVAL
 
 from arcadia_pipeline.db.schema import (
     inventory_deployments,
@@ -40,7 +37,8 @@ from arcadia_pipeline.errors import MAX_LISTED
 from arcadia_pipeline.inventory.snapshot import (
     DEPLOYMENT_SNAPSHOT_COLUMNS,
     SNAPSHOT_COLUMNS,
-    clipped_to_day,
+    clipped_rows,
+    metered_days,
     overlaps_day,
 )
 from arcadia_pipeline.utc import days_bounds
@@ -138,16 +136,9 @@ def _changed_versions_query(
 def _differing_days(days, versions, changed, id_column, snapshot, columns):
     """Days where the changed ids' versions, clipped to the day, and the day's snapshot of
     them differ either way (added, removed or altered)."""
-    v = versions.c
-    starts_at, ends_at = clipped_to_day(versions, days.c.d0, days.c.d1)
-    clipped = {"starts_at": starts_at, "ends_at": ends_at}
     # The two source reads are separate statements: compare exactly the same ids.
     ids = select(changed.c[id_column])
-    source_now = (
-        select(days.c.day, *(clipped[n].label(n) if n in clipped else v[n] for n in columns))
-        .join_from(versions, days, overlaps_day(versions, days.c.d0, days.c.d1))
-        .where(v[id_column].in_(ids))
-    )
+    source_now = clipped_rows(versions, days, columns).where(versions.c[id_column].in_(ids))
     i = snapshot.c
     held = (
         select(i.day, *(i[name] for name in columns))
@@ -162,13 +153,7 @@ def _differing_days(days, versions, changed, id_column, snapshot, columns):
 def _changed_days_query(first: date, last: date):
     """Metered days of [first, last] where the changed resources or deployments, clipped to
     the day, differ from the day's snapshot of them."""
-    s = inventory_snapshots.c
-    d0 = func.timezone("UTC", cast(s.day, DateTime))
-    days = (
-        select(s.day, d0.label("d0"), (d0 + cast(literal("24 hours"), INTERVAL)).label("d1"))
-        .where(s.day.between(first, last))
-        .subquery("days")
-    )
+    days = metered_days(first, last)
     resources = _differing_days(
         days, changed_versions, changed_resources, "resource_id", resource_inventory,
         SNAPSHOT_COLUMNS,

@@ -10,69 +10,43 @@ missed_days_sensor re-meters it (and a closed month's statements get their adjus
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import (
     Connection,
-    DateTime,
     Engine,
     and_,
-    cast,
     func,
     insert,
-    literal,
     or_,
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import INTERVAL
 
 from arcadia_pipeline.db.schema import (
     day_fingerprints,
-    inventory_snapshots,
     source_findings,
 )
 from arcadia_pipeline.inventory.snapshot import (
     DEPLOYMENT_SNAPSHOT_COLUMNS,
     SNAPSHOT_COLUMNS,
-    clipped_to_day,
+    clipped_rows,
     fingerprints,
-    overlaps_day,
+    metered_days,
     snapshot_rows,
 )
 from arcadia_pipeline.inventory.staging import stage_source, staged_deployments, staged_versions
 from arcadia_pipeline.utc import days_bounds
 
 
-def _metered_days(first: date, last: date):
-    s = inventory_snapshots.c
-    d0 = func.timezone("UTC", cast(s.day, DateTime))
-    return (
-        select(s.day, d0.label("d0"), (d0 + cast(literal("24 hours"), INTERVAL)).label("d1"))
-        .where(s.day.between(first, last))
-        .subquery("days")
-    )
-
-
 def _source_rows(days):
     """The staged source versions clipped to each metered day, as the snapshot clips them."""
-    clipped = []
-    for versions, columns in (
-        (staged_versions, SNAPSHOT_COLUMNS),
-        (staged_deployments, DEPLOYMENT_SNAPSHOT_COLUMNS),
-    ):
-        starts_at, ends_at = clipped_to_day(versions, days.c.d0, days.c.d1)
-        values = {"starts_at": starts_at, "ends_at": ends_at}
-        clipped.append(
-            select(
-                days.c.day,
-                *(values[name].label(name) if name in values else versions.c[name]
-                  for name in columns),
-            )
-            .join_from(versions, days, overlaps_day(versions, days.c.d0, days.c.d1))
-            .subquery(f"source_{versions.name}")
-        )  # fmt: skip
-    return clipped
+    return (
+        clipped_rows(staged_versions, days, SNAPSHOT_COLUMNS).subquery("source_versions"),
+        clipped_rows(staged_deployments, days, DEPLOYMENT_SNAPSHOT_COLUMNS).subquery(
+            "source_deployments"
+        ),
+    )
 
 
 def differing_days(
@@ -84,7 +58,7 @@ def differing_days(
     `source=None`: the source relations are in the warehouse database.
 
     Days metered before fingerprints were kept are fingerprinted from their snapshot rows."""
-    days = _metered_days(first, last)
+    days = metered_days(first, last)
     if warehouse.execute(select(func.count()).select_from(days)).scalar_one() == 0:
         return {}
     stage_source(warehouse, source, *days_bounds(first, last))
@@ -117,11 +91,11 @@ def differing_days(
 
 def record_findings(
     connection: Connection, found: dict[date, list[str]], run_id: str | None
-) -> datetime | None:
-    """Record a reconciliation's findings: each day's inventory written before them is
-    stale, and re-metered (days/staleness.py). Returns when they were found."""
+) -> None:
+    """Record a reconciliation's findings, all found at one instant: each day's inventory
+    written before them is stale, and re-metered (days/staleness.py)."""
     if not found:
-        return None
+        return
     found_at = connection.execute(select(func.clock_timestamp())).scalar_one()
     connection.execute(
         insert(source_findings),
@@ -131,4 +105,3 @@ def record_findings(
             for dep in deployments
         ],
     )
-    return found_at

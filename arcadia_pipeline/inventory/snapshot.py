@@ -18,6 +18,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     Connection,
+    DateTime,
     Text,
     and_,
     cast,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.sql.elements import ColumnElement
 
 from arcadia_pipeline.db.schema import (
@@ -70,6 +72,29 @@ def clipped_to_day(versions, d0, d1) -> tuple[ColumnElement, ColumnElement]:
     """(starts_at, ends_at): the part of an overlapping version inside [d0, d1)."""
     v = versions.c
     return func.greatest(v.valid_from, d0), func.least(func.coalesce(v.valid_to, d1), d1)
+
+
+def metered_days(first: date, last: date):
+    """The metered days of [first, last] (those with a snapshot) with their bounds: a
+    subquery of (day, d0, d1)."""
+    s = inventory_snapshots.c
+    d0 = func.timezone("UTC", cast(s.day, DateTime))
+    return (
+        select(s.day, d0.label("d0"), (d0 + cast(literal("24 hours"), INTERVAL)).label("d1"))
+        .where(s.day.between(first, last))
+        .subquery("days")
+    )
+
+
+def clipped_rows(versions, days, columns):
+    """SELECT (day, *columns) of the source `versions` clipped to each of `days` they
+    overlap (a subquery of day, d0, d1), as a snapshot holds them."""
+    starts_at, ends_at = clipped_to_day(versions, days.c.d0, days.c.d1)
+    clipped = {"starts_at": starts_at, "ends_at": ends_at}
+    v = versions.c
+    return select(
+        days.c.day, *(clipped[n].label(n) if n in clipped else v[n] for n in columns)
+    ).join_from(versions, days, overlaps_day(versions, days.c.d0, days.c.d1))
 
 
 # The deployment key of the resources attributed to no deployment.
