@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from dagster import DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, materialize
 from sqlalchemy import Engine, text
 
 from arcadia_pipeline import utc as utc_clock
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.definitions import defs as load_definitions
+from arcadia_pipeline.defs.freshness.freshness_checks import FRESHNESS_CHECKS
 from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.orchestration.partitions import range_tags
 
@@ -98,11 +99,13 @@ def add_version(
 
 
 def _with_checks(assets) -> list:
-    """The assets plus the asset checks on them, as a real run of the job has them."""
+    """The assets plus the asset checks on them, as a real run of the job has them: all but
+    the freshness checks, which their sensor evaluates in runs of their own."""
     checks = [
         check
         for check in defs.asset_checks or []
         if all(key.asset_key.to_user_string() in assets for key in check.check_keys)
+        and not {key.name for key in check.check_keys} & FRESHNESS_CHECKS
     ]
     return [defs.get_assets_def(name) for name in assets] + checks
 
@@ -123,6 +126,28 @@ def run_requested(request, instance):
     job = defs.resolve_job_def(request.job_name or "daily_metering_job")
     return job.execute_in_process(
         instance=instance, tags=request.tags, asset_selection=request.asset_selection
+    )
+
+
+def freshness_checks() -> list:
+    return [
+        check
+        for check in defs.asset_checks or []
+        if {key.name for key in check.check_keys} & FRESHNESS_CHECKS
+    ]
+
+
+def evaluate_freshness(instance, check_keys=None):
+    """A run of the freshness checks alone (all, or `check_keys`: a sensor's request), as
+    freshness_checks_sensor launches it; the result of the run."""
+    checks = freshness_checks()
+    keys = check_keys or [key for check in checks for key in check.check_keys]
+    assets = [defs.get_assets_def(name) for name in [*ASSETS, "monthly_usage_statements"]]
+    return materialize(
+        [*assets, *checks],
+        selection=AssetSelection.checks(*keys),
+        resources=defs.resources,
+        instance=instance,
     )
 
 

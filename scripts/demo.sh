@@ -29,8 +29,8 @@ first = (yesterday.replace(day=1) - timedelta(days=1)).replace(day=1)
 print(first, yesterday)')
 echo "metering $first...$last in one run"
 start=$(date +%s)
-dg launch --assets resource_inventory,usage_records,usage_period_aggregates,deployment_quotes \
-  --partition-range "$first...$last" >"$root/.local/demo-materialize.log" 2>&1 \
+dg launch --job daily_metering_job --partition-range "$first...$last" \
+  >"$root/.local/demo-materialize.log" 2>&1 \
   || { tail -40 "$root/.local/demo-materialize.log"; exit 1; }
 echo "metered $first...$last in $(( $(date +%s) - start ))s (log: .local/demo-materialize.log)"
 echo

@@ -101,8 +101,9 @@ def clipped_rows(versions, days, columns):
 UNATTRIBUTED = ""
 
 
-def _row_hash(kind: str, *values):
-    """A 64-bit hash of one row's values, as JSON text (NULLs and types kept apart)."""
+def row_hash(kind: str, *values):
+    """A 64-bit hash of one row's values, as JSON text (NULLs and types kept apart); `kind`
+    tells rows of different tables apart."""
     return func.hashtextextended(
         cast(func.jsonb_build_array(cast(literal(kind), Text), *values), Text), 0
     )
@@ -116,12 +117,12 @@ def fingerprints(resources, deployments):
         select(
             r.day,
             func.coalesce(r.deployment_id, UNATTRIBUTED).label("deployment_id"),
-            _row_hash("r", *(r[name] for name in SNAPSHOT_COLUMNS)).label("hash"),
+            row_hash("r", *(r[name] for name in SNAPSHOT_COLUMNS)).label("hash"),
         ),
         select(
             d.day,
             d.deployment_id,
-            _row_hash("d", *(d[name] for name in DEPLOYMENT_SNAPSHOT_COLUMNS)).label("hash"),
+            row_hash("d", *(d[name] for name in DEPLOYMENT_SNAPSHOT_COLUMNS)).label("hash"),
         ),
     ).subquery("parts")
     p = parts.c

@@ -8,8 +8,11 @@ from collections.abc import Callable
 
 from dagster import (
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
+    AssetKey,
     AssetsDefinition,
+    AssetSelection,
     BackfillPolicy,
     BetaWarning,
     Definitions,
@@ -17,8 +20,10 @@ from dagster import (
     asset,
     asset_check,
 )
+from sqlalchemy import Table
 
 from arcadia_pipeline.days.steps import DailyCheck, DailyStep, FlowError
+from arcadia_pipeline.db.source import SOURCE_TABLES
 from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.orchestration.checks import check_each_day
 from arcadia_pipeline.orchestration.failures import named_failures
@@ -40,6 +45,19 @@ def reads_text(step: DailyStep) -> str:
     return "; ".join(f"{read.step.asset}: {SPANS[read.span]}" for read in step.reads)
 
 
+def source_asset_key(table: Table) -> AssetKey:
+    """A source table's asset: `arcadia/resource_versions`, `arcadia/deployment_versions`."""
+    return AssetKey([table.schema, table.name])
+
+
+def job_selection(checks: dict[str, tuple[str, ...]]) -> AssetSelection:
+    """{asset: its check names} as a job's selection: the assets and exactly those checks.
+    A job's runs (and its schedule's) leave out the freshness checks, which their sensor
+    evaluates on its own (defs/freshness/)."""
+    keys = [AssetCheckKey(AssetKey(a), name) for a, names in checks.items() for name in names]
+    return AssetSelection.assets(*checks).without_checks() | AssetSelection.checks(*keys)
+
+
 def daily_asset(step: DailyStep, loaded: Settings, compute: Callable, **kwargs) -> AssetsDefinition:
     """The step's asset: its key, deps from what it reads, its description, on the daily
     partitions, a range as one run (or as runs of at most ARCADIA_MAX_DAYS_PER_RUN days),
@@ -47,6 +65,7 @@ def daily_asset(step: DailyStep, loaded: Settings, compute: Callable, **kwargs) 
     if step not in DAILY_FLOW.steps:  # else no job, catch-up, staleness or close would see it
         raise FlowError(f"{step.asset} is not a step of flow.DAILY_FLOW")
     reads = list(dict.fromkeys(read.step.asset for read in step.reads))
+    sources = [source_asset_key(table) for table in SOURCE_TABLES] if step.reads_source else []
     description = "\n\n".join(filter(None, [step.description, inspect.getdoc(compute)])) + (
         f"\n\nEach day reads {reads_text(step)}." if reads else ""
     )
@@ -55,7 +74,7 @@ def daily_asset(step: DailyStep, loaded: Settings, compute: Callable, **kwargs) 
         warnings.simplefilter("ignore", BetaWarning)
         return asset(
             name=step.asset,
-            deps=reads,
+            deps=[*sources, *reads],
             description=description,
             partitions_def=daily_partitions(loaded),
             backfill_policy=daily_backfill_policy(loaded.max_days_per_run),

@@ -26,7 +26,14 @@ from arcadia_pipeline.statements.ledger import (
     write_drafts,
 )
 from arcadia_pipeline.statements.month import closed_at, hold_month, mark_priced, price_month
-from arcadia_pipeline.utc import DAY, add_months, day_start, month_end, month_text
+from arcadia_pipeline.utc import (
+    DAY,
+    add_months,
+    day_start,
+    month_end,
+    month_start,
+    month_text,
+)
 
 
 class MonthNotReady(Exception):
@@ -42,6 +49,24 @@ def closes_at(month: date, grace_days: int | None = None) -> datetime:
 
 def due_to_close(month: date, now: datetime) -> bool:
     return now >= closes_at(month)
+
+
+# A month is late a day after it was due to close: the day the close schedule's run and its
+# retries have to close it.
+CLOSE_DEADLINE_AFTER = timedelta(days=1)
+
+
+def close_deadline(month: date) -> datetime:
+    """When the month must be closed by: its end plus the grace days plus one day."""
+    return closes_at(month) + CLOSE_DEADLINE_AFTER
+
+
+def last_month_due(now: datetime) -> date:
+    """The latest billing month whose close deadline is `now` or before."""
+    month = add_months(month_start(now.date()), -1)
+    while close_deadline(month) > now:
+        month = add_months(month, -1)
+    return month
 
 
 def month_status(connection: Connection, month: date, through: date | None = None) -> CloseStatus:

@@ -57,6 +57,8 @@ from arcadia_pipeline.pricing.usage import usage_of
 from arcadia_pipeline.utc import iter_days, month_end, month_text
 
 ASSET = "monthly_usage_statements"
+# Its check: what a month has billed equals the month priced now, to the cent.
+CHECK = "statements_equal_the_month_priced_now"
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,31 @@
 """Each incident reaches the local SMTP server and webhook once, through real Dagster runs and
 sensor ticks: a failed run, a failed blocking check, a version recorded in the future,
-reconciliation findings and a month not closed by its deadline; a green night sends nothing.
+reconciliation findings, a month not closed by its deadline and a freshness miss; a green
+night sends nothing.
 """
 
 import os
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from dagster import DagsterInstance, build_run_status_sensor_context, build_sensor_context
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    DagsterInstance,
+    build_run_status_sensor_context,
+    build_sensor_context,
+)
 from sqlalchemy import text
 
 from arcadia_pipeline.defs.daily.reconciliation import ReconcileConfig, reconciliation_job
 from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline_tests.statements.support import sensor_requests
 from arcadia_pipeline_tests.support import (
+    ASSETS,
     add_deployment,
     add_version,
     defs,
+    evaluate_freshness,
     hold_clock,
     materialize_range,
     sensor,
@@ -24,6 +33,10 @@ from arcadia_pipeline_tests.support import (
 )
 
 DAY = date(2025, 3, 10)
+DAILY_FRESHNESS = {AssetCheckKey(AssetKey(asset), "freshness_check") for asset in ASSETS}
+STATEMENTS_FRESHNESS = AssetCheckKey(
+    AssetKey("monthly_usage_statements"), "statements_closed_on_time"
+)
 
 
 def resources(database_url):
@@ -276,6 +289,51 @@ def test_a_month_not_closed_by_its_deadline_is_told_once_with_why(engine, channe
         "job: monthly_statements_job",
         "asset: monthly_usage_statements",
         "days: 2025-02",
+        "2025-02-28",
+    )
+    assert incidents(engine) == ["close:2025-02"]
+
+
+def test_a_day_not_metered_by_morning_is_told_once_for_all_daily_assets(
+    engine, database_url, channels
+):
+    """The day due is not metered: the four daily assets' freshness checks fail, evaluated
+    twice by the sensor's runs; one alert, for the deadline, naming every asset."""
+    instance = DagsterInstance.ephemeral()
+    evaluate_freshness(instance, list(DAILY_FRESHNESS))
+    cursor = check_tick(instance, database_url)
+    evaluate_freshness(instance, list(DAILY_FRESHNESS))
+    check_tick(instance, database_url, cursor)
+
+    mail, _ = assert_one_alert(
+        channels,
+        "check failed: freshness_check on " + ", ".join(sorted(ASSETS)),
+        "to have arrived",
+        "severity: WARN",
+    )
+    [incident] = incidents(engine)
+    assert incident.startswith("freshness:freshness_check:") and incident.endswith("T03:00Z")
+
+
+def test_a_month_closed_late_is_one_incident_for_its_check_and_the_close_sensor(
+    engine, database_url, channels, monkeypatch
+):
+    """statements_closed_on_time fails on 5 March for February; statement_months_sensor sees
+    the same missed close: one alert between them."""
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
+    materialize_range(date(2025, 2, 1), date(2025, 2, 27))
+    instance = DagsterInstance.ephemeral()
+
+    hold_clock(monkeypatch, datetime(2025, 3, 5, 0, 5, tzinfo=UTC))
+    evaluate_freshness(instance, [STATEMENTS_FRESHNESS])
+    check_tick(instance, database_url)
+    sensor_requests(instance, monkeypatch, datetime(2025, 3, 5, 0, 10, tzinfo=UTC))
+
+    assert_one_alert(
+        channels,
+        "check failed: statements_closed_on_time on monthly_usage_statements",
+        "2025-02 is not closed by its deadline 2025-03-05 00:00 UTC",
         "2025-02-28",
     )
     assert incidents(engine) == ["close:2025-02"]

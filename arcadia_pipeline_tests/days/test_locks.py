@@ -30,8 +30,11 @@ def test_the_map_is_the_asset_graph():
     for step in DAILY_FLOW:
         upstream = {key.to_user_string() for key in graph.get(AssetKey(step.asset)).parent_keys}
         # the quotes read the inventory too (the month's deployment versions), and say so
-        # to Dagster
-        assert upstream == {reads.step.asset for reads in step.reads}
+        # to Dagster; the inventory reads the source's two tables
+        sources = {"arcadia/resource_versions", "arcadia/deployment_versions"}
+        assert upstream == {reads.step.asset for reads in step.reads} | (
+            sources if step.reads_source else set()
+        )
 
 
 def stamps(engine, asset: str) -> dict[date, object]:

@@ -97,7 +97,7 @@ def test_a_killed_dg_launch_is_failed_by_run_monitoring(
     log = tmp_path / "dg-launch.log"
     with log.open("wb") as out:
         launch = subprocess.Popen(
-            [str(DG_BIN), "launch", "--assets", ",".join(ASSETS),
+            [str(DG_BIN), "launch", "--job", "daily_metering_job",
              "--partition-range", "2025-08-01...2025-08-31"],
             cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,

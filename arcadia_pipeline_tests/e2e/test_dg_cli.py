@@ -84,15 +84,32 @@ def test_dg_check_defs_loads_the_definitions(dg_env: dict):
 def test_dg_list_defs_lists_the_pipeline(dg_env: dict):
     listed = json.loads(dg(dg_env, "list", "defs", "--json").stdout)
     assets = {asset["asset_key"] for asset in listed["assets"]}
-    assert assets == {*ASSETS, "monthly_usage_statements"}
+    sources = {"arcadia/resource_versions", "arcadia/deployment_versions"}
+    assert assets == {*ASSETS, "monthly_usage_statements", *sources}
     checks = {check["name"] for check in listed["asset_checks"]}
-    assert checks == {*CHECKS, "statements_equal_the_month_priced_now"}
+    freshness = {"freshness_check", "statements_closed_on_time"}
+    assert checks == {*CHECKS, "statements_equal_the_month_priced_now", *freshness}
     jobs = {job["name"] for job in listed["jobs"]}
-    assert {"daily_metering_job", "retention_job", "monthly_statements_job"} <= jobs
+    assert {
+        "daily_metering_job",
+        "retention_job",
+        "monthly_statements_job",
+        "source_observation_job",
+    } <= jobs
     schedules = {schedule["name"] for schedule in listed["schedules"]}
-    assert {"daily_metering_schedule", "retention_schedule", "month_close_schedule"} <= schedules
+    assert {
+        "daily_metering_schedule",
+        "retention_schedule",
+        "month_close_schedule",
+        "source_observation_schedule",
+    } <= schedules
     sensors = {sensor["name"] for sensor in listed["sensors"]}
-    assert {"missed_days_sensor", "late_corrections_sensor", "statement_months_sensor"} <= sensors
+    assert {
+        "missed_days_sensor",
+        "late_corrections_sensor",
+        "statement_months_sensor",
+        "freshness_checks_sensor",
+    } <= sensors
     assert {"warehouse", "arcadia_source"} <= {r["name"] for r in listed["resources"]}
 
 
@@ -106,8 +123,8 @@ def test_dg_launch_meters_a_partition_range_in_one_run(dg_env: dict, engine: Eng
     dg(
         dg_env,
         "launch",
-        "--assets",
-        ",".join(ASSETS),
+        "--job",
+        "daily_metering_job",
         "--partition-range",
         f"{FIRST}...{LAST}",
     )

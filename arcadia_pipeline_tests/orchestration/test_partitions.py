@@ -50,6 +50,9 @@ CHECKS = {
     "usage_period_aggregates:aggregates_equal_usage_records",
     "deployment_quotes:quote_totals_add_up",
 }
+# A backfill launched by assets (the UI, GraphQL) takes every check on them: Dagster's
+# freshness checks too (non-blocking; they judge the day due, whatever the range).
+FRESHNESS = {f"{asset}:freshness_check" for asset in ASSETS}
 
 
 def environment(max_days_per_run: str | None) -> dict[str, str]:
@@ -140,11 +143,11 @@ def test_a_ten_day_backfill_is_split_into_runs_of_at_most_n_days(max_days_per_ru
     runs = planned["runs"]
     assert len(runs) == math.ceil(DAYS / (n or DAYS))
     # Consecutive chunks covering exactly the range, in order, each with the four assets and
-    # their five checks: a chunk is a whole range run of its days.
+    # their five checks (and the freshness checks): a chunk is a whole range run of its days.
     assert sorted((run["first"], run["last"]) for run in runs) == chunks(n)
     for run in runs:
         assert run["assets"] == sorted(ASSETS)
-        assert set(run["checks"]) == CHECKS
+        assert set(run["checks"]) == CHECKS | FRESHNESS
 
 
 def test_a_cli_partition_range_needs_the_single_run_policy(tmp_path):

@@ -6,13 +6,14 @@
   failed step's error (or of the run's failure: a worker that died).
 - `check_failure_alert_sensor`: every failed asset check evaluation (the blocking checks of
   the daily and monthly assets, the freshness checks alike), read from Dagster's event log
-  with a cursor (the storage id of the last evaluation seen); incident
-  `check:<asset>:<check>:<days>:<run id, or the evaluation's timestamp when it has no run>`.
+  with a cursor (the storage id of the last evaluation seen); one alert per incident
+  (`check_incident`): a failed run's check once per run, a freshness miss once per
+  deadline, a month not closed by its deadline once (`close:<YYYY-MM>`).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from dagster import (
@@ -37,6 +38,8 @@ from arcadia_pipeline.orchestration.automation import sensor_status
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.settings import settings
 
+# Dagster's freshness checks record the deadline they judged by (the cron's latest tick).
+FRESHNESS_DEADLINE = "dagster/latest_cron_tick_timestamp"
 # A check sensor with no cursor yet (its first tick) looks back this far, not over all of
 # history; a tick reads at most CHECK_BATCH evaluations, the next tick goes on from there.
 FIRST_LOOKBACK = timedelta(days=1)
@@ -78,14 +81,38 @@ def alert_failed_run(context: RunFailureSensorContext, warehouse: WarehouseResou
         return alert(connection, f"run:{run.run_id}", RUN_FAILED, subject, body)
 
 
-def check_failure(record: EventLogRecord, instance: dg.DagsterInstance) -> tuple[str, str, str]:
-    """(incident, subject, body) of a failed check evaluation."""
+def check_incident(record: EventLogRecord, instance: dg.DagsterInstance) -> str:
+    """The incident a failed check evaluation is part of: the one it names in its `incident`
+    metadata (statements_closed_on_time: `close:<YYYY-MM>`, as statement_months_sensor names
+    a missed close); for Dagster's freshness checks, one per deadline across the daily assets
+    (`freshness:<check>:<deadline>`); else `check:<asset>:<check>:<days>:<run id, or the
+    evaluation's timestamp when it has no run>`."""
     entry = record.event_log_entry
     evaluation = entry.asset_check_evaluation
-    asset, check = evaluation.asset_key.to_user_string(), evaluation.check_name
+    metadata = evaluation.metadata
+    if "incident" in metadata:
+        return str(metadata["incident"].value)
+    if FRESHNESS_DEADLINE in metadata:
+        deadline = datetime.fromtimestamp(metadata[FRESHNESS_DEADLINE].value, UTC)
+        return f"freshness:{evaluation.check_name}:{deadline:%Y-%m-%dT%H:%MZ}"
     run = instance.get_run_by_id(entry.run_id) if entry.run_id else None
     days = evaluation.partition or (partition_text(run.tags) if run else None)
     occurrence = entry.run_id or f"{entry.timestamp:.6f}"
+    asset = evaluation.asset_key.to_user_string()
+    return f"check:{asset}:{evaluation.check_name}:{days or '-'}:{occurrence}"
+
+
+def check_failure(records: list[EventLogRecord], instance: dg.DagsterInstance) -> tuple[str, str]:
+    """(subject, body) of the failed evaluations of one incident: the first one's check,
+    error and run, with every asset that failed it."""
+    entry = records[0].event_log_entry
+    evaluation = entry.asset_check_evaluation
+    assets = sorted(
+        {r.event_log_entry.asset_check_evaluation.asset_key.to_user_string() for r in records}
+    )
+    asset, check = ", ".join(assets), evaluation.check_name
+    run = instance.get_run_by_id(entry.run_id) if entry.run_id else None
+    days = evaluation.partition or (partition_text(run.tags) if run else None)
     body = incident_text(
         {
             "job": run.job_name if run else None,
@@ -99,12 +126,12 @@ def check_failure(record: EventLogRecord, instance: dg.DagsterInstance) -> tuple
         }
     )
     subject = f"{PREFIX} check failed: {check} on {asset}" + (f" ({days})" if days else "")
-    return f"check:{asset}:{check}:{days or '-'}:{occurrence}", subject, body
+    return subject, body
 
 
 def alert_failed_checks(context: SensorEvaluationContext, warehouse: WarehouseResource):
     """Tell the operators of each failed asset check evaluation recorded since the last tick,
-    once each (the blocking checks, the freshness checks)."""
+    once per incident (the blocking checks, the freshness checks)."""
     after = int(context.cursor) if context.cursor else None
     since = None if after is not None else (utc.now() - FIRST_LOOKBACK).timestamp()
     # The instance's one public reader of check evaluations (deprecated for Dagster 2.0 in
@@ -118,12 +145,14 @@ def alert_failed_checks(context: SensorEvaluationContext, warehouse: WarehouseRe
         limit=CHECK_BATCH,
         ascending=True,
     )
-    sent = 0
+    failed: dict[str, list[EventLogRecord]] = {}
     for record in records:
         evaluation = record.event_log_entry.asset_check_evaluation
-        if evaluation is None or evaluation.passed:
-            continue
-        incident, subject, body = check_failure(record, context.instance)
+        if evaluation is not None and not evaluation.passed:
+            failed.setdefault(check_incident(record, context.instance), []).append(record)
+    sent = 0
+    for incident, group in failed.items():
+        subject, body = check_failure(group, context.instance)
         with warehouse.engine.begin() as connection:
             sent += alert(connection, incident, CHECK_FAILED, subject, body)
     if records:

@@ -4,6 +4,7 @@ UTC."""
 import dagster as dg
 
 from arcadia_pipeline.flow import DAILY_FLOW
+from arcadia_pipeline.orchestration.assets import job_selection
 from arcadia_pipeline.orchestration.automation import schedule_status
 from arcadia_pipeline.orchestration.partitions import daily_partitions
 from arcadia_pipeline.settings import settings
@@ -16,7 +17,7 @@ def defs() -> dg.Definitions:
     loaded = settings()
     job = dg.define_asset_job(
         DAILY_JOB,
-        selection=dg.AssetSelection.assets(*DAILY_FLOW.assets),
+        selection=job_selection({s.asset: tuple(c.name for c in s.checks) for s in DAILY_FLOW}),
         partitions_def=daily_partitions(loaded),
         description="Meter one UTC day (or a range): "
         + " -> ".join(step.asset for step in DAILY_FLOW),

@@ -3,7 +3,7 @@ period is over, and the sensor that re-prices a month whose days were written si
 correction re-metered them: a closed month gets its adjustments, a draft is replaced).
 """
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import dagster as dg
 from dagster import (
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 from arcadia_pipeline import utc
 from arcadia_pipeline.db.schema import day_writes, statement_months
 from arcadia_pipeline.defs.alerts.incidents import alert_missed_close
+from arcadia_pipeline.orchestration.assets import job_selection
 from arcadia_pipeline.orchestration.automation import schedule_status, sensor_status
 from arcadia_pipeline.orchestration.partitions import monthly_partitions
 from arcadia_pipeline.orchestration.resources import WarehouseResource
@@ -26,15 +27,14 @@ from arcadia_pipeline.orchestration.retry import retry_period
 from arcadia_pipeline.retention.expiry import removed_by_retention
 from arcadia_pipeline.settings import Settings, settings
 from arcadia_pipeline.statements import closing
-from arcadia_pipeline.statements.month import ASSET, written_since_priced
+from arcadia_pipeline.statements.month import ASSET, CHECK, written_since_priced
 from arcadia_pipeline.utc import add_months, month_start, month_text
 
 MONTHLY_JOB = "monthly_statements_job"
 # The schedule closes a month at 02:30 UTC on the first day after its grace period; the
 # sensor closes one whose tick was missed (the daemon was down, or a grace of 28 days
-# after a 28-day February) a day later.
+# after a 28-day February) by its deadline, a day later.
 CLOSE_TIME = (2, 30)
-MISSED_CLOSE_AFTER = timedelta(days=1)
 
 
 def close_cron(grace_days: int) -> str:
@@ -72,7 +72,7 @@ def months_to_price(connection: Connection, now: datetime, first: date) -> dict[
         ).scalars()
     )
     for month in newest_writes(connection):
-        overdue = now >= closing.closes_at(month) + MISSED_CLOSE_AFTER
+        overdue = now >= closing.close_deadline(month)
         if month >= first and month not in closed and overdue:
             wanted.setdefault(month, "close")
     return wanted
@@ -102,7 +102,7 @@ def request_months(
                 continue
             final = why == "close" or closing.due_to_close(month, now)
             unready = closing.unready_days(connection, month, now.date(), complete=final)
-            if why == "close":  # due MISSED_CLOSE_AFTER ago or more, not closed: told once
+            if why == "close":  # past its deadline, not closed: told once
                 alert_missed_close(context.instance, warehouse, MONTHLY_JOB, ASSET, month, unready)
             if unready:
                 waiting.append(f"{month_text(month)} ({'; '.join(unready)})")
@@ -129,7 +129,7 @@ def defs() -> dg.Definitions:
     loaded = settings()
     job = dg.define_asset_job(
         MONTHLY_JOB,
-        selection=dg.AssetSelection.assets(ASSET),
+        selection=job_selection({ASSET: (CHECK,)}),
         partitions_def=monthly_partitions(loaded),
         description="Price one billing month (or a range): drafts, the close, adjustments.",
     )

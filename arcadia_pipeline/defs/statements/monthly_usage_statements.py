@@ -35,6 +35,7 @@ from arcadia_pipeline.statements.balance import month_mismatches
 from arcadia_pipeline.statements.ledger import MonthSummary
 from arcadia_pipeline.statements.month import (
     ASSET,
+    CHECK,
     hold_month,
     repriced_at,
     written_since_priced,
@@ -140,5 +141,5 @@ def defs() -> dg.Definitions:
         ],
         group_name="statements",
     )
-    check = monthly_check(ASSET, loaded, check_months, name="statements_equal_the_month_priced_now")
+    check = monthly_check(ASSET, loaded, check_months, name=CHECK)
     return dg.Definitions(assets=[statements], asset_checks=[check])
