@@ -1,5 +1,5 @@
-"""What every command shares: its one-line error, how it reads dates and months, and how it
-writes quantities and money."""
+"""What every command shares: its one-line error, how it reads dates and months (and says so
+in --help), and how it writes quantities and money."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from decimal import Decimal
 from arcadia_pipeline import utc
 from arcadia_pipeline.settings import settings
 from arcadia_pipeline.utc import month_start
+
+# The --help epilog of every command taking dates (and of the whole CLI).
+DATES_NOTE = "Dates are UTC days written YYYY-MM-DD; a --from/--to range includes both days."
 
 
 class CliError(Exception):
@@ -38,6 +41,26 @@ def iso_date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def add_day_option(parser: argparse.ArgumentParser, option: str, what: str, **kwargs) -> None:
+    """An option taking one UTC day, its help saying the format: `what` names the day."""
+    parser.add_argument(
+        option, type=iso_date, metavar="YYYY-MM-DD", help=f"{what} (YYYY-MM-DD, UTC)", **kwargs
+    )
+
+
+def add_day_range(parser: argparse.ArgumentParser) -> None:
+    """--from and --to (args.start, args.end), both days included."""
+    add_day_option(parser, "--from", "first day, included", dest="start", required=True)
+    add_day_option(parser, "--to", "last day, included", dest="end", required=True)
+
+
+def add_month_option(parser: argparse.ArgumentParser) -> None:
+    """--month (args.month, its first day) taking YYYY-MM."""
+    parser.add_argument(
+        "--month", type=month_arg, required=True, metavar="YYYY-MM", help="billing month (UTC)"
+    )
 
 
 def month_arg(value: str) -> date:

@@ -2,10 +2,12 @@
 (JSON) and for finance (CSV or Parquet).
 
 arcadia-pipeline statement DEPLOYMENT --month YYYY-MM
-arcadia-pipeline statements --month YYYY-MM --format csv|parquet --output PATH
+arcadia-pipeline statements --month YYYY-MM [--format csv|parquet] --output PATH
 
 Both read what monthly_usage_statements wrote (a draft or the closed statement, with every
 adjustment since); bad arguments write nothing and exit non-zero with one line on stderr.
+`statements` takes its format from the output's name (.csv, .parquet) when --format is not
+given, and refuses a --format the name contradicts (Parquet in oct.csv).
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from pathlib import Path
 from sqlalchemy import Connection, select
 
 from arcadia_pipeline.cli.deployments import UNKNOWN, known_deployment
-from arcadia_pipeline.cli.output import CliError, check_month, decimal_str, money, month_arg
+from arcadia_pipeline.cli.output import (
+    CliError,
+    add_month_option,
+    check_month,
+    decimal_str,
+    money,
+)
 from arcadia_pipeline.cli.stale import warn_if_stale
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import (
@@ -30,7 +38,12 @@ from arcadia_pipeline.db.schema import (
 from arcadia_pipeline.flow import USAGE_RECORDS
 from arcadia_pipeline.pricing.proration import plan_periods
 from arcadia_pipeline.settings import warehouse_url
-from arcadia_pipeline.statements.export import FORMATS, statement_rows, write_statements
+from arcadia_pipeline.statements.export import (
+    FORMATS,
+    format_of_name,
+    statement_rows,
+    write_statements,
+)
 from arcadia_pipeline.utc import month_end
 
 
@@ -136,8 +149,28 @@ def cmd_statement(args) -> None:
     print(json.dumps(statement, indent=2))
 
 
+def output_format(file_format: str | None, output: Path) -> str:
+    """The format to write: --format, else the one the output's name says; CliError when
+    neither says one or they disagree."""
+    named = format_of_name(output)
+    if file_format is None:
+        if named is None:
+            raise CliError(
+                f"cannot tell the format of --output {output} from its name: give "
+                f"--format {'|'.join(FORMATS)}, or name it .csv or .parquet"
+            )
+        return named
+    if named is not None and named != file_format:
+        raise CliError(
+            f"--format {file_format} does not match --output {output} (a .{named} name): "
+            f"give --format {named} or a .{file_format} name"
+        )
+    return file_format
+
+
 def cmd_statements(args) -> None:
     check_month(args.month)
+    file_format = output_format(args.format, args.output)
     with make_engine(warehouse_url()).connect() as connection:
         if not priced(connection, args.month):
             raise CliError(
@@ -146,7 +179,7 @@ def cmd_statements(args) -> None:
             )
         frame = statement_rows(connection, args.month)
     try:
-        write_statements(frame, args.format, args.output)
+        write_statements(frame, file_format, args.output)
     except OSError as error:
         raise CliError(f"cannot write {args.output}: {error.strerror or error}") from error
     adjustments = int((frame["row_type"] == "adjustment").sum())
@@ -162,13 +195,15 @@ def add_statement_commands(commands) -> None:
         "statement", help="a deployment's monthly statement with its adjustments, as JSON"
     )
     statement.add_argument("deployment")
-    statement.add_argument("--month", type=month_arg, required=True, help="YYYY-MM")
+    add_month_option(statement)
     statement.set_defaults(handler=cmd_statement)
 
     statements = commands.add_parser(
         "statements", help="every statement line and adjustment of a month, as CSV or Parquet"
     )
-    statements.add_argument("--month", type=month_arg, required=True, help="YYYY-MM")
-    statements.add_argument("--format", choices=FORMATS, required=True)
+    add_month_option(statements)
+    statements.add_argument(
+        "--format", choices=FORMATS, help="default: from the --output name (.csv, .parquet)"
+    )
     statements.add_argument("--output", type=Path, required=True, metavar="PATH")
     statements.set_defaults(handler=cmd_statements)

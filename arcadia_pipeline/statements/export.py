@@ -4,7 +4,8 @@ One row per statement line, per base fee and per adjustment (`row_type` line, ba
 adjustment; an adjustment's `qty` is its quantity delta), so a deployment's `amount_usd`
 adds up to its total with adjustments. Quantities and money are exact: Decimals in the
 DataFrame, plain decimal strings in CSV, decimal128 in Parquet (38 digits, 18 after the
-point for quantities and prices; 14 and 2 for money), read back equal to the statement rows.
+point for quantities and prices; 14 and 2 for money), read back equal to the statement rows
+by read_statement_rows (a plain `pandas.read_csv` would make money float64).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ TEXT_COLUMNS = [name for name, kind in COLUMNS.items() if pa.types.is_string(kin
 TIME_COLUMNS = ["closed_at", "created_at"]
 ROW_ORDER = {"base": 0, "line": 1, "adjustment": 2}
 FORMATS = ("csv", "parquet")
+SUFFIXES = {".csv": "csv", ".parquet": "parquet"}  # what a file's name says it holds
+PARQUET_MAGIC = b"PAR1"  # a Parquet file's first four bytes
 
 
 def statement_rows(connection: Connection, month: date) -> pd.DataFrame:
@@ -144,6 +147,21 @@ def read_csv(path: Path) -> pd.DataFrame:
 def read_parquet(path: Path) -> pd.DataFrame:
     """A Parquet export as statement_rows returns it."""
     return _typed(pd.read_parquet(path, engine="pyarrow"))
+
+
+def read_statement_rows(path: Path | str) -> pd.DataFrame:
+    """An export, CSV or Parquet (told apart by its first bytes, whatever its name), as
+    statement_rows returned it: the same columns and order, Decimals for quantities, unit
+    prices and money (None where a row has none), UTC timestamps, Int64 adjustment ids.
+    Raises OSError when the file cannot be read."""
+    with open(path, "rb") as file:
+        parquet = file.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
+    return read_parquet(Path(path)) if parquet else read_csv(Path(path))
+
+
+def format_of_name(path: Path) -> str | None:
+    """The format a file's name says (.csv or .parquet, any case); None for another name."""
+    return SUFFIXES.get(Path(path).suffix.lower())
 
 
 def write_statements(frame: pd.DataFrame, file_format: str, output: Path) -> None:

@@ -28,6 +28,7 @@ from arcadia_pipeline.statements.export import (
     COLUMNS,
     read_csv,
     read_parquet,
+    read_statement_rows,
     statement_rows,
     write_statements,
 )
@@ -411,6 +412,82 @@ def test_statements_into_a_missing_folder_is_one_line(cycle, capsys, tmp_path):
     )
     assert (code, out) == (1, "")
     assert f"cannot write {output}" in err and err.count("\n") == 1
+
+
+def february_rows(cycle) -> pd.DataFrame:
+    with cycle.engine.connect() as connection:
+        return statement_rows(connection, FEBRUARY)
+
+
+@pytest.mark.parametrize(("name", "magic"), [("feb.csv", b"row_"), ("feb.parquet", b"PAR1")])
+def test_statements_take_the_format_from_the_output_name(cycle, capsys, tmp_path, name, magic):
+    output = tmp_path / name
+    code, out, err = run_cli(capsys, "statements", "--month", "2025-02", "--output", str(output))
+    assert (code, err) == (0, "")
+    assert out == f"wrote 13 rows (2 deployments, 1 adjustments) of 2025-02 to {output}\n"
+    assert output.read_bytes()[:4] == magic
+    pd.testing.assert_frame_equal(read_statement_rows(output), february_rows(cycle))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--format", "parquet", "--output", "oct.csv"],
+            "--format parquet does not match --output {dir}/oct.csv (a .csv name): "
+            "give --format csv or a .parquet name",
+        ),
+        (
+            ["--format", "csv", "--output", "oct.parquet"],
+            "--format csv does not match --output {dir}/oct.parquet (a .parquet name): "
+            "give --format parquet or a .csv name",
+        ),
+        (
+            ["--output", "oct.txt"],
+            "cannot tell the format of --output {dir}/oct.txt from its name: give "
+            "--format csv|parquet, or name it .csv or .parquet",
+        ),
+    ],
+    ids=["parquet-into-csv", "csv-into-parquet", "no-format-said"],
+)
+def test_statements_refuse_a_format_the_name_contradicts(cycle, capsys, tmp_path, argv, message):
+    argv = [f"{tmp_path}/{arg}" if arg.startswith("oct.") else arg for arg in argv]
+    code, out, err = run_cli(capsys, "statements", "--month", "2025-02", *argv)
+    assert (code, out) == (1, "")
+    assert err == f"arcadia-pipeline: error: {message.format(dir=tmp_path)}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_read_statement_rows_tells_the_format_by_the_content(cycle, tmp_path, file_format):
+    output = tmp_path / "february.export"  # a name that says neither
+    write_statements(february_rows(cycle), file_format, output)
+    read = read_statement_rows(output)
+    pd.testing.assert_frame_equal(read, february_rows(cycle))
+    adjustment = read[read["row_type"] == "adjustment"].iloc[0]
+    assert (adjustment["qty"], adjustment["amount_usd"]) == (Decimal(-336), Decimal("-3.00"))
+    assert adjustment["unit_price_usd"] is None
+
+
+def test_the_readmes_pandas_reading_is_exact(cycle, tmp_path):
+    """README, section CLI: pandas alone, without arcadia_pipeline, as written there."""
+    expected = february_rows(cycle)
+    write_statements(expected, "csv", tmp_path / "oct.csv")
+    write_statements(expected, "parquet", tmp_path / "oct.parquet")
+    plain = pd.read_csv(tmp_path / "oct.csv")
+    assert plain["amount_usd"].dtype == "float64"  # why the README says how to read it
+
+    exact = {
+        column: lambda text: Decimal(text) if text else None
+        for column in ("qty", "included_qty", "overage_qty", "unit_price_usd", "amount_usd")
+    }
+    from_csv = pd.read_csv(tmp_path / "oct.csv", converters=exact)
+    from_parquet = pd.read_parquet(tmp_path / "oct.parquet")
+    for rows in (from_csv, from_parquet):
+        for column in exact:
+            assert list(rows[column]) == list(expected[column]), column
+            assert {type(v) for v in rows[column]} <= {Decimal, type(None)}, column
+    assert sum(from_csv["amount_usd"], Decimal(0)) == sum(expected["amount_usd"], Decimal(0))
 
 
 def test_the_months_metadata_plots_its_totals_and_adjustments(cycle):
