@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from arcadia_pipeline.cli.output import check_month, month_arg
+from arcadia_pipeline.cli.output import add_month_option, check_month
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.statements.closing import month_status
@@ -40,5 +40,5 @@ def add_close_status_command(commands) -> None:
     close_status = commands.add_parser(
         "close-status", help="whether a billing month's days are final, as JSON"
     )
-    close_status.add_argument("--month", type=month_arg, required=True, help="YYYY-MM")
+    add_month_option(close_status)
     close_status.set_defaults(handler=cmd_close_status)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arcadia_pipeline.cli.output import CliError, iso_date
+from arcadia_pipeline.cli.output import CliError, add_day_option
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.settings import source_url
 
@@ -42,5 +42,5 @@ def add_demo_commands(commands) -> None:
     seed.add_argument("--deployments", type=int, default=40)
     seed.add_argument("--days", type=int, default=75)
     seed.add_argument("--seed", type=int, default=7)
-    seed.add_argument("--end-date", type=iso_date, default=None, help="default: today (UTC)")
+    add_day_option(seed, "--end-date", "last day of the history; default: today", default=None)
     seed.set_defaults(handler=cmd_demo_seed)

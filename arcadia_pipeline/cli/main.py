@@ -7,9 +7,12 @@ arcadia-pipeline usage DEPLOYMENT --from YYYY-MM-DD --to YYYY-MM-DD
 arcadia-pipeline quote DEPLOYMENT --as-of YYYY-MM-DD
 arcadia-pipeline quotes --as-of YYYY-MM-DD      (the materialised quotes, as a table)
 arcadia-pipeline statement DEPLOYMENT --month YYYY-MM
-arcadia-pipeline statements --month YYYY-MM --format csv|parquet --output PATH
+arcadia-pipeline statements --month YYYY-MM [--format csv|parquet] --output PATH
 arcadia-pipeline close-status --month YYYY-MM    (whether a month can close, as JSON)
 arcadia-pipeline reconcile --from YYYY-MM-DD --to YYYY-MM-DD   (days the source now changes)
+
+Dates are UTC days (YYYY-MM-DD), months UTC billing months (YYYY-MM); --from/--to include
+both days.
 
 `db roles` sets up least privilege in the warehouse (ARCADIA_DATABASE_URL, or --database-url),
 idempotently and in one transaction (arcadia_pipeline/db/roles.py says exactly what):
@@ -41,7 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from arcadia_pipeline.cli.close_status import add_close_status_command
 from arcadia_pipeline.cli.db import add_db_commands
 from arcadia_pipeline.cli.demo import add_demo_commands
-from arcadia_pipeline.cli.output import CliError
+from arcadia_pipeline.cli.output import DATES_NOTE, CliError
 from arcadia_pipeline.cli.reconcile import add_reconcile_command
 from arcadia_pipeline.cli.statements import add_statement_commands
 from arcadia_pipeline.cli.usage import add_usage_commands
@@ -57,7 +60,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="arcadia-pipeline", description=__doc__.split("\n")[0])
+    parser = OneLineParser(
+        prog="arcadia-pipeline", description=__doc__.split("\n")[0], epilog=DATES_NOTE
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     add_db_commands(commands)
     add_demo_commands(commands)

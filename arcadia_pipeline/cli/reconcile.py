@@ -15,7 +15,7 @@ import json
 
 from sqlalchemy import func, select
 
-from arcadia_pipeline.cli.output import CliError, iso_date, not_after_today
+from arcadia_pipeline.cli.output import DATES_NOTE, CliError, add_day_range, not_after_today
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import inventory_snapshots
 from arcadia_pipeline.inventory.reconciliation import differing_days
@@ -54,7 +54,9 @@ def add_reconcile_command(commands) -> None:
     reconcile = commands.add_parser(
         "reconcile",
         help="the metered days whose source now differs from their snapshot, as JSON",
+        description="The metered days of the range whose source now differs from their "
+        "snapshot, with the deployments that differ, as JSON; writes nothing.",
+        epilog=DATES_NOTE,
     )
-    reconcile.add_argument("--from", dest="start", type=iso_date, required=True)
-    reconcile.add_argument("--to", dest="end", type=iso_date, required=True)
+    add_day_range(reconcile)
     reconcile.set_defaults(handler=cmd_reconcile)

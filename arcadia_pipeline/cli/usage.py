@@ -3,6 +3,11 @@
 usage DEPLOYMENT --from YYYY-MM-DD --to YYYY-MM-DD   usage_for_period as JSON
 quote DEPLOYMENT --as-of YYYY-MM-DD                  the month-to-date quote, priced live
 quotes --as-of YYYY-MM-DD                            the materialised quotes, as a table
+
+The quote's lines use the statement's names (`qty`, `included_qty`, `overage_qty`,
+`unit_price_usd`, `amount_usd`), so either can be checked by hand the same way. `quote` and
+`quotes` share one rule: a day with nothing to show (not metered, or not over yet) is one
+line on stderr and exit 1.
 """
 
 from __future__ import annotations
@@ -14,8 +19,17 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
+from arcadia_pipeline import utc
 from arcadia_pipeline.cli.deployments import UNKNOWN, known_deployment
-from arcadia_pipeline.cli.output import CliError, decimal_str, iso_date, not_after_today
+from arcadia_pipeline.cli.output import (
+    DATES_NOTE,
+    CliError,
+    add_day_option,
+    add_day_range,
+    decimal_str,
+    money,
+    not_after_today,
+)
 from arcadia_pipeline.cli.stale import warn_if_stale
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import deployment_quotes
@@ -23,7 +37,7 @@ from arcadia_pipeline.flow import DEPLOYMENT_QUOTES, USAGE_RECORDS
 from arcadia_pipeline.pricing.reference import Quote, month_to_date_quote
 from arcadia_pipeline.pricing.usage import usage_for_period
 from arcadia_pipeline.settings import warehouse_url
-from arcadia_pipeline.utc import iter_days, month_start
+from arcadia_pipeline.utc import DAY, days_text, iter_days, month_start
 
 
 def require_known(deployment_id: str) -> None:
@@ -33,23 +47,27 @@ def require_known(deployment_id: str) -> None:
 
 
 def quote_json(quote: Quote) -> dict:
+    """The quote as `quote` prints it, a statement line's keys for its lines: base_usd,
+    amount_usd and total_usd as two-decimal strings, quantities and unit_price_usd as exact
+    decimal strings; per line amount_usd = round_half_up(overage_qty x unit_price_usd, 0.01)."""
     return {
         "deployment_id": quote.deployment_id,
         "plan_code": quote.plan_code,
         "period_start": quote.period_start.isoformat(),
         "as_of": quote.as_of.isoformat(),
-        "base_usd": str(quote.base_usd),
+        "base_usd": money(quote.base_usd),
         "lines": [
             {
                 "billing_kind": line.billing_kind,
-                "usage": decimal_str(line.usage),
-                "included": decimal_str(line.included),
+                "qty": decimal_str(line.usage),
+                "included_qty": decimal_str(line.included),
                 "overage_qty": decimal_str(line.overage_qty),
-                "overage_usd": str(line.overage_usd),
+                "unit_price_usd": decimal_str(line.unit_price_usd),
+                "amount_usd": money(line.overage_usd),
             }
             for line in quote.lines
         ],
-        "total_usd": str(quote.total_usd),
+        "total_usd": money(quote.total_usd),
     }
 
 
@@ -64,6 +82,20 @@ def unmetered_days(connection: Connection, first: date, last: date) -> list[date
     return [day for day in iter_days(first, last) if day not in metered]
 
 
+def require_metered(connection: Connection, day: date) -> None:
+    """Raise CliError unless `day` has materialised quotes; today (UTC) is named as not over
+    yet, since no run can meter it before its end."""
+    if not unmetered_days(connection, day, day):
+        return
+    if day == utc.now().date():
+        raise CliError(
+            f"{day} is not over yet (UTC): the last day that can be metered is {day - DAY}"
+        )
+    raise CliError(
+        f"{day} is not metered (no deployment_quotes as of that day): materialise it first"
+    )
+
+
 def cmd_usage(args) -> None:
     if args.start > args.end:
         raise CliError(f"--from {args.start} is after --to {args.end}")
@@ -76,7 +108,7 @@ def cmd_usage(args) -> None:
     if missing:  # the figures are printed, but never silently short
         print(
             f"arcadia-pipeline: warning: {len(missing)} day(s) of the range are not metered "
-            f"({missing[0]} to {missing[-1]}); the usage leaves them out",
+            f"({days_text(missing)}); the usage leaves them out",
             file=sys.stderr,
         )
     print(json.dumps({kind: decimal_str(qty) for kind, qty in usage.items()}, indent=2))
@@ -85,11 +117,7 @@ def cmd_usage(args) -> None:
 def cmd_quote(args) -> None:
     not_after_today("--as-of", args.as_of)
     with make_engine(warehouse_url()).connect() as connection:
-        if unmetered_days(connection, args.as_of, args.as_of):
-            raise CliError(
-                f"{args.as_of} is not metered (no deployment_quotes as of that day): "
-                "materialise it first"
-            )
+        require_metered(connection, args.as_of)
     require_known(args.deployment)
     with make_engine(warehouse_url()).connect() as connection:
         quote = month_to_date_quote(connection, args.deployment, args.as_of)
@@ -103,14 +131,14 @@ def cmd_quote(args) -> None:
 
 
 def quotes_table(connection: Connection, as_of: date) -> str:
+    """The day's materialised quotes, one row per deployment and a grand total (a day that
+    require_metered accepts has at least one)."""
     q = deployment_quotes.c
     rows = connection.execute(
         select(q.deployment_id, q.plan_code, q.base_usd, q.overage_usd, q.total_usd)
         .where(q.as_of_date == as_of)
         .order_by(q.deployment_id)
     ).all()
-    if not rows:
-        return f"no materialised quotes as of {as_of} (materialise deployment_quotes first)"
     header = f"{'deployment':<14}{'plan':<10}{'base USD':>12}{'overage USD':>14}{'total USD':>12}"
     lines = [f"Month-to-date quotes as of {as_of}", header, "-" * len(header)]
     lines += [f"{d:<14}{p:<10}{b:>12}{o:>14}{t:>12}" for d, p, b, o, t in rows]
@@ -122,23 +150,38 @@ def quotes_table(connection: Connection, as_of: date) -> str:
 def cmd_quotes(args) -> None:
     not_after_today("--as-of", args.as_of)
     with make_engine(warehouse_url()).connect() as connection:
+        require_metered(connection, args.as_of)
         print(quotes_table(connection, args.as_of))
         first = month_start(args.as_of)
         warn_if_stale(connection, first, args.as_of, DEPLOYMENT_QUOTES, "the quotes")
 
 
 def add_usage_commands(commands) -> None:
-    usage = commands.add_parser("usage", help="usage_for_period as JSON")
+    """Add `usage`, `quote` and `quotes` to the CLI's subcommands (argparse subparsers)."""
+    usage = commands.add_parser(
+        "usage",
+        help="usage_for_period as JSON",
+        description="A deployment's usage per billing kind over the days, as JSON.",
+        epilog=DATES_NOTE,
+    )
     usage.add_argument("deployment")
-    usage.add_argument("--from", dest="start", type=iso_date, required=True)
-    usage.add_argument("--to", dest="end", type=iso_date, required=True)
+    add_day_range(usage)
     usage.set_defaults(handler=cmd_usage)
 
-    quote = commands.add_parser("quote", help="month-to-date quote as JSON")
+    quote = commands.add_parser(
+        "quote",
+        help="month-to-date quote as JSON",
+        description="A deployment's quote from its month's first day through --as-of, priced "
+        "live, as JSON.",
+    )
     quote.add_argument("deployment")
-    quote.add_argument("--as-of", type=iso_date, required=True)
+    add_day_option(quote, "--as-of", "last day of the quote, included", required=True)
     quote.set_defaults(handler=cmd_quote)
 
-    quotes = commands.add_parser("quotes", help="materialised month-to-date quotes as a table")
-    quotes.add_argument("--as-of", type=iso_date, required=True)
+    quotes = commands.add_parser(
+        "quotes",
+        help="materialised month-to-date quotes as a table",
+        description="Every deployment's materialised quote as of the day, as a table.",
+    )
+    add_day_option(quotes, "--as-of", "day of the quotes", required=True)
     quotes.set_defaults(handler=cmd_quotes)

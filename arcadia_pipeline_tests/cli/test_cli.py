@@ -12,13 +12,14 @@ The error cases come last (one of them could otherwise clobber the demo data if 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import subprocess
 import sys
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from arcadia_pipeline.catalog.plans import Plan
+from arcadia_pipeline.cli.main import build_parser
+from arcadia_pipeline.cli.output import iso_date, month_arg
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import STATEMENT_TABLES
 from arcadia_pipeline.db.source import source_metadata
@@ -49,6 +52,10 @@ MONEY = re.compile(r"\d+\.\d\d")  # dollars and cents, as a string
 PLAIN_DECIMAL = re.compile(r"\d+(\.\d+)?")  # no exponent, no sign
 MONTH_BEGINS, MONTH_ENDS = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)
 MONTH_SECONDS = 28 * 86400
+# A quote line's keys, in order: those of a statement line.
+STATEMENT_LINE_KEYS = (
+    "billing_kind", "qty", "included_qty", "overage_qty", "unit_price_usd", "amount_usd",
+)  # fmt: skip
 
 
 def run(args: list[str], database_url: str | None, **extra_env: str) -> subprocess.CompletedProcess:
@@ -143,18 +150,22 @@ def prorated_terms(engine, deployment_id: str) -> tuple[str, Decimal, dict[str, 
     return terms.plan_code, terms.base_usd, terms.included
 
 
+def cents(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 def expected_lines(included: dict[str, Decimal], usage: dict[str, Decimal]) -> dict[str, dict]:
     """docs/domain.md's rule per kind: round_half_up(max(0, usage - included) * price, 0.01)."""
     lines = {}
     for kind in KINDS:
         used = usage.get(kind, Decimal(0))
         over = max(Decimal(0), used - included[kind])
-        amount = (over * UNIT_PRICE[kind]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
         lines[kind] = {
-            "usage": used,
-            "included": included[kind],
+            "qty": used,
+            "included_qty": included[kind],
             "overage_qty": over,
-            "overage_usd": amount,
+            "unit_price_usd": UNIT_PRICE[kind],
+            "amount_usd": cents(over * UNIT_PRICE[kind]),
         }
     return lines
 
@@ -223,6 +234,16 @@ def test_usage_over_days_never_metered_says_so_beside_the_figures(demo):
     ]
 
 
+def test_usage_names_the_days_not_metered_as_ranges(demo):
+    # Metered: 2025-02-19..28. Missing: four days before them and one after.
+    result = cli("usage", "dep-0001", "--from", "2025-02-15", "--to", "2025-03-01", url=demo["url"])
+    assert json.loads(ok(result))
+    assert result.stderr.splitlines() == [
+        "arcadia-pipeline: warning: 5 day(s) of the range are not metered "
+        "(2025-02-15 to 2025-02-18, 2025-03-01); the usage leaves them out"
+    ]
+
+
 @pytest.mark.parametrize("deployment_id", DEPLOYMENTS)
 def test_quote_prints_the_month_to_date_quote_as_json(demo, deployment_id):
     printed = json.loads(ok(cli("quote", deployment_id, "--as-of", str(LAST), url=demo["url"])))
@@ -248,19 +269,26 @@ def test_quote_prints_the_month_to_date_quote_as_json(demo, deployment_id):
     assert MONEY.fullmatch(printed["base_usd"])
     assert Decimal(printed["base_usd"]) == base < BASE_USD[plan]
 
-    # Worked out here from the catalog and the versions: a line per kind the plans include.
+    # Worked out here from the catalog and the versions: a line per kind the plans include,
+    # in the statement's vocabulary (compared with the statement itself further down).
     lines = expected_lines(included, usage)
     assert sorted(line["billing_kind"] for line in printed["lines"]) == sorted(KINDS)
     for line in printed["lines"]:
-        assert set(line) == {"billing_kind", "usage", "included", "overage_qty", "overage_usd"}
+        assert list(line) == list(STATEMENT_LINE_KEYS)
         want = lines[line["billing_kind"]]
-        for key in ("usage", "included", "overage_qty"):
+        for key in ("qty", "included_qty", "overage_qty", "unit_price_usd"):
             assert PLAIN_DECIMAL.fullmatch(line[key]), line
             assert Decimal(line[key]) == want[key], (line["billing_kind"], key)
-        assert MONEY.fullmatch(line["overage_usd"]), line
-        assert Decimal(line["overage_usd"]) == want["overage_usd"], line["billing_kind"]
+        assert MONEY.fullmatch(line["amount_usd"]), line
+        assert Decimal(line["amount_usd"]) == want["amount_usd"], line["billing_kind"]
+        # Checkable by hand from the printed figures alone.
+        qty, included_qty, over, price = (
+            Decimal(line[key]) for key in ("qty", "included_qty", "overage_qty", "unit_price_usd")
+        )
+        assert over == max(Decimal(0), qty - included_qty)
+        assert Decimal(line["amount_usd"]) == cents(over * price)
 
-    total = base + sum(line["overage_usd"] for line in lines.values())
+    total = base + sum(line["amount_usd"] for line in lines.values())
     assert MONEY.fullmatch(printed["total_usd"])
     assert Decimal(printed["total_usd"]) == total
     # The live quote agrees with the materialised one.
@@ -290,9 +318,25 @@ def test_quotes_prints_the_materialised_quotes_as_a_table(demo):
     assert lines[-1].split() == ["total", str(grand_total)]
 
 
-def test_quotes_for_a_day_without_materialised_quotes_says_so(demo):
-    printed = ok(cli("quotes", "--as-of", "2025-01-15", url=demo["url"]))
-    assert "no materialised quotes" in printed
+@pytest.mark.parametrize("command", [["quote", "dep-0001"], ["quotes"]], ids=lambda c: c[0])
+def test_quote_and_quotes_refuse_a_day_not_metered_alike(demo, command):
+    result = cli(*command, "--as-of", "2025-01-15", url=demo["url"])
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "arcadia-pipeline: error: 2025-01-15 is not metered (no deployment_quotes as of that "
+        "day): materialise it first\n"
+    )
+
+
+@pytest.mark.parametrize("command", [["quote", "dep-0001"], ["quotes"]], ids=lambda c: c[0])
+def test_quote_and_quotes_of_today_say_it_is_not_over(demo, command):
+    today = datetime.now(UTC).date()
+    result = cli(*command, "--as-of", str(today), url=demo["url"])
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"arcadia-pipeline: error: {today} is not over yet (UTC): the last day that can be "
+        f"metered is {today - timedelta(days=1)}\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -330,6 +374,23 @@ def test_statement_prints_the_plan_periods_of_the_month(february_statements, dep
     assert all(MONEY.fullmatch(p["base_usd"]) for p in periods)
 
 
+@pytest.mark.parametrize("deployment_id", DEPLOYMENTS)
+def test_the_quote_through_the_months_last_day_reads_as_its_statement(
+    february_statements, deployment_id
+):
+    # One vocabulary: the quote as of 2025-02-28 covers the whole month, so its lines, base
+    # and total are the draft statement's, key for key and figure for figure.
+    demo = february_statements
+    quote = json.loads(ok(cli("quote", deployment_id, "--as-of", str(LAST), url=demo["url"])))
+    statement = json.loads(
+        ok(cli("statement", deployment_id, "--month", "2025-02", url=demo["url"]))
+    )
+    assert quote["lines"] == statement["lines"]
+    assert [list(line) for line in statement["lines"]] == [list(STATEMENT_LINE_KEYS)] * len(KINDS)
+    for key in ("plan_code", "base_usd", "total_usd"):
+        assert quote[key] == statement[key], key
+
+
 def test_statement_shows_a_plan_change_as_two_plan_periods(february_statements):
     # The tour: dep-0002 changes plan mid-range; dep-0001's rename keeps one period.
     demo = february_statements
@@ -341,6 +402,57 @@ def test_statement_shows_a_plan_change_as_two_plan_periods(february_statements):
     assert second["valid_to"] == "2025-03-01T00:00:00+00:00"  # open: to the month's end
     renamed = json.loads(ok(cli("statement", "dep-0001", "--month", "2025-02", url=demo["url"])))
     assert [p["plan_code"] for p in renamed["plan_periods"]] == ["starter"]
+
+
+# ---- --help: every date says its format, every range that it includes both days ---------
+
+
+def date_options() -> list[tuple[str, argparse.Action]]:
+    """(command, option) of every option of every (sub)command that takes a day or a month."""
+    found, parsers = [], [("arcadia-pipeline", build_parser())]
+    while parsers:
+        name, parser = parsers.pop()
+        for action in parser._actions:  # argparse has no public walk of its options
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += [(f"{name} {sub}", p) for sub, p in action.choices.items()]
+            elif action.type in (iso_date, month_arg):
+                found.append((name, action))
+    return found
+
+
+def test_help_gives_every_date_its_format_and_every_range_its_ends():
+    options = {(name, action.option_strings[0]): action for name, action in date_options()}
+    assert sorted(options) == [
+        ("arcadia-pipeline close-status", "--month"),
+        ("arcadia-pipeline demo seed", "--end-date"),
+        ("arcadia-pipeline quote", "--as-of"),
+        ("arcadia-pipeline quotes", "--as-of"),
+        ("arcadia-pipeline reconcile", "--from"),
+        ("arcadia-pipeline reconcile", "--to"),
+        ("arcadia-pipeline statement", "--month"),
+        ("arcadia-pipeline statements", "--month"),
+        ("arcadia-pipeline usage", "--from"),
+        ("arcadia-pipeline usage", "--to"),
+    ]
+    for (name, option), action in options.items():
+        if action.type is iso_date:
+            assert action.metavar == "YYYY-MM-DD", name
+            assert action.help.endswith(" (YYYY-MM-DD, UTC)"), (name, action.help)
+        else:
+            assert (action.metavar, action.help) == ("YYYY-MM", "billing month (UTC)"), name
+        if option in ("--from", "--to"):
+            assert action.help.split(" (")[0] in ("first day, included", "last day, included")
+
+
+def test_usage_help_says_the_format_and_that_the_range_is_inclusive():
+    result = run([CLI, "usage", "--help"], None, COLUMNS="100")
+    assert result.returncode == 0, result.stderr
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert "--from YYYY-MM-DD first day, included (YYYY-MM-DD, UTC)" in lines
+    assert "--to YYYY-MM-DD last day, included (YYYY-MM-DD, UTC)" in lines
+    assert lines[-1] == (
+        "Dates are UTC days written YYYY-MM-DD; a --from/--to range includes both days."
+    )
 
 
 # ---- errors: non-zero exit, exactly one line on stderr that names the problem -------------
