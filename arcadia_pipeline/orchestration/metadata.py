@@ -1,9 +1,16 @@
-"""Materialisation metadata shared by the assets: numbers the UI plots per partition."""
+"""Materialisation metadata shared by the assets: numbers the UI plots per partition, and
+markdown tables for people to read (money with two decimals, quantities rounded, numbers
+right-aligned)."""
 
-from collections.abc import Mapping
-from decimal import Decimal
+from collections.abc import Collection, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 
 from dagster import MetadataValue
+
+CENT = Decimal("0.01")
+# Quantities are shown to 4 decimals: enough to tell a change of a GB-month's fraction from
+# none, few enough to read; the exports carry them in full.
+QUANTITY_STEP = Decimal("0.0001")
 
 
 def per_kind(prefix: str, values: Mapping[str, int | Decimal]) -> dict[str, MetadataValue]:
@@ -17,7 +24,30 @@ def per_kind(prefix: str, values: Mapping[str, int | Decimal]) -> dict[str, Meta
     }
 
 
-def markdown_table(headers: list[str], rows: list[list[object]]) -> MetadataValue:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+def money(amount: Decimal) -> str:
+    """USD with two decimals, rounded half up: Decimal('-3') -> '-3.00'."""
+    return f"{Decimal(amount).quantize(CENT, ROUND_HALF_UP):f}"
+
+
+def quantity(qty: Decimal) -> str:
+    """A quantity rounded to 4 decimals, trailing zeros dropped: Decimal('-336.000') ->
+    '-336', Decimal('-75.463548387') -> '-75.4635'."""
+    text = f"{Decimal(qty).quantize(QUANTITY_STEP, ROUND_HALF_UP):f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def markdown_text(headers: list[str], rows: list[list[object]], right: Collection[int] = ()) -> str:
+    """A GitHub-flavoured markdown table; the columns numbered in `right` (numbers) are
+    right-aligned (`---:`)."""
+    align = ["---:" if n in right else "---" for n in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return MetadataValue.md("\n".join(lines))
+    return "\n".join(lines)
+
+
+def markdown_table(
+    headers: list[str], rows: list[list[object]], right: Collection[int] = ()
+) -> MetadataValue:
+    return MetadataValue.md(markdown_text(headers, rows, right))

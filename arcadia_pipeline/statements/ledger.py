@@ -177,9 +177,32 @@ class MonthSummary:
     adjustments_usd: Decimal
     adjustments_added: int  # by this run
     top: list[dict]  # the largest statements with their adjustments, for a table in the UI
+    # The month's adjustments, the first `listed` of them by deployment, kind and booking
+    # (deployment_id, billing_kind, qty_delta, amount_usd, created_at): who got a credit.
+    listed: list[dict]
 
 
-def summarise_month(connection: Connection, month: date, added: int = 0) -> MonthSummary:
+# A month's materialisation lists this many adjustments at most (a few hundred rows stay
+# readable in the UI); the export (`arcadia-pipeline statements`) holds every one.
+LISTED_ADJUSTMENTS = 500
+
+
+def month_adjustments(connection: Connection, month: date, limit: int | None = None) -> list[dict]:
+    """The month's adjustments by deployment, billing kind and booking, at most `limit`:
+    {deployment_id, billing_kind, qty_delta, amount_usd (USD), created_at}."""
+    adj = statement_adjustments.c
+    rows = connection.execute(
+        select(adj.deployment_id, adj.billing_kind, adj.qty_delta, adj.amount_usd, adj.created_at)
+        .where(adj.month == month)
+        .order_by(adj.deployment_id, adj.billing_kind, adj.adjustment_id)
+        .limit(limit)
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def summarise_month(
+    connection: Connection, month: date, added: int = 0, listed: int = LISTED_ADJUSTMENTS
+) -> MonthSummary:
     s, adj = monthly_statements.c, statement_adjustments.c
     zero = Decimal("0.00")
     count, base, total = connection.execute(
@@ -216,5 +239,5 @@ def summarise_month(connection: Connection, month: date, added: int = 0) -> Mont
     status = "closed" if closed_at(connection, month) is not None else "draft"
     return MonthSummary(
         month, status, count, base or zero, total or zero, adjustments, adjusted or zero,
-        added, [dict(row) for row in top],
+        added, [dict(row) for row in top], month_adjustments(connection, month, listed),
     )  # fmt: skip

@@ -72,10 +72,20 @@ class Cycle:
     requests: list = field(default_factory=list)  # the sensor's after the correction
     adjusting_run: str = ""
     adjusting_metadata: dict = field(default_factory=dict)  # its materialisation's
+    adjusting_priced_at: datetime | None = None  # when it priced the month from
     adjustments: list = field(default_factory=list)
     again_adjustments: list = field(default_factory=list)
     sensor_after: object = None
     rows_after: list = field(default_factory=list)
+
+
+def priced_at(engine, month: date) -> datetime:
+    """When the month's statements were last priced from (the database's clock)."""
+    with engine.connect() as connection:
+        return connection.execute(
+            text("SELECT repriced_at FROM metering.statement_months WHERE month = :m"),
+            {"m": month},
+        ).scalar_one()
 
 
 def reference_total(connection, deployment_id: str, plan_code: str) -> Decimal:
@@ -157,6 +167,7 @@ def cycle(database_url):
                 for name, value in event.materialization.metadata.items()
             }
             assert event.partition == "2025-02-01"
+            state.adjusting_priced_at = priced_at(engine, FEBRUARY)
             state.checks.append(check_results(result))
         state.adjustments = adjustments(engine, FEBRUARY)
 
@@ -505,8 +516,29 @@ def test_the_months_metadata_plots_its_totals_and_adjustments(cycle):
     }  # fmt: skip
     table = metadata["largest_statements"].splitlines()
     assert table[0].startswith("| deployment | plan | status | total USD | adjustments USD")
-    assert table[2].startswith("| dep-b | studio | closed |")  # 52.14 before dep-a's 22.36
+    assert table[1] == "|---|---|---|---:|---:|---:|"  # money right-aligned
+    assert table[2] == "| dep-b | studio | closed | 52.14 | 0.00 | 52.14 |"
     assert table[3] == "| dep-a | starter | closed | 25.36 | -3.00 | 22.36 |"
+
+
+def test_the_months_materialisation_lists_every_adjustment(cycle):
+    """Who got a credit: dep-a's 336 droplet hours, -3.00, booked on 20 March."""
+    assert cycle.adjusting_metadata["all_adjustments"] == (
+        "| deployment | billing kind | quantity | amount USD | booked (UTC) |\n"
+        "|---|---|---:|---:|---|\n"
+        "| dep-a | droplet_hours | -336 | -3.00 | 2025-03-20 12:00 |"
+    )
+
+
+def test_the_months_materialisation_shows_every_billing_month(cycle):
+    """February closed on 4 March with its adjustment; no other month was metered."""
+    assert cycle.adjusting_metadata["billing_months"] == (
+        "| billing month | status | priced at (UTC) | closed at (UTC) | statements | total USD "
+        "| adjustments | adjustments USD | total with adjustments USD |\n"
+        "|---|---|---|---|---:|---:|---:|---:|---:|\n"
+        f"| 2025-02 | closed | {cycle.adjusting_priced_at:%Y-%m-%d %H:%M} | 2025-03-04 02:30 "
+        "| 2 | 77.50 | 1 | -3.00 | 74.50 |"
+    )
 
 
 def test_retention_removes_the_records_never_the_statements(cycle, capsys, monkeypatch):

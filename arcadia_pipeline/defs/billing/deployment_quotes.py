@@ -8,7 +8,7 @@ from arcadia_pipeline.billing.quotes import QuotedDay, replace_quotes_day
 from arcadia_pipeline.flow import DEPLOYMENT_QUOTES
 from arcadia_pipeline.orchestration.assets import daily_step_definitions
 from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
-from arcadia_pipeline.orchestration.metadata import markdown_table
+from arcadia_pipeline.orchestration.metadata import markdown_table, money
 from arcadia_pipeline.orchestration.partitions import run_days
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 
@@ -22,10 +22,11 @@ def _quoted_metadata(quoted: QuotedDay) -> dict:
         "top_quotes": markdown_table(
             ["deployment", "plan", "base USD", "overage USD", "total USD"],
             [
-                [r["deployment_id"], r["plan_code"], r["base_usd"], r["overage_usd"],
-                 r["total_usd"]]
+                [r["deployment_id"], r["plan_code"], money(r["base_usd"]),
+                 money(r["overage_usd"]), money(r["total_usd"])]
                 for r in quoted.top
             ],
+            right={2, 3, 4},
         ),
     }  # fmt: skip
 
@@ -43,7 +44,7 @@ def quote_deployments(
         replace_each_day(
             context, connection, DEPLOYMENT_QUOTES, days, replace_quotes_day, _quoted_metadata
         )
-    return MaterializeResult(metadata={"days_in_run": len(days)})
+    return MaterializeResult()
 
 
 @dg.definitions

@@ -6,6 +6,7 @@ month due closed by its deadline (its end plus ARCADIA_CLOSE_GRACE_DAYS plus one
 - `statements_closed_on_time` on monthly_usage_statements: the last month past its close
   deadline is closed; when not, why (its days not final, or no run closed it). A draft
   month is materialised too, so "materialised" cannot mean "closed": the warehouse says.
+  Its metadata lists every billing month's standing (`billing_months`: draft or closed).
 - `freshness_checks_sensor` evaluates them (Dagster's sensor for freshness checks), in runs
   of their own: the jobs' runs and backfills leave them out (orchestration.assets.
   job_selection), so a backfill of last year never reads as a miss or as fresh.
@@ -25,12 +26,14 @@ import dagster as dg
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue
 
 from arcadia_pipeline import utc
+from arcadia_pipeline.defs.statements.tables import billing_months_table
 from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.orchestration.automation import sensor_status
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.settings import settings
 from arcadia_pipeline.statements.closing import close_deadline, last_month_due, unready_days
 from arcadia_pipeline.statements.month import ASSET, closed_at
+from arcadia_pipeline.statements.overview import billing_months
 from arcadia_pipeline.utc import add_months, month_start, month_text
 
 # Yesterday's partition of every daily asset is materialised by 03:00 UTC (the schedule
@@ -58,6 +61,9 @@ def statements_closed_on_time(
         "month": MetadataValue.text(month_text(month)),
         "deadline": MetadataValue.timestamp(deadline),
     }
+    with warehouse.engine.connect() as connection:
+        # Every billing month's standing, on the check's page whatever its verdict.
+        metadata["billing_months"] = billing_months_table(billing_months(connection))
     if month < month_start(settings().metering_start_date):
         return AssetCheckResult(
             passed=True,

@@ -1,6 +1,7 @@
 """The monthly statements' job, the schedule that closes the previous month once its grace
 period is over, and the sensor that re-prices a month whose days were written since (a
-correction re-metered them: a closed month gets its adjustments, a draft is replaced).
+correction re-metered them: a closed month gets its adjustments, a draft is replaced) and
+drafts a month metered but never priced (the month in progress, from its first night).
 """
 
 from datetime import UTC, date, datetime
@@ -63,18 +64,20 @@ def newest_writes(connection: Connection) -> dict[date, datetime]:
 
 def months_to_price(connection: Connection, now: datetime, first: date) -> dict[date, str]:
     """{month: why} for the months to (re-)price: priced months whose days were written since
-    (a draft replaced, a closed month adjusted), and months due to close a day ago or more
-    that are not closed (their schedule tick was missed); none before the `first` month."""
+    (a draft replaced, a closed month adjusted), months due to close a day ago or more that
+    are not closed (their schedule tick was missed), and months with metered days never
+    priced that are not due to close yet (a first draft: the month in progress shows one
+    from its first metered day); none before the `first` month."""
     wanted = {month: "reprice" for month in written_since_priced(connection)}
-    closed = set(
-        connection.execute(
-            select(statement_months.c.month).where(statement_months.c.closed_at.is_not(None))
-        ).scalars()
-    )
+    m = statement_months.c
+    priced = dict(connection.execute(select(m.month, m.closed_at)).tuples().all())
     for month in newest_writes(connection):
-        overdue = now >= closing.close_deadline(month)
-        if month >= first and month not in closed and overdue:
+        if month < first or priced.get(month) is not None:  # before the partitions, closed
+            continue
+        if now >= closing.close_deadline(month):
             wanted.setdefault(month, "close")
+        elif month not in priced and not closing.due_to_close(month, now):
+            wanted.setdefault(month, "draft")  # due and not late: the close schedule's
     return wanted
 
 
@@ -82,9 +85,9 @@ def request_months(
     context: SensorEvaluationContext, warehouse: WarehouseResource, loaded: Settings
 ):
     """Re-price a month whose days (usage records, inventory plans) were written after it
-    was last priced, and close a month whose close was missed or failed, once its days are
-    final (a draft: once none is stale); one run per month, a failed one asked for again
-    every 6 hours."""
+    was last priced, close a month whose close was missed or failed, and draft a month
+    metered but never priced (the month in progress), once its days are final (a draft:
+    once none is stale); one run per month, a failed one asked for again every 6 hours."""
     now = utc.now()
     partitions = monthly_partitions(loaded)
     requests, waiting = [], []

@@ -20,11 +20,15 @@ from arcadia_pipeline import utc
 from arcadia_pipeline.days.steps import Problems
 from arcadia_pipeline.db import schema
 from arcadia_pipeline.db.statistics import analyze_written
+from arcadia_pipeline.defs.statements.tables import (
+    all_adjustments,
+    billing_months_table,
+    largest_statements,
+)
 from arcadia_pipeline.flow import STATEMENT_READS
 from arcadia_pipeline.orchestration.assets import monthly_asset, monthly_check
 from arcadia_pipeline.orchestration.checks import failing_ids
 from arcadia_pipeline.orchestration.failures import failures_named
-from arcadia_pipeline.orchestration.metadata import markdown_table
 from arcadia_pipeline.orchestration.partitions import months_in_window, run_months
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.orchestration.run_launcher import tag_worker
@@ -40,10 +44,13 @@ from arcadia_pipeline.statements.month import (
     repriced_at,
     written_since_priced,
 )
+from arcadia_pipeline.statements.overview import BillingMonth, billing_months
 from arcadia_pipeline.utc import month_text
 
 
-def _summary_metadata(summary: MonthSummary) -> dict:
+def _summary_metadata(summary: MonthSummary, months: list[BillingMonth]) -> dict:
+    """The month's figures (plotted across months; `closed` 1 once closed), its largest
+    statements, every adjustment, and every billing month's standing as of this run."""
     return {
         "status": MetadataValue.text(summary.status),
         "closed": MetadataValue.int(int(summary.status == "closed")),
@@ -56,16 +63,10 @@ def _summary_metadata(summary: MonthSummary) -> dict:
         "total_with_adjustments_usd": MetadataValue.float(
             float(summary.total_usd + summary.adjustments_usd)
         ),
-        "largest_statements": markdown_table(
-            ["deployment", "plan", "status", "total USD", "adjustments USD",
-             "total with adjustments USD"],
-            [
-                [r["deployment_id"], r["plan_code"], r["status"], r["total_usd"],
-                 r["adjustments_usd"], r["total_with_adjustments_usd"]]
-                for r in summary.top
-            ],
-        ),
-    }  # fmt: skip
+        "largest_statements": largest_statements(summary),
+        "all_adjustments": all_adjustments(summary),
+        "billing_months": billing_months_table(months),
+    }
 
 
 def price_months(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
@@ -90,9 +91,14 @@ def price_months(context: AssetExecutionContext, warehouse: WarehouseResource) -
                 f"{ASSET}: {month_text(month)} {summary.status}, "
                 f"{summary.adjustments_added} adjustment(s) added"
             )
-            context.add_asset_metadata(_summary_metadata(summary), partition_key=month.isoformat())
+            with connection.begin():
+                standing = billing_months(connection)
+            context.add_asset_metadata(
+                _summary_metadata(summary, standing), partition_key=month.isoformat()
+            )
         analyze_written(connection, schema.STATEMENT_TABLES, months)
-    return MaterializeResult(metadata={"months_in_run": len(months)})
+    context.log.info(f"{ASSET}: {len(months)} month(s) priced")
+    return MaterializeResult()
 
 
 def check_months(

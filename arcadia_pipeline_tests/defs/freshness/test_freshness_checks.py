@@ -97,6 +97,14 @@ def test_a_month_closed_by_its_deadline_passes(engine, monkeypatch):
     found = metadata(result, STATEMENTS_CHECK)
     assert found["month"] == "2025-02"
     assert found["dagster/fresh_until_timestamp"] == utc(2025, 4, 5).timestamp()
+    with engine.connect() as connection:
+        (priced_at,) = connection.exec_driver_sql(
+            "SELECT repriced_at FROM metering.statement_months WHERE month = '2025-02-01'"
+        ).one()
+    assert found["billing_months"].splitlines()[2:] == [
+        f"| 2025-02 | closed | {priced_at:%Y-%m-%d %H:%M} | 2025-03-04 02:30 | 1 | 20.00 | 0 "
+        "| 0.00 | 20.00 |"
+    ]
 
 
 def test_a_month_not_closed_by_its_deadline_fails_naming_why(engine, monkeypatch):
