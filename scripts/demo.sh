@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make demo: private PostgreSQL, migrations, demo inventory, last complete month + this month
-# to date metered in one partition-range run, the quotes printed, then the Dagster UI.
+# make demo: private PostgreSQL, migrations, demo inventory, its whole history through
+# yesterday metered in one partition-range run (the partitions start at its first day), the
+# quotes printed, then the Dagster UI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -18,16 +19,22 @@ cp "$root/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
 export VIRTUAL_ENV="$root/.venv"
 export PATH="$VIRTUAL_ENV/bin:$PATH"
 
-arcadia-pipeline db upgrade
-arcadia-pipeline demo seed
-
-# Last complete month through yesterday (UTC), as one single-run backfill.
-read -r first last < <(python -c '
+# The seed's history: DEMO_DAYS days up to today 00:00 UTC. Its first day is the first
+# daily partition (ARCADIA_METERING_START_DATE, for `dg launch` and the UI alike), so every
+# partition has data and the plots start where the data does.
+DEMO_DAYS=75
+read -r today first last < <(python -c '
+import sys
 from datetime import datetime, timedelta, UTC
-yesterday = datetime.now(UTC).date() - timedelta(days=1)
-first = (yesterday.replace(day=1) - timedelta(days=1)).replace(day=1)
-print(first, yesterday)')
-echo "metering $first...$last in one run"
+today = datetime.now(UTC).date()
+print(today, today - timedelta(days=int(sys.argv[1])), today - timedelta(days=1))' "$DEMO_DAYS")
+export ARCADIA_METERING_START_DATE="$first"
+
+arcadia-pipeline db upgrade
+arcadia-pipeline demo seed --days "$DEMO_DAYS" --end-date "$today"
+
+# Every day of the history through yesterday (UTC), as one single-run backfill.
+echo "metering $first...$last in one run (partitions from $first)"
 start=$(date +%s)
 dg launch --job daily_metering_job --partition-range "$first...$last" \
   >"$root/.local/demo-materialize.log" 2>&1 \

@@ -95,7 +95,7 @@ def test_usage_records_partitions_page_shows_the_metered_days(
             )
             assert {key for key in tooltips if PARTITION_KEY.match(key)} == set(DAYS)
             # March 1st's latest materialisation, with the metadata the asset reports.
-            visible(page.get_by_text("records_in_run"))
+            visible(page.get_by_text("unattributed_resources_skipped"))
             visible(page.get_by_text("deployments_metered"))
             page.screenshot(path=str(screenshot), full_page=True)
         finally:

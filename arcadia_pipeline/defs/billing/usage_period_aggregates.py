@@ -36,7 +36,7 @@ def aggregate_usage(
             context, connection, step, days, partial(replace_aggregates_day, step=step),
             _aggregated_metadata,
         )  # fmt: skip
-    return MaterializeResult(metadata={"days_in_run": len(days)})
+    return MaterializeResult()
 
 
 @dg.definitions
