@@ -21,8 +21,9 @@ from arcadia_pipeline.days.verdicts import record_failure
 from arcadia_pipeline.db.schema import day_writes
 from arcadia_pipeline.db.statistics import analyze_written
 from arcadia_pipeline.orchestration.failures import failures_naming
+from arcadia_pipeline.orchestration.partitions import days_tag
 from arcadia_pipeline.orchestration.resources import WarehouseResource
-from arcadia_pipeline.orchestration.run_launcher import tag_worker
+from arcadia_pipeline.orchestration.run_launcher import tag_run, tag_worker
 from arcadia_pipeline.retention.expiry import refuse_removed_days
 
 T = TypeVar("T")
@@ -36,12 +37,14 @@ def working_on(
     warehouse: WarehouseResource,
 ) -> Iterator[None]:
     """The body of a daily asset: its run says which process works on it (for run
-    monitoring), a day of a month retention removed records of is refused, any failure
-    names the step's asset and the days, and the days it did not write are stamped as
-    failed (a month does not close on them until a run writes them)."""
+    monitoring) and which days (DAYS_TAG, however it was launched), a day of a month
+    retention removed records of is refused, any failure names the step's asset and the
+    days, and the days it did not write are stamped as failed (a month does not close on
+    them until a run writes them)."""
     try:
         with failures_naming(step.asset, days):
             tag_worker(context)
+            tag_run(context, days_tag(days[0], days[-1]))
             with warehouse.engine.connect() as connection:
                 refuse_removed_days(connection, days)
             yield

@@ -89,11 +89,25 @@ def run_months(context: AssetExecutionContext) -> list[date]:
     return months_in_window(context.partition_time_window)
 
 
+# The run tag that says which UTC days a metering run covers, in the UI's run list and run
+# page (Dagster hides its own `dagster/` range tags): `2026-10-01...2026-10-31`, as
+# `dg launch --partition-range` takes it, or the one day.
+DAYS_TAG = "arcadia/days"
+
+
+def days_tag(first: date, last: date) -> dict[str, str]:
+    """{DAYS_TAG: the days [first, last]}: one day's ISO date, or `first...last`."""
+    days = first.isoformat() if first == last else f"{first.isoformat()}...{last.isoformat()}"
+    return {DAYS_TAG: days}
+
+
 def range_tags(first: date, last: date) -> dict[str, str]:
-    """Tags that make one run cover [first, last] (a single-run backfill of the range)."""
+    """Tags that make one run cover [first, last] (a single-run backfill of the range), and
+    say so in the UI (DAYS_TAG)."""
     return {
         "dagster/asset_partition_range_start": first.isoformat(),
         "dagster/asset_partition_range_end": last.isoformat(),
+        **days_tag(first, last),
     }
 
 

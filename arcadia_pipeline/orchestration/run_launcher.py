@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 
 from dagster import AssetExecutionContext, DagsterEventType, DagsterRun, DefaultRunLauncher
@@ -42,11 +43,18 @@ def process_state(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[0]  # the name in (…) may hold spaces
 
 
+def tag_run(context: AssetExecutionContext, tags: Mapping[str, str]) -> None:
+    """Add the `tags` the run does not carry yet, visible in the UI from then on. A run's
+    tags are otherwise fixed at launch; a range launched from the UI or by `dg launch` has
+    only Dagster's hidden range tags (DagsterInstance.add_run_tags, not marked public)."""
+    missing = {key: value for key, value in tags.items() if context.run.tags.get(key) != value}
+    if missing:
+        context.instance.add_run_tags(context.run_id, missing)
+
+
 def tag_worker(context: AssetExecutionContext) -> None:
     """Say which process on which machine runs this run (once per run)."""
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    if context.run.tags.get(WORKER_TAG) != worker:
-        context.instance.add_run_tags(context.run_id, {WORKER_TAG: worker})
+    tag_run(context, {WORKER_TAG: f"{socket.gethostname()}:{os.getpid()}"})
 
 
 class LocalProcessRunLauncher(DefaultRunLauncher):

@@ -50,6 +50,7 @@ query($filter: RunsFilter!) {
         status
         startTime
         endTime
+        jobName
         tags { key value }
         assetSelection { path }
       }
@@ -90,6 +91,21 @@ def ui_dialog_params(first: date, last: date, assets: Sequence[str]) -> dict:
         "partitionNames": [day.isoformat() for day in iter_days(first, last)],
         "fromFailure": False,
         "tags": [{"key": "dagster/from_ui", "value": "true"}],
+    }
+
+
+def job_dialog_params(first: date, last: date, assets: Sequence[str], job: str) -> dict:
+    """The form the same dialog sends when opened from a job's page (Jobs -> the job ->
+    Materialize): a backfill of the job's partition set, which keeps the job's name."""
+    return {
+        **ui_dialog_params(first, last, assets),
+        "selector": {
+            "partitionSetName": f"{job}_partition_set",
+            "repositorySelector": {
+                "repositoryLocationName": "arcadia_pipeline",  # workspace.yaml
+                "repositoryName": "__repository__",  # Dagster's name for a Definitions
+            },
+        },
     }
 
 

@@ -137,6 +137,8 @@ def test_dg_launch_meters_a_partition_range_in_one_run(dg_env: dict, engine: Eng
         assert run.status == DagsterRunStatus.SUCCESS
         assert run.tags["dagster/asset_partition_range_start"] == FIRST.isoformat()
         assert run.tags["dagster/asset_partition_range_end"] == LAST.isoformat()
+        assert run.tags["arcadia/days"] == f"{FIRST}...{LAST}"  # visible in the run list
+        assert run.job_name == "daily_metering_job"
         materialized = {
             (event.asset_key.to_user_string(), event.partition)
             for event in (

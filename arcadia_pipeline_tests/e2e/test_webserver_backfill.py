@@ -4,6 +4,7 @@ days in the warehouse, and the same rows when the range is backfilled again."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
 
@@ -16,6 +17,7 @@ from arcadia_pipeline_tests.e2e.backfill_client import (
     DONE,
     BackfillClient,
     WebserverError,
+    job_dialog_params,
     range_params,
     ui_dialog_params,
 )
@@ -49,15 +51,18 @@ def run_backfill(server: DagsterServer, params: dict) -> tuple[str, float]:
     )
 
 
-def assert_one_range_run(server: DagsterServer, backfill_id: str) -> str:
-    """The single-run backfill policy: one successful run over the whole range."""
+def assert_one_range_run(server: DagsterServer, backfill_id: str, job: str = "__ASSET_JOB") -> str:
+    """The single-run backfill policy: one successful run of `job` over the whole range."""
     runs = BackfillClient(server.url).runs(backfill_id)
     assert len(runs) == 1, [(run["runId"], run["status"]) for run in runs]
     run = runs[0]
+    assert run["jobName"] == job
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
     assert run["status"] == "SUCCESS", run
     assert tags["dagster/asset_partition_range_start"] == FIRST.isoformat()
     assert tags["dagster/asset_partition_range_end"] == LAST.isoformat()
+    # The days, visible in the run list (Dagster hides its own range tags).
+    assert tags["arcadia/days"] == f"{FIRST.isoformat()}...{LAST.isoformat()}"
     assert sorted(key["path"][0] for key in run["assetSelection"]) == sorted(ASSETS)
     print(f"  its one run {run['runId']} ran {run['endTime'] - run['startTime']:.1f}s")
     return run["runId"]
@@ -139,3 +144,42 @@ def test_range_backfill_through_the_webserver_runs_once_and_is_reproducible(
             )
         ).all()
     assert lineage == [(second_run, second_run)]
+
+    # From the job's page: a backfill of daily_metering_job, again one run, the job's.
+    backfill_id, seconds = run_backfill(
+        dagster_server, job_dialog_params(FIRST, LAST, ASSETS, "daily_metering_job")
+    )
+    print(f"re-backfill (job page): launch -> completed in {seconds:.1f}s")
+    assert_one_range_run(dagster_server, backfill_id, job="daily_metering_job")
+    assert warehouse_rows(engine) == (usage_before, quotes_before)
+
+
+ASSET_NODES = """
+query($keys: [AssetKeyInput!]) {
+  assetNodes(assetKeys: $keys) {
+    assetKey { path }
+    jobNames
+    isObservable
+    backfillPolicy { policyType maxPartitionsPerRun description }
+  }
+}
+"""
+
+
+def test_the_ui_sees_one_backfill_policy_for_the_four_daily_assets(dagster_server: DagsterServer):
+    """What the Materialize dialog reads: the same single-run policy on each daily asset (its
+    "varying backfill policies" compares the four policy objects by identity, not value),
+    and `__ASSET_JOB` first among each asset's jobs (the job the asset graph launches)."""
+    keys = [{"path": [name]} for name in ASSETS]
+    nodes = BackfillClient(dagster_server.url).graphql(ASSET_NODES, {"keys": keys})["assetNodes"]
+    assert sorted(node["assetKey"]["path"][0] for node in nodes) == sorted(ASSETS)
+    policies = {json.dumps(node["backfillPolicy"], sort_keys=True) for node in nodes}
+    assert [json.loads(policy) for policy in policies] == [
+        {
+            "policyType": "SINGLE_RUN",
+            "maxPartitionsPerRun": None,
+            "description": "Backfills all partitions in a single run",
+        }
+    ]
+    assert {tuple(node["jobNames"]) for node in nodes} == {("__ASSET_JOB", "daily_metering_job")}
+    assert not any(node["isObservable"] for node in nodes)

@@ -1,15 +1,30 @@
 """The daily metering job over the daily flow's assets, and its schedule: yesterday at 01:10
-UTC."""
+UTC, the run tagged with its day."""
+
+from datetime import UTC, date, timedelta
 
 import dagster as dg
+from dagster import RunRequest, ScheduleEvaluationContext, SkipReason
 
+from arcadia_pipeline import utc
 from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.orchestration.assets import job_selection
 from arcadia_pipeline.orchestration.automation import schedule_status
-from arcadia_pipeline.orchestration.partitions import daily_partitions
+from arcadia_pipeline.orchestration.partitions import daily_partitions, days_tag
 from arcadia_pipeline.settings import settings
 
 DAILY_JOB = "daily_metering_job"
+
+
+def meter_yesterday(context: ScheduleEvaluationContext, first_day: date) -> RunRequest | SkipReason:
+    """Yesterday's UTC day at 01:10 UTC (fully over by then), one run per day (its run key),
+    tagged with the day (arcadia/days); nothing before the first partition, `first_day`."""
+    at = context.scheduled_execution_time or utc.now()
+    day = at.astimezone(UTC).date() - timedelta(days=1)
+    if day < first_day:
+        return SkipReason(f"{day.isoformat()} is before the first partition, {first_day}")
+    key = day.isoformat()
+    return RunRequest(run_key=key, partition_key=key, tags=days_tag(day, day))
 
 
 @dg.definitions
@@ -22,13 +37,18 @@ def defs() -> dg.Definitions:
         description="Meter one UTC day (or a range): "
         + " -> ".join(step.asset for step in DAILY_FLOW),
     )
-    # The partitions end at yesterday (end_offset=0), so the tick at 01:10 on day D targets
-    # D-1, which is fully over.
-    schedule = dg.build_schedule_from_partitioned_job(
-        job,
+
+    # Dagster's build_schedule_from_partitioned_job cannot tag a run with its day: this is
+    # the same tick (01:10 UTC, yesterday's partition, run key the day) with the tag.
+    @dg.schedule(
         name="daily_metering_schedule",
-        hour_of_day=1,
-        minute_of_hour=10,
+        job=job,
+        cron_schedule="10 1 * * *",
+        execution_timezone="UTC",
         default_status=schedule_status(loaded),
+        description=meter_yesterday.__doc__,
     )
-    return dg.Definitions(jobs=[job], schedules=[schedule])
+    def daily_metering_schedule(context: ScheduleEvaluationContext):
+        return meter_yesterday(context, loaded.metering_start_date)
+
+    return dg.Definitions(jobs=[job], schedules=[daily_metering_schedule])

@@ -1,4 +1,5 @@
-"""The nightly schedule: at 01:10 UTC it materialises yesterday's UTC partition, all four assets.
+"""The nightly schedule: at 01:10 UTC it materialises yesterday's UTC partition, all four assets,
+the run tagged with its day.
 
 Ticks are evaluated in-process with `build_schedule_context`, as the daemon would evaluate them;
 no database is needed (a schedule only builds run requests).
@@ -20,7 +21,9 @@ def tick(scheduled_execution_time: datetime):
     """Evaluate one tick of the schedule as the daemon would at that instant."""
     with DagsterInstance.ephemeral() as instance:
         context = build_schedule_context(
-            instance=instance, scheduled_execution_time=scheduled_execution_time
+            instance=instance,
+            scheduled_execution_time=scheduled_execution_time,
+            repository_def=defs.get_repository_def(),  # resolves the day's partition tags
         )
         return defs.resolve_schedule_def(SCHEDULE).evaluate_tick(context)
 
@@ -61,6 +64,7 @@ def test_each_tick_requests_exactly_yesterdays_utc_partition(scheduled_at, parti
     [request] = result.run_requests
     assert request.partition_key == partition
     assert request.tags["dagster/partition"] == partition
+    assert request.tags["arcadia/days"] == partition  # visible in the UI's run list
     # One run per day: a re-evaluated tick for the same day is de-duplicated by its run key.
     assert request.run_key == partition
     # The run targets the job (not an ad-hoc selection), so it runs all four assets.
