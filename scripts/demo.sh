@@ -29,6 +29,8 @@ from datetime import datetime, timedelta, UTC
 today = datetime.now(UTC).date()
 print(today, today - timedelta(days=int(sys.argv[1])), today - timedelta(days=1))' "$DEMO_DAYS")
 export ARCADIA_METERING_START_DATE="$first"
+# A shell pointed at the demo (README, CLI) reads the same first day from here.
+echo "ARCADIA_METERING_START_DATE=$first" >"$root/.local/demo.env"
 
 arcadia-pipeline db upgrade
 arcadia-pipeline demo seed --days "$DEMO_DAYS" --end-date "$today"
