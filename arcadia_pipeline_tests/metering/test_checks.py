@@ -214,6 +214,29 @@ def test_failed_blocking_check_stops_downstream_and_names_ids(engine, doubling_t
         )
 
 
+def test_a_range_run_names_each_days_outcome(engine, doubling_trigger):
+    """One run over three days, the droplet's hours doubled on each: its one evaluation per
+    check names the days that passed and those that failed."""
+    add_deployment(engine, "dep-a", "starter")
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
+    result = materialize_range(
+        date(2025, 3, 9),
+        date(2025, 3, 11),
+        assets=("resource_inventory", "usage_records"),
+        raise_on_error=False,
+    )
+
+    outcomes = {
+        e.check_name: (e.passed, *(e.metadata[k].value for k in ("days_passed", "days_failed")))
+        for e in result.get_asset_check_evaluations()
+    }
+    assert outcomes == {
+        "usage_records_complete": (True, "2025-03-09 to 2025-03-11", "-"),
+        "usage_records_within_bounds": (False, "-", "2025-03-09 to 2025-03-11"),
+        "usage_records_month_closure": (True, "2025-03-09 to 2025-03-11", "-"),
+    }
+
+
 def test_a_check_counts_every_problem_and_lists_the_first_twenty(engine):
     """30 hourly records missing: 20 named, 30 counted, in the rule and in the check's
     result (its `problems` metadata and "… and 10 more")."""
