@@ -152,3 +152,29 @@ def source_database(scratch_database):
     with make_engine(scratch_database).begin() as connection:
         create_source_tables(connection)
     return scratch_database
+
+
+@pytest.fixture
+def doubling_trigger(engine):
+    """A fault in the write path: every droplet record lands with twice its hours (the
+    within-bounds check then fails, naming the resource and its 48 hours)."""
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                """
+                CREATE FUNCTION metering.test_double_qty() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN NEW.qty := NEW.qty * 2; RETURN NEW; END $$;
+                CREATE TRIGGER test_double_qty BEFORE INSERT ON metering.usage_records
+                FOR EACH ROW WHEN (NEW.resource_kind = 'droplet_hours')
+                EXECUTE FUNCTION metering.test_double_qty();
+                """
+            )
+        )
+    yield
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "DROP TRIGGER test_double_qty ON metering.usage_records;"
+                " DROP FUNCTION metering.test_double_qty()"
+            )
+        )

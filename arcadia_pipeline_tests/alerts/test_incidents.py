@@ -166,31 +166,6 @@ def test_a_green_night_sends_nothing(engine, database_url, channels, monkeypatch
     assert incidents(engine) == []
 
 
-@pytest.fixture
-def doubling_trigger(engine):
-    """A fault in the write path: every droplet record lands with twice its hours."""
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                """
-                CREATE FUNCTION metering.test_double_qty() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN NEW.qty := NEW.qty * 2; RETURN NEW; END $$;
-                CREATE TRIGGER test_double_qty BEFORE INSERT ON metering.usage_records
-                FOR EACH ROW WHEN (NEW.resource_kind = 'droplet_hours')
-                EXECUTE FUNCTION metering.test_double_qty();
-                """
-            )
-        )
-    yield
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "DROP TRIGGER test_double_qty ON metering.usage_records;"
-                " DROP FUNCTION metering.test_double_qty()"
-            )
-        )
-
-
 def test_a_failed_blocking_check_is_told_once(engine, database_url, channels, doubling_trigger):
     add_deployment(engine, "dep-a", "starter")
     add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.utc import iter_days
@@ -43,31 +43,6 @@ CHECKS = {step.asset: [check.name for check in step.checks] for step in DAILY_FL
 def one_droplet(engine: Engine) -> None:
     add_deployment(engine, "dep-a", "starter")
     add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
-
-
-@pytest.fixture
-def doubling_trigger(engine: Engine):
-    """A fault in the write path: every droplet record lands with twice its hours."""
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                """
-                CREATE FUNCTION metering.test_double_qty() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN NEW.qty := NEW.qty * 2; RETURN NEW; END $$;
-                CREATE TRIGGER test_double_qty BEFORE INSERT ON metering.usage_records
-                FOR EACH ROW WHEN (NEW.resource_kind = 'droplet_hours')
-                EXECUTE FUNCTION metering.test_double_qty();
-                """
-            )
-        )
-    yield
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "DROP TRIGGER test_double_qty ON metering.usage_records;"
-                " DROP FUNCTION metering.test_double_qty()"
-            )
-        )
 
 
 def backfill(client: BackfillClient, params: dict) -> None:

@@ -168,27 +168,6 @@ def test_a_resource_that_changes_kind_at_midnight_is_metered_and_its_month_close
     assert abs(totals["spaces_gb_month"] - Decimal(100) * 14 / 28) < Decimal("1e-17")
 
 
-@pytest.fixture
-def doubling_trigger(engine):
-    """A fault in the write path: every droplet record lands with twice its hours."""
-    _run(
-        engine,
-        """
-        CREATE FUNCTION metering.test_double_qty() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN NEW.qty := NEW.qty * 2; RETURN NEW; END $$;
-        CREATE TRIGGER test_double_qty BEFORE INSERT ON metering.usage_records
-        FOR EACH ROW WHEN (NEW.resource_kind = 'droplet_hours')
-        EXECUTE FUNCTION metering.test_double_qty();
-    """,
-    )
-    yield
-    _run(
-        engine,
-        "DROP TRIGGER test_double_qty ON metering.usage_records;"
-        " DROP FUNCTION metering.test_double_qty()",
-    )
-
-
 def test_failed_blocking_check_stops_downstream_and_names_ids(engine, doubling_trigger):
     add_deployment(engine, "dep-a", "starter")
     add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
