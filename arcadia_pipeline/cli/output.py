@@ -1,5 +1,5 @@
 """What every command shares: its one-line error, how it reads dates and months (and says so
-in --help), and how it writes quantities and money."""
+in --help), and how it writes quantities (money: pricing.rules.money_text)."""
 
 from __future__ import annotations
 
@@ -26,11 +26,6 @@ def decimal_str(value: Decimal) -> str:
     if "." in text_value:
         text_value = text_value.rstrip("0").rstrip(".")
     return text_value or "0"
-
-
-def money(value: Decimal) -> str:
-    """USD with two decimals ('42.50')."""
-    return f"{value:.2f}"
 
 
 def iso_date(value: str) -> date:

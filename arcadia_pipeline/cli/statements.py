@@ -25,7 +25,6 @@ from arcadia_pipeline.cli.output import (
     add_month_option,
     check_month,
     decimal_str,
-    money,
 )
 from arcadia_pipeline.cli.stale import warn_if_stale
 from arcadia_pipeline.db.engine import make_engine
@@ -37,6 +36,7 @@ from arcadia_pipeline.db.schema import (
 )
 from arcadia_pipeline.flow import USAGE_RECORDS
 from arcadia_pipeline.pricing.proration import plan_periods
+from arcadia_pipeline.pricing.rules import money_text
 from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.statements.export import (
     FORMATS,
@@ -101,7 +101,7 @@ def statement_json(connection: Connection, deployment_id: str, month: date) -> d
         "plan_periods": periods,
         "status": statement.status if statement else "closed",
         "closed_at": closed_at.isoformat() if closed_at else None,
-        "base_usd": money(statement.base_usd if statement else Decimal(0)),
+        "base_usd": money_text(statement.base_usd if statement else Decimal(0)),
         "lines": [
             {
                 "billing_kind": r.billing_kind,
@@ -109,21 +109,21 @@ def statement_json(connection: Connection, deployment_id: str, month: date) -> d
                 "included_qty": exact(r.included_qty),
                 "overage_qty": exact(r.overage_qty),
                 "unit_price_usd": exact(r.unit_price_usd),
-                "amount_usd": money(r.amount_usd),
+                "amount_usd": money_text(r.amount_usd),
             }
             for r in lines
         ],
-        "total_usd": money(total),
+        "total_usd": money_text(total),
         "adjustments": [
             {
                 "billing_kind": a.billing_kind,
                 "qty_delta": exact(a.qty_delta),
-                "amount_usd": money(a.amount_usd),
+                "amount_usd": money_text(a.amount_usd),
                 "created_at": a.created_at.isoformat(),
             }
             for a in adjustments
         ],
-        "total_with_adjustments_usd": money(total + adjusted),
+        "total_with_adjustments_usd": money_text(total + adjusted),
     }
 
 

@@ -27,7 +27,6 @@ from arcadia_pipeline.cli.output import (
     add_day_option,
     add_day_range,
     decimal_str,
-    money,
     not_after_today,
 )
 from arcadia_pipeline.cli.stale import warn_if_stale
@@ -35,6 +34,7 @@ from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import deployment_quotes
 from arcadia_pipeline.flow import DEPLOYMENT_QUOTES, USAGE_RECORDS
 from arcadia_pipeline.pricing.reference import Quote, month_to_date_quote
+from arcadia_pipeline.pricing.rules import money_text
 from arcadia_pipeline.pricing.usage import usage_for_period
 from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.utc import DAY, days_text, iter_days, month_start
@@ -55,7 +55,7 @@ def quote_json(quote: Quote) -> dict:
         "plan_code": quote.plan_code,
         "period_start": quote.period_start.isoformat(),
         "as_of": quote.as_of.isoformat(),
-        "base_usd": money(quote.base_usd),
+        "base_usd": money_text(quote.base_usd),
         "lines": [
             {
                 "billing_kind": line.billing_kind,
@@ -63,11 +63,11 @@ def quote_json(quote: Quote) -> dict:
                 "included_qty": decimal_str(line.included),
                 "overage_qty": decimal_str(line.overage_qty),
                 "unit_price_usd": decimal_str(line.unit_price_usd),
-                "amount_usd": money(line.overage_usd),
+                "amount_usd": money_text(line.overage_usd),
             }
             for line in quote.lines
         ],
-        "total_usd": money(quote.total_usd),
+        "total_usd": money_text(quote.total_usd),
     }
 
 

@@ -1,13 +1,12 @@
 """Materialisation metadata shared by the assets: numbers the UI plots per partition, and
-markdown tables for people to read (money with two decimals, quantities rounded, numbers
-right-aligned)."""
+markdown tables for people to read (money as pricing.rules.money_text writes it, quantities
+rounded, numbers right-aligned)."""
 
 from collections.abc import Collection, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
 from dagster import MetadataValue
 
-CENT = Decimal("0.01")
 # Quantities are shown to 4 decimals: enough to tell a change of a GB-month's fraction from
 # none, few enough to read; the exports carry them in full.
 QUANTITY_STEP = Decimal("0.0001")
@@ -22,11 +21,6 @@ def per_kind(prefix: str, values: Mapping[str, int | Decimal]) -> dict[str, Meta
         else MetadataValue.float(float(value))
         for kind, value in values.items()
     }
-
-
-def money(amount: Decimal) -> str:
-    """USD with two decimals, rounded half up: Decimal('-3') -> '-3.00'."""
-    return f"{Decimal(amount).quantize(CENT, ROUND_HALF_UP):f}"
 
 
 def quantity(qty: Decimal) -> str:

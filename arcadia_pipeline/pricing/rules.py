@@ -23,6 +23,12 @@ def round_cents(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def money_text(amount: Decimal) -> str:
+    """USD as people read it (CLI JSON, the UI's tables): two decimals, rounded half up to the
+    cent as the rule rounds. Decimal('-3') -> '-3.00'."""
+    return f"{round_cents(Decimal(amount)):f}"
+
+
 def overage_qty(usage: Decimal, included: Decimal) -> Decimal:
     with localcontext(prec=EXACT_DIGITS):
         return max(Decimal(0), usage - included)

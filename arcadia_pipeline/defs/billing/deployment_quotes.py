@@ -8,9 +8,10 @@ from arcadia_pipeline.billing.quotes import QuotedDay, replace_quotes_day
 from arcadia_pipeline.flow import DEPLOYMENT_QUOTES
 from arcadia_pipeline.orchestration.assets import daily_step_definitions
 from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
-from arcadia_pipeline.orchestration.metadata import markdown_table, money
+from arcadia_pipeline.orchestration.metadata import markdown_table
 from arcadia_pipeline.orchestration.partitions import run_days
 from arcadia_pipeline.orchestration.resources import WarehouseResource
+from arcadia_pipeline.pricing.rules import money_text
 
 
 def _quoted_metadata(quoted: QuotedDay) -> dict:
@@ -22,8 +23,8 @@ def _quoted_metadata(quoted: QuotedDay) -> dict:
         "top_quotes": markdown_table(
             ["deployment", "plan", "base USD", "overage USD", "total USD"],
             [
-                [r["deployment_id"], r["plan_code"], money(r["base_usd"]),
-                 money(r["overage_usd"]), money(r["total_usd"])]
+                [r["deployment_id"], r["plan_code"], money_text(r["base_usd"]),
+                 money_text(r["overage_usd"]), money_text(r["total_usd"])]
                 for r in quoted.top
             ],
             right={2, 3, 4},

@@ -6,7 +6,8 @@ from datetime import date, datetime
 
 from dagster import MetadataValue
 
-from arcadia_pipeline.orchestration.metadata import markdown_text, money, quantity
+from arcadia_pipeline.orchestration.metadata import markdown_text, quantity
+from arcadia_pipeline.pricing.rules import money_text
 from arcadia_pipeline.statements.ledger import MonthSummary
 from arcadia_pipeline.statements.overview import BillingMonth
 from arcadia_pipeline.utc import month_text
@@ -23,8 +24,8 @@ def largest_statements(summary: MonthSummary) -> MetadataValue:
             ["deployment", "plan", "status", "total USD", "adjustments USD",
              "total with adjustments USD"],
             [
-                [r["deployment_id"], r["plan_code"], r["status"], money(r["total_usd"]),
-                 money(r["adjustments_usd"]), money(r["total_with_adjustments_usd"])]
+                [r["deployment_id"], r["plan_code"], r["status"], money_text(r["total_usd"]),
+                 money_text(r["adjustments_usd"]), money_text(r["total_with_adjustments_usd"])]
                 for r in summary.top
             ],
             right={3, 4, 5},
@@ -41,7 +42,7 @@ def adjustments_text(month: date, listed: list[dict], count: int) -> str:
         ["deployment", "billing kind", "quantity", "amount USD", "booked (UTC)"],
         [
             [a["deployment_id"], a["billing_kind"], quantity(a["qty_delta"]),
-             money(a["amount_usd"]), _stamp(a["created_at"])]
+             money_text(a["amount_usd"]), _stamp(a["created_at"])]
             for a in listed
         ],
         right={2, 3},
@@ -68,8 +69,8 @@ def billing_months_text(months: list[BillingMonth]) -> str:
          "total USD", "adjustments", "adjustments USD", "total with adjustments USD"],
         [
             [month_text(m.month), m.status, _stamp(m.priced_at), _stamp(m.closed_at),
-             m.statements, money(m.total_usd), m.adjustments, money(m.adjustments_usd),
-             money(m.total_with_adjustments_usd)]
+             m.statements, money_text(m.total_usd), m.adjustments, money_text(m.adjustments_usd),
+             money_text(m.total_with_adjustments_usd)]
             for m in months
         ],
         right={4, 5, 6, 7, 8},
