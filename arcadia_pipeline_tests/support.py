@@ -122,11 +122,23 @@ def materialize_range(first: date, last: date, assets=ASSETS, instance=None, rai
 
 
 def run_requested(request, instance):
-    """A sensor's RunRequest run as the daemon runs it: the job, its range tags, its subset."""
+    """A sensor's RunRequest run as the daemon runs it: the job, its partition or range tags,
+    its subset."""
     job = defs.resolve_job_def(request.job_name or "daily_metering_job")
     return job.execute_in_process(
-        instance=instance, tags=request.tags, asset_selection=request.asset_selection
+        instance=instance,
+        partition_key=request.partition_key,
+        tags=request.tags,
+        asset_selection=request.asset_selection,
     )
+
+
+def requested_days(request) -> tuple[str, str]:
+    """(first, last) ISO days of a sensor's RunRequest: its one partition, or its range."""
+    if request.partition_key:
+        return request.partition_key, request.partition_key
+    tags = request.tags
+    return tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]
 
 
 def freshness_checks() -> list:

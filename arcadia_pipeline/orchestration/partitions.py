@@ -6,14 +6,17 @@ definitions are."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     BackfillPolicy,
     DailyPartitionsDefinition,
     Failure,
     MonthlyPartitionsDefinition,
+    RunRequest,
     TimeWindow,
 )
 
@@ -109,6 +112,32 @@ def range_tags(first: date, last: date) -> dict[str, str]:
         "dagster/asset_partition_range_end": last.isoformat(),
         **days_tag(first, last),
     }
+
+
+def days_request(
+    first: date,
+    last: date,
+    *,
+    run_key: str,
+    tags: Mapping[str, str] | None = None,
+    asset_selection: Sequence[AssetKey] | None = None,
+) -> RunRequest:
+    """A sensor's request to meter the days [first, last]: one day as that day's partition
+    (`partition_key`, so the day's checks count for the day in the UI: Dagster 1.13 records
+    a range run's check results for its window, not per day), more as one range run
+    (range_tags). Both carry DAYS_TAG and `tags`."""
+    if first == last:
+        return RunRequest(
+            run_key=run_key,
+            partition_key=first.isoformat(),
+            tags={**days_tag(first, last), **(tags or {})},
+            asset_selection=asset_selection,
+        )
+    return RunRequest(
+        run_key=run_key,
+        tags={**range_tags(first, last), **(tags or {})},
+        asset_selection=asset_selection,
+    )
 
 
 def daily_backfill_policy(max_days_per_run: int | None) -> BackfillPolicy:

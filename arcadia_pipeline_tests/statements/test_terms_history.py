@@ -47,6 +47,7 @@ from arcadia_pipeline_tests.support import (
     add_version,
     hold_clock,
     materialize_range,
+    requested_days,
     run_requested,
     sensor,
     utc,
@@ -263,8 +264,7 @@ def catch_up(engine, database_url, instance, change: str) -> Refresh:
     requests = list(sensor("missed_days_sensor")(context) or [])
     asked = [
         (
-            request.tags["dagster/asset_partition_range_start"],
-            request.tags["dagster/asset_partition_range_end"],
+            *requested_days(request),
             sorted(key.to_user_string() for key in request.asset_selection or ()),
         )
         for request in requests

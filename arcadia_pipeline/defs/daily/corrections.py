@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason
+from dagster import SensorEvaluationContext, SensorResult, SkipReason
 from sqlalchemy import Connection
 
 from arcadia_pipeline import utc
@@ -22,7 +22,7 @@ from arcadia_pipeline.inventory.changes import (
     snapshot_times,
 )
 from arcadia_pipeline.orchestration.automation import sensor_status
-from arcadia_pipeline.orchestration.partitions import range_tags
+from arcadia_pipeline.orchestration.partitions import days_request
 from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
 from arcadia_pipeline.settings import settings
 from arcadia_pipeline.utc import contiguous_ranges
@@ -125,9 +125,11 @@ def re_meter_corrections(
             cursor=cursor.isoformat(),
         )
     requests = [
-        RunRequest(
+        days_request(
+            first,
+            last,
             run_key=f"correction:{first}:{last}:{cursor.isoformat()}",
-            tags={**range_tags(first, last), **CORRECTION_TAGS},
+            tags=CORRECTION_TAGS,
         )
         for first, last in contiguous_ranges(changed)
     ]

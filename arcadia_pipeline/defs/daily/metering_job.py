@@ -10,7 +10,7 @@ from arcadia_pipeline import utc
 from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.orchestration.assets import job_selection
 from arcadia_pipeline.orchestration.automation import schedule_status
-from arcadia_pipeline.orchestration.partitions import daily_partitions, days_tag
+from arcadia_pipeline.orchestration.partitions import daily_partitions, days_request
 from arcadia_pipeline.settings import settings
 
 DAILY_JOB = "daily_metering_job"
@@ -24,7 +24,7 @@ def meter_yesterday(context: ScheduleEvaluationContext, first_day: date) -> RunR
     if day < first_day:
         return SkipReason(f"{day.isoformat()} is before the first partition, {first_day}")
     key = day.isoformat()
-    return RunRequest(run_key=key, partition_key=key, tags=days_tag(day, day))
+    return days_request(day, day, run_key=key)
 
 
 @dg.definitions

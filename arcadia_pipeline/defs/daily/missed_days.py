@@ -28,7 +28,7 @@ from arcadia_pipeline.days.staleness import stale_days
 from arcadia_pipeline.defs.daily.metering_job import DAILY_JOB
 from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.orchestration.automation import sensor_status
-from arcadia_pipeline.orchestration.partitions import daily_partitions, range_tags
+from arcadia_pipeline.orchestration.partitions import daily_partitions, days_request
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.orchestration.retry import retry_period
 from arcadia_pipeline.settings import Settings, settings
@@ -114,10 +114,12 @@ def refresh_requests(refresh: dict[str, dict[date, datetime]]) -> list[RunReques
         for first, last in contiguous_ranges(days):
             newest = max(at for day, at in days.items() if first <= day <= last)
             requests.append(
-                RunRequest(
+                days_request(
+                    first,
+                    last,
                     run_key=f"refresh:{asset}:{first}:{last}:{newest.isoformat()}",
                     asset_selection=selection,
-                    tags={**range_tags(first, last), "arcadia/trigger": "refresh"},
+                    tags={"arcadia/trigger": "refresh"},
                 )
             )
     return requests
@@ -137,9 +139,11 @@ def catch_up(context: SensorEvaluationContext, warehouse: WarehouseResource, loa
         return SkipReason("every day in the look-back is metered or being metered, none stale")
     attempt = retry_period(now)  # a range whose run failed: asked again in the next period
     return [
-        RunRequest(
+        days_request(
+            first,
+            last,
             run_key=f"catchup:{first}:{last}:{attempt}",
-            tags={**range_tags(first, last), "arcadia/trigger": "catchup"},
+            tags={"arcadia/trigger": "catchup"},
         )
         for first, last in contiguous_ranges(missing)
     ] + refresh_requests(refresh)

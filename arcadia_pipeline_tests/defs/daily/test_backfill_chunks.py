@@ -21,6 +21,7 @@ from arcadia_pipeline_tests.support import (
     add_version,
     hold_clock,
     materialize_range,
+    requested_days,
     run_requested,
     sensor,
     utc,
@@ -88,7 +89,7 @@ def test_chunks_metered_out_of_order_converge_on_one_in_order_run(engine, clock)
         if request.tags.get("arcadia/trigger") == "refresh"
     ]
     asked = [
-        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"],
+        (*requested_days(r),
          [key.to_user_string() for key in r.asset_selection])
         for r in requests
     ]  # fmt: skip

@@ -16,6 +16,7 @@ from arcadia_pipeline_tests.support import (
     add_version,
     copy_source,
     materialize_range,
+    requested_days,
     run_requested,
     sensor,
     usage_rows,
@@ -45,7 +46,7 @@ def _ranges_of(requests):
         return None if keys is None else sorted(k.to_user_string() for k in keys)
 
     return [
-        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"],
+        (*requested_days(r),
          assets(r))
         for r in requests
     ]  # fmt: skip
@@ -93,7 +94,14 @@ def test_backdated_resource_re_meters_its_day_and_refreshes_the_month_after(
     # month-to-date figures of the later days of its month are now older than their
     # records, and the catch-up sensor refreshes exactly those.
     for request in result.run_requests:
-        assert run_requested(request, instance).success
+        run = run_requested(request, instance)
+        assert run.success
+    # One day is launched as that day's partition, so its checks count for the day in the
+    # UI (a range run's check results are recorded for its window, not per day).
+    assert result.run_requests[0].partition_key == day.isoformat()
+    evaluations = run.get_asset_check_evaluations()
+    assert evaluations and all(e.passed for e in evaluations)
+    assert {e.partition for e in evaluations} == {day.isoformat()}
     assert [r["resource_id"] for r in usage_rows(engine, "resource_id = 'snapshot:9'")] == [
         "snapshot:9"
     ]

@@ -13,6 +13,7 @@ from arcadia_pipeline_tests.support import (
     add_version,
     hold_clock,
     materialize_range,
+    requested_days,
     run_requested,
     sensor,
     utc,
@@ -59,8 +60,7 @@ def test_three_days_of_downtime_heal_on_the_next_evaluation(engine, clock):
 
     requests = missed_days_sensor(sensor_context(instance))
 
-    assert [(r.tags["dagster/asset_partition_range_start"],
-             r.tags["dagster/asset_partition_range_end"]) for r in requests] == [
+    assert [requested_days(r) for r in requests] == [
         (down[0].isoformat(), down[-1].isoformat())
     ]  # fmt: skip
     # Once that run has run (as the daemon runs it), nothing is left to catch up.
@@ -73,10 +73,7 @@ def test_gaps_are_requested_as_separate_single_run_ranges(engine, clock):
     due = days_due(clock, 7)
     materialize_range(due[2], due[3], instance=instance)
     requests = missed_days_sensor(sensor_context(instance))
-    ranges = [
-        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-        for r in requests
-    ]
+    ranges = [requested_days(r) for r in requests]
     assert ranges[0] == (due[0].isoformat(), due[1].isoformat())
     assert ranges[1][0] == due[4].isoformat()
 
@@ -96,8 +93,7 @@ def test_a_day_whose_last_run_failed_is_asked_for_again(engine, clock):
     assert not failed.success
 
     requests = missed_days_sensor(sensor_context(instance))
-    assert [(r.tags["dagster/asset_partition_range_start"],
-             r.tags["dagster/asset_partition_range_end"]) for r in requests] == [
+    assert [requested_days(r) for r in requests] == [
         (day.isoformat(), day.isoformat())
     ]  # fmt: skip
 

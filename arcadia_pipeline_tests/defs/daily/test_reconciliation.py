@@ -30,6 +30,7 @@ from arcadia_pipeline_tests.support import (
     add_version,
     hold_clock,
     materialize_range,
+    requested_days,
     run_requested,
     sensor,
     usage_rows,
@@ -121,8 +122,7 @@ def test_a_hard_deleted_bucket_is_found_and_no_longer_billed(
     run_reconciliation(database_url, february, monkeypatch, datetime(2025, 3, 2, 4, 40, tzinfo=UTC))
     assert findings(engine) == 28
     (request,) = refresh(database_url, february, monkeypatch)
-    assert request.tags["dagster/asset_partition_range_start"] == "2025-02-01"
-    assert request.tags["dagster/asset_partition_range_end"] == "2025-02-28"
+    assert requested_days(request) == ("2025-02-01", "2025-02-28")
     assert usage_rows(engine, "resource_id = 'spaces:big'") == []
     assert reconcile_printed("2025-02-01", "2025-02-28")["differing"] == {}
     assert refresh(database_url, february, monkeypatch) == []  # nothing stale any more
