@@ -10,6 +10,7 @@ is one query over the warehouse (days/verdicts.py); nothing here asks Dagster.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection
@@ -75,6 +76,17 @@ def month_status(connection: Connection, month: date, through: date | None = Non
     first = max(month, settings().metering_start_date)
     last = min(through or month_end(month), month_end(month))
     return close_status(connection, DAILY_FLOW, first, last)
+
+
+def unclosed_reason(waiting: Sequence[str], failed_run: str | None) -> str:
+    """Why a month past its close deadline is not closed, in the words the alert and the
+    freshness check share: its days not final (`waiting`, from unready_days), its close run
+    that failed (`failed_run`, a Dagster run id), or no run closed it."""
+    if waiting:
+        return "its days are not final: " + "; ".join(waiting)
+    if failed_run:
+        return f"its close failed (run {failed_run})"
+    return "no run closed it (the close schedule's tick was missed)"
 
 
 def unready_days(

@@ -20,6 +20,7 @@ from arcadia_pipeline.alerts.notify import (
 )
 from arcadia_pipeline.flow import RESOURCE_INVENTORY
 from arcadia_pipeline.orchestration.resources import WarehouseResource
+from arcadia_pipeline.statements.closing import unclosed_reason
 from arcadia_pipeline.utc import days_text, month_text
 
 PREFIX = "[arcadia]"
@@ -112,12 +113,9 @@ def alert_missed_close(
     `close:<YYYY-MM>`), naming why: the reasons its days are not final (`waiting`), or its
     close run that failed, or no run closed it (the schedule's tick was missed)."""
     failed = None if waiting else failed_close_run(instance, job, month)
-    if waiting:
-        why = "its days are not final: " + "; ".join(waiting)
-    elif failed:
-        why = f"its close failed (run {failed})"
-    else:
-        why = "no run closed it (the close schedule's tick was missed); closing it now"
+    why = unclosed_reason(waiting, failed)
+    if not waiting and not failed:
+        why += "; closing it now"  # the statements sensor closes a month whose tick was missed
     body = incident_text(
         {"job": job, "asset": asset, "days": month_text(month), "error": f"not closed: {why}"}
     )

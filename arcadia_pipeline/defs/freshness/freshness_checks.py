@@ -26,12 +26,19 @@ import dagster as dg
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue
 
 from arcadia_pipeline import utc
+from arcadia_pipeline.defs.alerts.incidents import failed_close_run
+from arcadia_pipeline.defs.statements.month_close import MONTHLY_JOB
 from arcadia_pipeline.defs.statements.tables import billing_months_table
 from arcadia_pipeline.flow import DAILY_FLOW
 from arcadia_pipeline.orchestration.automation import sensor_status
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.settings import settings
-from arcadia_pipeline.statements.closing import close_deadline, last_month_due, unready_days
+from arcadia_pipeline.statements.closing import (
+    close_deadline,
+    last_month_due,
+    unclosed_reason,
+    unready_days,
+)
 from arcadia_pipeline.statements.month import ASSET, closed_at
 from arcadia_pipeline.statements.overview import billing_months
 from arcadia_pipeline.utc import add_months, month_start, month_text
@@ -81,11 +88,8 @@ def statements_closed_on_time(
             description=f"{month_text(month)} closed at {closed:%Y-%m-%d %H:%M} UTC",
             metadata={**metadata, FRESH_UNTIL: MetadataValue.timestamp(fresh_until)},
         )
-    why = (
-        "its days are not final: " + "; ".join(waiting)
-        if waiting
-        else "no statement run closed it (see monthly_statements_job's runs)"
-    )
+    failed = None if waiting else failed_close_run(context.instance, MONTHLY_JOB, month)
+    why = unclosed_reason(waiting, failed)
     return AssetCheckResult(
         passed=False,
         severity=AssetCheckSeverity.WARN,

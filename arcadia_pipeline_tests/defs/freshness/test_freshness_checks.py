@@ -129,7 +129,7 @@ def test_a_month_not_closed_by_its_deadline_fails_naming_why(engine, monkeypatch
         STATEMENTS_CHECK
     ]
     assert not passed
-    assert description.endswith("no statement run closed it (see monthly_statements_job's runs)")
+    assert description.endswith("no run closed it (the close schedule's tick was missed)")
 
 
 def test_no_month_due_before_the_first_metered_month_passes(monkeypatch):
