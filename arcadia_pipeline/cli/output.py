@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import re
 from datetime import date
-from decimal import Decimal
 
 from arcadia_pipeline import utc
 from arcadia_pipeline.settings import settings
@@ -18,14 +17,6 @@ DATES_NOTE = "Dates are UTC days written YYYY-MM-DD; a --from/--to range include
 
 class CliError(Exception):
     """A one-line message for the user; the command exits non-zero."""
-
-
-def decimal_str(value: Decimal) -> str:
-    """Exact decimal without exponent or trailing zeros ('24', '0.032258064516129032')."""
-    text_value = format(value, "f")
-    if "." in text_value:
-        text_value = text_value.rstrip("0").rstrip(".")
-    return text_value or "0"
 
 
 def iso_date(value: str) -> date:

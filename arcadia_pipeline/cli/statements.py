@@ -24,7 +24,6 @@ from arcadia_pipeline.cli.output import (
     CliError,
     add_month_option,
     check_month,
-    decimal_str,
 )
 from arcadia_pipeline.cli.stale import warn_if_stale
 from arcadia_pipeline.db.engine import make_engine
@@ -36,7 +35,7 @@ from arcadia_pipeline.db.schema import (
 )
 from arcadia_pipeline.flow import USAGE_RECORDS
 from arcadia_pipeline.pricing.proration import plan_periods
-from arcadia_pipeline.pricing.rules import money_text
+from arcadia_pipeline.pricing.rules import decimal_text, money_text
 from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.statements.export import (
     FORMATS,
@@ -79,7 +78,7 @@ def statement_json(connection: Connection, deployment_id: str, month: date) -> d
         .where(line.month == month, line.deployment_id == deployment_id)
         .order_by(line.billing_kind)
     ).all()
-    exact = decimal_str
+    exact = decimal_text
     if statement is None:  # billed by adjustments alone: it appeared after the close
         closed_at = connection.execute(
             select(statement_months.c.closed_at).where(statement_months.c.month == month)

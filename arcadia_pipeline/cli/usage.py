@@ -26,7 +26,6 @@ from arcadia_pipeline.cli.output import (
     CliError,
     add_day_option,
     add_day_range,
-    decimal_str,
     not_after_today,
 )
 from arcadia_pipeline.cli.stale import warn_if_stale
@@ -34,7 +33,7 @@ from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import deployment_quotes
 from arcadia_pipeline.flow import DEPLOYMENT_QUOTES, USAGE_RECORDS
 from arcadia_pipeline.pricing.reference import Quote, month_to_date_quote
-from arcadia_pipeline.pricing.rules import money_text
+from arcadia_pipeline.pricing.rules import decimal_text, money_text
 from arcadia_pipeline.pricing.usage import usage_for_period
 from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.utc import DAY, days_text, iter_days, month_start
@@ -59,10 +58,10 @@ def quote_json(quote: Quote) -> dict:
         "lines": [
             {
                 "billing_kind": line.billing_kind,
-                "qty": decimal_str(line.usage),
-                "included_qty": decimal_str(line.included),
-                "overage_qty": decimal_str(line.overage_qty),
-                "unit_price_usd": decimal_str(line.unit_price_usd),
+                "qty": decimal_text(line.usage),
+                "included_qty": decimal_text(line.included),
+                "overage_qty": decimal_text(line.overage_qty),
+                "unit_price_usd": decimal_text(line.unit_price_usd),
                 "amount_usd": money_text(line.overage_usd),
             }
             for line in quote.lines
@@ -111,7 +110,7 @@ def cmd_usage(args) -> None:
             f"({days_text(missing)}); the usage leaves them out",
             file=sys.stderr,
         )
-    print(json.dumps({kind: decimal_str(qty) for kind, qty in usage.items()}, indent=2))
+    print(json.dumps({kind: decimal_text(qty) for kind, qty in usage.items()}, indent=2))
 
 
 def cmd_quote(args) -> None:

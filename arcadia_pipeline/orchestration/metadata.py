@@ -7,6 +7,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from dagster import MetadataValue
 
+from arcadia_pipeline.pricing.rules import decimal_text
+
 # Quantities are shown to 4 decimals: enough to tell a change of a GB-month's fraction from
 # none, few enough to read; the exports carry them in full.
 QUANTITY_STEP = Decimal("0.0001")
@@ -26,10 +28,7 @@ def per_kind(prefix: str, values: Mapping[str, int | Decimal]) -> dict[str, Meta
 def quantity(qty: Decimal) -> str:
     """A quantity rounded to 4 decimals, trailing zeros dropped: Decimal('-336.000') ->
     '-336', Decimal('-75.463548387') -> '-75.4635'."""
-    text = f"{Decimal(qty).quantize(QUANTITY_STEP, ROUND_HALF_UP):f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+    return decimal_text(Decimal(qty).quantize(QUANTITY_STEP, ROUND_HALF_UP))
 
 
 def markdown_text(headers: list[str], rows: list[list[object]], right: Collection[int] = ()) -> str:

@@ -29,6 +29,15 @@ def money_text(amount: Decimal) -> str:
     return f"{round_cents(Decimal(amount)):f}"
 
 
+def decimal_text(value: Decimal) -> str:
+    """An exact decimal as people read it: no exponent, no trailing zeros, no minus zero.
+    Decimal('24.000') -> '24', Decimal('1E-3') -> '0.001', Decimal('-0.0') -> '0'."""
+    text = f"{Decimal(value):f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
 def overage_qty(usage: Decimal, included: Decimal) -> Decimal:
     with localcontext(prec=EXACT_DIGITS):
         return max(Decimal(0), usage - included)

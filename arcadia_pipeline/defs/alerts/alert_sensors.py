@@ -81,6 +81,16 @@ def alert_failed_run(context: RunFailureSensorContext, warehouse: WarehouseResou
         return alert(connection, f"run:{run.run_id}", RUN_FAILED, subject, body)
 
 
+def evaluation_run_days(
+    entry: dg.EventLogEntry, instance: dg.DagsterInstance
+) -> tuple[dg.DagsterRun | None, str | None]:
+    """A check evaluation's run (None when reported without one) and the days it checked:
+    its partition, else its run's days or month (partition_text)."""
+    run = instance.get_run_by_id(entry.run_id) if entry.run_id else None
+    partition = entry.asset_check_evaluation.partition
+    return run, partition or (partition_text(run.tags) if run else None)
+
+
 def check_incident(record: EventLogRecord, instance: dg.DagsterInstance) -> str:
     """The incident a failed check evaluation is part of: the one it names in its `incident`
     metadata (statements_closed_on_time: `close:<YYYY-MM>`, as statement_months_sensor names
@@ -95,8 +105,7 @@ def check_incident(record: EventLogRecord, instance: dg.DagsterInstance) -> str:
     if FRESHNESS_DEADLINE in metadata:
         deadline = datetime.fromtimestamp(metadata[FRESHNESS_DEADLINE].value, UTC)
         return f"freshness:{evaluation.check_name}:{deadline:%Y-%m-%dT%H:%MZ}"
-    run = instance.get_run_by_id(entry.run_id) if entry.run_id else None
-    days = evaluation.partition or (partition_text(run.tags) if run else None)
+    _, days = evaluation_run_days(entry, instance)
     occurrence = entry.run_id or f"{entry.timestamp:.6f}"
     asset = evaluation.asset_key.to_user_string()
     return f"check:{asset}:{evaluation.check_name}:{days or '-'}:{occurrence}"
@@ -111,8 +120,7 @@ def check_failure(records: list[EventLogRecord], instance: dg.DagsterInstance) -
         {r.event_log_entry.asset_check_evaluation.asset_key.to_user_string() for r in records}
     )
     asset, check = ", ".join(assets), evaluation.check_name
-    run = instance.get_run_by_id(entry.run_id) if entry.run_id else None
-    days = evaluation.partition or (partition_text(run.tags) if run else None)
+    run, days = evaluation_run_days(entry, instance)
     body = incident_text(
         {
             "job": run.job_name if run else None,
