@@ -16,7 +16,13 @@ from sqlalchemy import Numeric, literal, select, text
 
 from arcadia_pipeline.catalog.plans import Plan
 from arcadia_pipeline.pricing.reference import UnpricedKind, price_quote
-from arcadia_pipeline.pricing.rules import overage_qty, overage_usd, overage_usd_sql
+from arcadia_pipeline.pricing.rules import (
+    decimal_text,
+    money_text,
+    overage_qty,
+    overage_usd,
+    overage_usd_sql,
+)
 from arcadia_pipeline_tests.shipped_catalog import (
     OVERAGE_UNIT_PRICE_USD,
     PLAN_BASE_USD,
@@ -239,3 +245,26 @@ def test_quote_has_a_readable_line_for_every_included_or_used_kind():
 def test_unknown_kind_raises_unpriced_kind():
     with pytest.raises(UnpricedKind, match="gpu_hours.*dep-1"):
         quote({"droplet_hours": D(1), "gpu_hours": D(3)})
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("24.000", "24"),
+        ("1E-3", "0.001"),
+        ("-0.0", "0"),
+        ("0", "0"),
+        ("1E+2", "100"),
+        ("0.032258064516129032", "0.032258064516129032"),
+        ("-75.4635000", "-75.4635"),
+    ],
+)
+def test_decimal_text_is_exact_without_exponent_or_trailing_zeros(value, text):
+    assert decimal_text(Decimal(value)) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [("-3", "-3.00"), ("0.005", "0.01"), ("-0.005", "-0.01"), ("2.344", "2.34")]
+)
+def test_money_text_has_two_decimals_rounded_half_up(value, text):
+    assert money_text(Decimal(value)) == text
