@@ -3,6 +3,7 @@
 arcadia-pipeline db upgrade
 arcadia-pipeline db roles [--pipeline-login ROLE]... [--analyst-login ROLE]... [--database-url URL]
 arcadia-pipeline demo seed [--deployments N] [--days D] [--seed S] [--end-date YYYY-MM-DD]
+arcadia-pipeline demo delete-resource RESOURCE_ID --at YYYY-MM-DDTHH:MM:SSZ   (back-dated)
 arcadia-pipeline usage DEPLOYMENT --from YYYY-MM-DD --to YYYY-MM-DD
 arcadia-pipeline quote DEPLOYMENT --as-of YYYY-MM-DD
 arcadia-pipeline quotes --as-of YYYY-MM-DD      (the materialised quotes, as a table)
@@ -31,7 +32,9 @@ run it again after a later `db upgrade` so that new tables belong to arcadia_pip
 
 `demo seed` replaces the rows of source tables it created itself (they carry a comment saying
 so) and refuses, writing nothing, when arcadia.deployment_versions or arcadia.resource_versions
-exist without that mark: they are then someone else's data.
+exist without that mark: they are then someone else's data. `demo delete-resource` (a late,
+back-dated deletion of a resource, as the walk-through of README "Month close" uses) refuses
+such tables alike.
 """
 
 from __future__ import annotations

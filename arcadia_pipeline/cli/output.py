@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 from arcadia_pipeline import utc
 from arcadia_pipeline.settings import settings
@@ -27,6 +27,31 @@ def iso_date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+# An instant to the second (optionally microsecond) with its zone: Z or ±HH:MM.
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
+# No source history reaches before this: an earlier instant is a typo, not a correction.
+EARLIEST_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def iso_instant(value: str) -> datetime:
+    """YYYY-MM-DDTHH:MM:SS[.ffffff] with Z or ±HH:MM, as UTC; from 2000 up to now (a
+    correction records what already happened). NaN, a missing zone or an absurd date are
+    refused by the argument parser, in one line."""
+    try:
+        if not _INSTANT.fullmatch(value):
+            raise ValueError(value)
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an instant (YYYY-MM-DDTHH:MM:SSZ, or with ±HH:MM)"
+        ) from None
+    if not EARLIEST_INSTANT <= instant <= utc.now():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is out of range: from {EARLIEST_INSTANT:%Y-%m-%d} to now (UTC)"
+        )
+    return instant
 
 
 def add_day_option(parser: argparse.ArgumentParser, option: str, what: str, **kwargs) -> None:

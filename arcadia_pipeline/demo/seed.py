@@ -105,6 +105,17 @@ class ForeignSource(ValueError):
     """The source relations exist but were not created by this package: never truncated."""
 
 
+def refuse_foreign_source(connection: sa.Connection, doing: str) -> None:
+    """Raise ForeignSource, naming them, when source relations exist here without the demo's
+    mark (DEMO_MARK): the demo's commands write only to relations demo seed created."""
+    foreign = unmarked_source_relations(connection)
+    if foreign:
+        raise ForeignSource(
+            f"refusing to {doing} {' and '.join(foreign)}: demo seed did not create them "
+            "(no demo mark); use another database, or drop them if they are demo data"
+        )
+
+
 @dataclass(frozen=True)
 class SeedSummary:
     deployments: int
@@ -147,12 +158,7 @@ def seed_demo(
         raise ValueError(f"deployments must be >= 1, got {deployments}")
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
-    foreign = unmarked_source_relations(connection)
-    if foreign:
-        raise ForeignSource(
-            f"refusing to replace the rows of {' and '.join(foreign)}: demo seed did not create "
-            "them (no demo mark); seed another database, or drop them if they are demo data"
-        )
+    refuse_foreign_source(connection, "replace the rows of")
     end_date = end_date or datetime.now(UTC).date()
     end = datetime.combine(end_date, time(), UTC)
     start = end - timedelta(days=days)
