@@ -50,7 +50,7 @@ def delete_resource_at(connection: sa.Connection, resource_id: str, at: datetime
     if at.tzinfo is None:
         raise ValueError(f"the deletion instant {at} has no time zone")
     at = at.astimezone(UTC)
-    refuse_foreign_source(connection, "change the rows of")
+    refuse_foreign_source(connection, f"record the deletion of {resource_id} in")
     table = resource_versions.fullname
     if connection.execute(sa.select(sa.func.to_regclass(table))).scalar() is None:
         raise DeletionRefused(f"cannot delete {resource_id}: {table} does not exist (no demo)")

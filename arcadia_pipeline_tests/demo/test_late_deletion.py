@@ -138,7 +138,9 @@ def test_refuses_a_source_demo_seed_did_not_create(scratch_database):
             source_metadata.create_all(connection)  # unmarked: not create_source_tables
         add_version(engine, "spaces:1", None, "spaces_bucket", BORN, size_gb=1)
         before = all_rows(engine)
-        with pytest.raises(ForeignSource, match="refusing to change the rows of arcadia."):
+        with pytest.raises(
+            ForeignSource, match="refusing to record the deletion of spaces:1 in arcadia."
+        ):
             delete(engine, "spaces:1", AT)
         assert all_rows(engine) == before
     finally:
