@@ -33,7 +33,7 @@ def cmd_demo_seed(args) -> None:
 
 
 def cmd_demo_delete_resource(args) -> None:
-    from arcadia_pipeline.demo.late_deletion import delete_resource_at
+    from arcadia_pipeline.demo.late_deletion import delete_resource_at, instant_text
 
     try:
         with make_engine(source_url()).begin() as connection:
@@ -41,8 +41,8 @@ def cmd_demo_delete_resource(args) -> None:
     except ValueError as error:
         raise CliError(str(error)) from error
     print(
-        f"{deletion.resource_id} deleted from {deletion.at:%Y-%m-%dT%H:%M:%SZ} (its version "
-        f"from {deletion.ended_from:%Y-%m-%dT%H:%M:%SZ} ended, {deletion.removed} later removed)"
+        f"{deletion.resource_id} deleted from {instant_text(deletion.at)} (its version from "
+        f"{instant_text(deletion.ended_from)} ended, {deletion.removed} later removed)"
     )
 
 

@@ -13,8 +13,9 @@ when it learns late that a resource was deleted (the month-close walk-through's 
   resource no longer existed then. When the version open at `at` starts exactly at `at`, its
   predecessor, which ends at `at`, is the last version. The last version's `recorded_at` is
   set to the database's `now()`, which is what `late_corrections_sensor` follows to re-meter
-  the days the deletion changes. Two set-based statements on the caller's connection: the
-  caller's transaction holds both (and commits).
+  the days the deletion changes. Two set-based statements on the caller's connection (after
+  reads that lock the resource's versions): the caller's transaction holds them (and
+  commits).
 - Returns a `LateDeletion` (`resource_id`, `at`, `ended_from` the `valid_from` of the version
   now last, `removed` the number of later versions deleted).
 - Errors, raised before anything is written: `ForeignSource` (a ValueError) when the source
@@ -43,6 +44,12 @@ class LateDeletion:
     at: datetime  # UTC: the instant from which the resource no longer exists
     ended_from: datetime  # valid_from of the version that now ends at `at` (UTC)
     removed: int  # versions starting at or after `at`, deleted
+
+
+def instant_text(instant: datetime) -> str:
+    """An instant as UTC ISO 8601 with Z (2026-10-15T00:00:00Z; microseconds when it has
+    them), as messages and the CLI write it."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def delete_resource_at(connection: sa.Connection, resource_id: str, at: datetime) -> LateDeletion:
@@ -75,12 +82,11 @@ def delete_resource_at(connection: sa.Connection, resource_id: str, at: datetime
             .label("ended_from"),
         ).where(versions.resource_id == resource_id)
     ).one()
-    when = f"{at:%Y-%m-%dT%H:%M:%S%z}".replace("+0000", "Z")
     if not found.versions:
         raise DeletionRefused(f"unknown resource {resource_id}: no version in {table}")
     if not found.exists_at or found.ended_from is None:
         raise DeletionRefused(
-            f"resource {resource_id} did not exist at {when} and just before it: "
+            f"resource {resource_id} did not exist at {instant_text(at)} and just before it: "
             "nothing to delete then"
         )
 

@@ -10,7 +10,11 @@ import sqlalchemy as sa
 
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.source import source_metadata
-from arcadia_pipeline.demo.late_deletion import DeletionRefused, delete_resource_at
+from arcadia_pipeline.demo.late_deletion import (
+    DeletionRefused,
+    delete_resource_at,
+    instant_text,
+)
 from arcadia_pipeline.demo.seed import ForeignSource, seed_demo
 from arcadia_pipeline.inventory.staging import stage_source
 from arcadia_pipeline.inventory.validation import find_invalid_rows
@@ -178,3 +182,9 @@ def test_the_seeded_source_stays_valid_after_deleting_any_of_its_resources(engin
             )
         ).scalar_one()
     assert ends == 0  # every resource ends now
+
+
+def test_instants_are_written_in_utc_with_z():
+    assert instant_text(AT) == "2026-10-15T00:00:00Z"
+    tokyo = (AT + timedelta(microseconds=250)).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert instant_text(tokyo) == "2026-10-15T00:00:00.000250Z"
