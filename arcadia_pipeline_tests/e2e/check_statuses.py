@@ -1,6 +1,7 @@
 """Through the webserver's GraphQL API, what the UI shows of the daily checks: each check's
 status per partition (Asset → Checks → Partitions) and its summary in the lineage graph; and
-a run of one partition launched as the schedule launches it (the `dagster/partition` tag).
+a run of one partition launched as the schedule launches it (the `dagster/partition` tag), or
+of a range of days in one run.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import time
 from datetime import date
 
+from arcadia_pipeline.orchestration.partitions import range_tags
 from arcadia_pipeline.utc import iter_days
 from arcadia_pipeline_tests.e2e.backfill_client import BackfillClient, WebserverError
 from arcadia_pipeline_tests.e2e.conftest import LOCATION_NAME
@@ -97,20 +99,31 @@ def executions(client: BackfillClient, asset: str, check: str, day: date) -> lis
     return client.graphql(EXECUTIONS, variables)["assetCheckExecutions"]
 
 
-def launch_day(client: BackfillClient, job: str, day: date) -> str:
-    """Launch `job` on one day as its schedule does (tag dagster/partition); the run id."""
+def launch_run(client: BackfillClient, job: str, tags: dict[str, str]) -> str:
+    """Launch `job` through the webserver with `tags` (its partition or range); the run id."""
     params = {
         "selector": {
             "repositoryLocationName": LOCATION_NAME,
             "repositoryName": "__repository__",
             "jobName": job,
         },
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day.isoformat()}]},
+        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
     }
     launched = client.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
     if launched["__typename"] != "LaunchRunSuccess":
         raise WebserverError(f"run not launched: {launched}")
     return launched["run"]["runId"]
+
+
+def launch_day(client: BackfillClient, job: str, day: date) -> str:
+    """Launch `job` on one day as its schedule does (tag dagster/partition); the run id."""
+    return launch_run(client, job, {"dagster/partition": day.isoformat()})
+
+
+def launch_range(client: BackfillClient, job: str, first: date, last: date) -> str:
+    """Launch one run of `job` over [first, last], as `dg launch --partition-range` (make
+    demo) and a single-run backfill do; the run id."""
+    return launch_run(client, job, range_tags(first, last))
 
 
 def wait_run(client: BackfillClient, run_id: str, timeout: float) -> str:

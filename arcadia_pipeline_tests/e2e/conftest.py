@@ -188,15 +188,21 @@ def make_dagster_home(path: Path) -> Path:
     return path
 
 
-def dagster_env(database_url: str, dagster_postgres_url: str, dagster_home: Path) -> dict:
-    """The environment of a Dagster command: the instance, the warehouse, the project venv
-    activated (`dg` checks that the active virtualenv is the project's)."""
+def dagster_env(
+    database_url: str,
+    dagster_postgres_url: str,
+    dagster_home: Path,
+    metering_start_date: str = METERING_START_DATE,
+) -> dict:
+    """The environment of a Dagster command: the instance, the warehouse (its daily
+    partitions from `metering_start_date`), the project venv activated (`dg` checks that the
+    active virtualenv is the project's)."""
     env = {
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
         "DAGSTER_POSTGRES_URL": dagster_postgres_url,
         "ARCADIA_DATABASE_URL": database_url,
-        "ARCADIA_METERING_START_DATE": METERING_START_DATE,
+        "ARCADIA_METERING_START_DATE": metering_start_date,
         "VIRTUAL_ENV": str(VENV_BIN.parent),
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONUNBUFFERED": "1",
@@ -270,15 +276,30 @@ def dagster_postgres_url(database_url: str) -> Iterator[str]:
         yield url
 
 
+@contextlib.contextmanager
+def demo_ui(
+    database_url: str,
+    dagster_postgres_url: str,
+    dagster_home: Path,
+    metering_start_date: str = METERING_START_DATE,
+) -> Iterator[DagsterServer]:
+    """`dg dev` as `make demo` starts it, on the warehouse `database_url`, its instance in
+    `dagster_home` (storage: `dagster_postgres_url`), daily partitions from
+    `metering_start_date`."""
+    make_dagster_home(dagster_home)
+    command, cwd = demo_ui_command(dagster_home, free_port())
+    env = dagster_env(database_url, dagster_postgres_url, dagster_home, metering_start_date)
+    log_path = dagster_home / "dg-dev.log"
+    with running_dagster(command, cwd=cwd, env=env, log_path=log_path) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def dagster_server(
     database_url: str, dagster_postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DagsterServer]:
-    dagster_home = make_dagster_home(tmp_path_factory.mktemp("dagster_home"))
-    command, cwd = demo_ui_command(dagster_home, free_port())
-    env = dagster_env(database_url, dagster_postgres_url, dagster_home)
-    log_path = dagster_home / "dg-dev.log"
-    with running_dagster(command, cwd=cwd, env=env, log_path=log_path) as server:
+    home = tmp_path_factory.mktemp("dagster_home")
+    with demo_ui(database_url, dagster_postgres_url, home) as server:
         yield server
 
 

@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 
 import pytest
 from dagster import AssetKey
-from playwright.sync_api import Locator, expect, sync_playwright
 
 from arcadia_pipeline.demo.seed import seed_demo
 from arcadia_pipeline.utc import iter_days
+from arcadia_pipeline_tests.e2e.browser import chromium_page, visible
 from arcadia_pipeline_tests.e2e.conftest import DagsterServer
 from arcadia_pipeline_tests.support import materialize_range
 
@@ -23,16 +23,6 @@ pytestmark = pytest.mark.browser
 
 # The range the backfill test meters; metered here too when this test runs on its own.
 FIRST, LAST = date(2025, 2, 20), date(2025, 3, 5)
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; never a Playwright-downloaded browser
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 60_000
 DAYS = [day.isoformat() for day in iter_days(FIRST, LAST)]
 PARTITION_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Feb..Mar in the status bar (the full 2025-01-01..yesterday span makes the metered block a
@@ -43,13 +33,6 @@ PAGE_QUERY = {
     "status": "MATERIALIZED",
     "partition": "2025-03-01",
 }
-# The "Join the Dagster community" pop-up would cover the page; this is how it remembers
-# having been dismissed.
-DISMISS_COMMUNITY_POPUP = "window.localStorage.setItem('communityNux', 'true')"
-
-
-def visible(locator: Locator) -> None:
-    expect(locator).to_be_visible(timeout=TIMEOUT_MS)
 
 
 def ensure_metered_range(server: DagsterServer, request: pytest.FixtureRequest) -> None:
@@ -71,33 +54,23 @@ def test_usage_records_partitions_page_shows_the_metered_days(
     screenshot = artifacts_dir / "ui-usage-records-partitions.png"
     screenshot.unlink(missing_ok=True)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1440, "height": 1100})
-            context.add_init_script(DISMISS_COMMUNITY_POPUP)
-            context.set_default_timeout(TIMEOUT_MS)
-            page = context.new_page()
-            page.goto(f"{dagster_server.url}/assets/usage_records?{urlencode(PAGE_QUERY)}")
+    with chromium_page() as page:
+        page.goto(f"{dagster_server.url}/assets/usage_records?{urlencode(PAGE_QUERY)}")
 
-            # The status filter's counts: the 14 metered days of Feb..Mar, nothing else.
-            visible(page.get_by_text("Materialized (14)"))
-            visible(page.get_by_text("Missing (45)"))
-            visible(page.get_by_text("14 Partitions Selected"))
-            # The partition list (materialised ones): exactly the range's days. Its rows (and
-            # the open partition's heading) carry their partition key as their tooltip.
-            for day in DAYS:
-                visible(page.locator(f'[data-tooltip="{day}"]').first)
-            tooltips = page.locator("[data-tooltip]").evaluate_all(
-                "rows => rows.map(row => row.dataset.tooltip)"
-            )
-            assert {key for key in tooltips if PARTITION_KEY.match(key)} == set(DAYS)
-            # March 1st's latest materialisation, with the metadata the asset reports.
-            visible(page.get_by_text("unattributed_resources_skipped"))
-            visible(page.get_by_text("deployments_metered"))
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
+        # The status filter's counts: the 14 metered days of Feb..Mar, nothing else.
+        visible(page.get_by_text("Materialized (14)"))
+        visible(page.get_by_text("Missing (45)"))
+        visible(page.get_by_text("14 Partitions Selected"))
+        # The partition list (materialised ones): exactly the range's days. Its rows (and
+        # the open partition's heading) carry their partition key as their tooltip.
+        for day in DAYS:
+            visible(page.locator(f'[data-tooltip="{day}"]').first)
+        tooltips = page.locator("[data-tooltip]").evaluate_all(
+            "rows => rows.map(row => row.dataset.tooltip)"
+        )
+        assert {key for key in tooltips if PARTITION_KEY.match(key)} == set(DAYS)
+        # March 1st's latest materialisation, with the metadata the asset reports.
+        visible(page.get_by_text("unattributed_resources_skipped"))
+        visible(page.get_by_text("deployments_metered"))
+        page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000
