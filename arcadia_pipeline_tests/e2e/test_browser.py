@@ -1,6 +1,8 @@
-"""The Dagster UI in Debian's Chromium: usage_records' partitions view shows the metered days.
+"""The Dagster UI in Debian's Chromium: usage_records' partitions view shows the days the
+backfill test metered.
 
-Leaves test-artifacts/ui-usage-records-partitions.png (the README's screenshot comes from it).
+Leaves test-artifacts/ui-usage-records-backfill.png (the README's screenshot is the demo's:
+test_browser_billing.py).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def test_usage_records_partitions_page_shows_the_metered_days(
     dagster_server: DagsterServer, artifacts_dir: Path, request: pytest.FixtureRequest
 ):
     ensure_metered_range(dagster_server, request)
-    screenshot = artifacts_dir / "ui-usage-records-partitions.png"
+    screenshot = artifacts_dir / "ui-usage-records-backfill.png"
     screenshot.unlink(missing_ok=True)
 
     with chromium_page() as page:
