@@ -6,12 +6,15 @@ export UV_PYTHON_DOWNLOADS := never
 
 venv: .venv/.synced
 
+# uv's package lines go to .local/logs/uv-sync.log; on failure its tail is printed.
 .venv/.synced: pyproject.toml uv.lock
-	scripts/uv.sh sync --frozen
-	touch $@
+	@echo "venv: uv sync --frozen (log: .local/logs/uv-sync.log)"
+	@scripts/logged.sh .local/logs/uv-sync.log scripts/uv.sh sync --frozen
+	@touch $@
 
+# The console gets each stage's outcome; the logs are under .local/logs (scripts/demo.sh).
 demo: venv
-	scripts/demo.sh
+	@scripts/demo.sh
 
 test: venv
 	scripts/test.sh $(PYTEST_ARGS)

@@ -2,11 +2,29 @@
 # make demo: private PostgreSQL, migrations, demo inventory, its whole history through
 # yesterday metered in one partition-range run (the partitions start at its first day), the
 # quotes printed, then the Dagster UI.
+#
+# The console gets one line per stage and the quotes; each stage's output goes to a log file
+# under .local/logs (uv-sync, pg-cluster, db-upgrade, demo-seed, demo-materialize,
+# dagster-dev), and a failing stage prints its log's tail and ends the demo non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+logs=.local/logs
+mkdir -p "$logs"
+rm -f .local/demo-materialize.log  # where the metering log was before .local/logs
 
-eval "$(scripts/pg-cluster.sh start .local/pg)"
+# Made by the Makefile's venv target (scripts/uv.sh sync --frozen, logged there).
+echo "venv ready: .venv, synced from uv.lock"
+
+# The cluster's export lines on stdout; its messages (an apt install of PostgreSQL, initdb)
+# to the log.
+cluster_env=$(scripts/pg-cluster.sh start .local/pg 2>"$logs/pg-cluster.log") || {
+  echo "PostgreSQL did not start; last 40 lines of $logs/pg-cluster.log:" >&2
+  tail -n 40 "$logs/pg-cluster.log" >&2
+  exit 1
+}
+eval "$cluster_env"
+echo "PostgreSQL up: cluster .local/pg on 127.0.0.1:$ARCADIA_PG_PORT"
 
 # The instance: DAGSTER_HOME holds a copy of the repo's dagster.yaml (the one source, copied
 # afresh on every start; an old symlink is replaced).
@@ -32,16 +50,19 @@ export ARCADIA_METERING_START_DATE="$first"
 # A shell pointed at the demo (README, CLI) reads the same first day from here.
 echo "ARCADIA_METERING_START_DATE=$first" >"$root/.local/demo.env"
 
-arcadia-pipeline db upgrade
-arcadia-pipeline demo seed --days "$DEMO_DAYS" --end-date "$today"
+scripts/logged.sh "$logs/db-upgrade.log" arcadia-pipeline db upgrade
+echo "migrations applied (log: $logs/db-upgrade.log)"
+scripts/logged.sh "$logs/demo-seed.log" \
+  arcadia-pipeline demo seed --days "$DEMO_DAYS" --end-date "$today"
+# The seed's summary, its last line ("seeded 40 deployments (...) from FIRST to TODAY").
+tail -n 1 "$logs/demo-seed.log"
 
 # Every day of the history through yesterday (UTC), as one single-run backfill.
 echo "metering $first...$last in one run (partitions from $first)"
 start=$(date +%s)
-dg launch --job daily_metering_job --partition-range "$first...$last" \
-  >"$root/.local/demo-materialize.log" 2>&1 \
-  || { tail -40 "$root/.local/demo-materialize.log"; exit 1; }
-echo "metered $first...$last in $(( $(date +%s) - start ))s (log: .local/demo-materialize.log)"
+scripts/logged.sh "$logs/demo-materialize.log" \
+  dg launch --job daily_metering_job --partition-range "$first...$last"
+echo "metered $first...$last in $(($(date +%s) - start))s (log: $logs/demo-materialize.log)"
 echo
 arcadia-pipeline quotes --as-of "$last"
 echo
@@ -49,9 +70,5 @@ echo
 port=${ARCADIA_UI_PORT:-3000}
 echo "Dagster UI (webserver + daemon): open http://127.0.0.1:$port  (Ctrl-C stops it)"
 echo "Warehouse: postgresql://warehouse@127.0.0.1:$ARCADIA_PG_PORT/arcadia (password in .local/pg/warehouse.password)"
-# `dg dev` on workspace.yaml (code location `arcadia_pipeline`), started from DAGSTER_HOME:
-# Dagster warns about a dagster.yaml in the current folder unless that folder is
-# DAGSTER_HOME, and a bare `dg dev` always runs from the project root, where the repo's
-# dagster.yaml is.
-cd "$DAGSTER_HOME"
-exec dg dev -w "$root/workspace.yaml" -h 127.0.0.1 -p "$port"
+# `dg dev` in the foreground from DAGSTER_HOME, its output in the log (it says where).
+exec scripts/dagster-dev.sh "$logs/dagster-dev.log" -h 127.0.0.1 -p "$port"

@@ -1,5 +1,6 @@
 """The real Dagster webserver and daemon, started once per test session as `make demo` starts
-them: `dg dev -w workspace.yaml`, run from DAGSTER_HOME.
+them: scripts/dagster-dev.sh, which runs `dg dev -w workspace.yaml` from DAGSTER_HOME with its
+output in a log file.
 
 The instance is the repo's own dagster.yaml (PostgreSQL storage, QueuedRunCoordinator) copied
 into a temporary DAGSTER_HOME, with its storage in a fresh database on the test PostgreSQL
@@ -33,6 +34,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 DAGSTER_BIN = VENV_BIN / "dagster"
 DG_BIN = VENV_BIN / "dg"
+# What `make demo` runs for the UI: `dg dev` in the foreground, its output in a log file.
+DEMO_UI_SCRIPT = REPO_ROOT / "scripts" / "dagster-dev.sh"
 # The one name of the code location: workspace.yaml, [tool.dagster] and [tool.dg.project].
 LOCATION_NAME = "arcadia_pipeline"
 METERING_START_DATE = "2025-01-01"
@@ -68,13 +71,15 @@ def free_port() -> int:
 @dataclass
 class DagsterServer:
     """A running `dg dev` (or `dagster dev`): its URL, instance home and log, and a GraphQL
-    client."""
+    client. Its log is Dagster's output (services and runs); its console what the process
+    started printed, the same file unless the demo's script put Dagster's output apart."""
 
     url: str
     dagster_home: Path
     postgres_url: str
     log_path: Path
     process: subprocess.Popen
+    console_path: Path
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -82,9 +87,15 @@ class DagsterServer:
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
 
+    def console(self) -> str:
+        path = self.console_path
+        return path.read_text(errors="replace") if path.exists() else ""
+
     @property
     def command(self) -> str:
-        """`dg dev` or `dagster dev`, for messages."""
+        """`dg dev` or `dagster dev`, for messages (the demo's script runs `dg dev`)."""
+        if Path(self.process.args[0]) == DEMO_UI_SCRIPT:
+            return "dg dev"
         program, subcommand = self.process.args[:2]
         return f"{Path(program).name} {subcommand}"
 
@@ -214,22 +225,28 @@ def dagster_env(
     return env
 
 
-def demo_ui_command(dagster_home: Path, port: int) -> tuple[list[str], Path]:
-    """What scripts/demo.sh starts, and where: `dg dev` on workspace.yaml from DAGSTER_HOME
-    (Dagster warns about a dagster.yaml in the current folder unless it is DAGSTER_HOME)."""
-    command = [str(DG_BIN), "dev", "-w", str(REPO_ROOT / "workspace.yaml")]
-    return command + ["-h", "127.0.0.1", "-p", str(port)], dagster_home
+def demo_ui_command(log_path: Path, port: int) -> tuple[list[str], Path]:
+    """What scripts/demo.sh starts, and where: scripts/dagster-dev.sh from the repo root, which
+    runs `dg dev` on workspace.yaml from DAGSTER_HOME (Dagster warns about a dagster.yaml in
+    the current folder unless it is DAGSTER_HOME) with its output in `log_path`."""
+    command = [str(DEMO_UI_SCRIPT), str(log_path), "-h", "127.0.0.1", "-p", str(port)]
+    return command, REPO_ROOT
 
 
-def _start(command: list[str], *, cwd: Path, env: dict, log_path: Path) -> DagsterServer:
+def _start(
+    command: list[str], *, cwd: Path, env: dict, log_path: Path, console_path: Path | None = None
+) -> DagsterServer:
+    """Start `command`; its console (stdout and stderr) goes to `console_path`, by default
+    `log_path` (a `dg dev` started bare prints Dagster's whole output there)."""
     port = int(command[command.index("-p") + 1])
-    with log_path.open("wb") as log:
+    console_path = console_path or log_path
+    with console_path.open("wb") as console:
         process = subprocess.Popen(
             command,
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdout=console,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, killed as a whole at teardown
         )
@@ -239,15 +256,16 @@ def _start(command: list[str], *, cwd: Path, env: dict, log_path: Path) -> Dagst
         postgres_url=env.get("DAGSTER_POSTGRES_URL", ""),
         log_path=log_path,
         process=process,
+        console_path=console_path,
     )
 
 
 @contextlib.contextmanager
 def running_dagsters(starts: list[dict]) -> Iterator[list[DagsterServer]]:
     """Start each `command` (a `dg dev`/`dagster dev` serving on its -p port, 127.0.0.1; with
-    its `cwd`, `env` and `log_path`) in its own process group, all at once, wait until each
-    one's code location is loaded, and stop them all after. Each needs an instance of its own
-    (two daemons must not share one)."""
+    its `cwd`, `env`, `log_path` and optional `console_path`) in its own process group, all at
+    once, wait until each one's code location is loaded, and stop them all after. Each needs an
+    instance of its own (two daemons must not share one)."""
     servers: list[DagsterServer] = []
     try:
         for start in starts:
@@ -261,10 +279,11 @@ def running_dagsters(starts: list[dict]) -> Iterator[list[DagsterServer]]:
 
 @contextlib.contextmanager
 def running_dagster(
-    command: list[str], *, cwd: Path, env: dict, log_path: Path
+    command: list[str], *, cwd: Path, env: dict, log_path: Path, console_path: Path | None = None
 ) -> Iterator[DagsterServer]:
     """running_dagsters for one command."""
     start = {"command": command, "cwd": cwd, "env": env, "log_path": log_path}
+    start["console_path"] = console_path
     with running_dagsters([start]) as (server,):
         yield server
 
@@ -287,10 +306,15 @@ def demo_ui(
     `dagster_home` (storage: `dagster_postgres_url`), daily partitions from
     `metering_start_date`."""
     make_dagster_home(dagster_home)
-    command, cwd = demo_ui_command(dagster_home, free_port())
+    logs = dagster_home / "logs"  # the demo's .local/logs
+    logs.mkdir(exist_ok=True)
+    log_path = logs / "dagster-dev.log"
+    command, cwd = demo_ui_command(log_path, free_port())
     env = dagster_env(database_url, dagster_postgres_url, dagster_home, metering_start_date)
-    log_path = dagster_home / "dg-dev.log"
-    with running_dagster(command, cwd=cwd, env=env, log_path=log_path) as server:
+    console_path = logs / "console.txt"  # what the person running `make demo` sees of it
+    with running_dagster(
+        command, cwd=cwd, env=env, log_path=log_path, console_path=console_path
+    ) as server:
         yield server
 
 
