@@ -13,8 +13,10 @@
 #
 # Ctrl-C stops it as it stops a `dg dev` run in the foreground: the terminal's SIGINT reaches
 # dg dev and its services (one process group) and this waits for their shutdown. SIGTERM and
-# SIGHUP sent to this script are passed on to dg dev. If dg dev exits on its own with an
-# error, the console gets the log's last 40 lines and its exit status.
+# SIGHUP sent to this script are passed on to dg dev. The console gets "Dagster UI up: URL"
+# once the webserver answers. If dg dev exits on its own with an error, or its webserver
+# cannot bind its port (dg dev would go on with the daemon alone), the console gets the
+# log's last 40 lines and this exits non-zero.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shown=${1:?usage: dagster-dev.sh LOG [dg dev options]}
@@ -34,6 +36,30 @@ cd "$DAGSTER_HOME"
 dev=$!
 echo "dg dev's log (webserver, daemon, every run's events): $shown"
 
+bind_error='error while attempting to bind'
+# In the background (SIGINT ignored there): the webserver's URL once it answers, or, if it
+# cannot bind its port, dg dev stopped (the main loop below reports it).
+watch_startup() {
+  local url
+  while kill -0 "$dev" 2>/dev/null; do
+    if grep -q "$bind_error" "$log"; then
+      kill -TERM "$dev" 2>/dev/null
+      return
+    fi
+    url=$(grep -o -m 1 'Serving dagster-webserver on http://[^ "]*' "$log" | sed 's/.* on //')
+    if [ -n "$url" ] && python3 -c '
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1] + "/server_info", timeout=5)' "$url" 2>/dev/null \
+      && ! grep -q "$bind_error" "$log"; then
+      echo "Dagster UI up: $url"
+      return
+    fi
+    sleep 1
+  done
+}
+watch_startup &
+watcher=$!
+
 signalled=""
 trap 'signalled=INT' INT
 trap 'signalled=TERM; kill -TERM "$dev" 2>/dev/null' TERM HUP
@@ -43,12 +69,19 @@ while :; do
   wait "$dev" || status=$?
   kill -0 "$dev" 2>/dev/null || break
 done
+kill "$watcher" 2>/dev/null
+wait "$watcher" 2>/dev/null
+# Stopped by the watcher (dg dev may exit 0 on SIGTERM): a failure all the same.
+if grep -q "$bind_error" "$log" && [ "$status" -eq 0 ]; then status=1; fi
 
 if [ -z "$signalled" ] && [ "$status" -ne 0 ]; then
   {
     echo "dg dev exited with status $status"
     echo "--- last 40 lines of $shown ---"
     tail -n 40 "$log"
+    if grep -q "$bind_error" "$log"; then
+      echo "the webserver did not start: $(grep -m 1 "$bind_error" "$log")"
+    fi
   } >&2
 fi
 [ -z "$signalled" ] || echo "Dagster stopped (log: $shown)"

@@ -68,7 +68,16 @@ arcadia-pipeline quotes --as-of "$last"
 echo
 
 port=${ARCADIA_UI_PORT:-3000}
-echo "Dagster UI (webserver + daemon): open http://127.0.0.1:$port  (Ctrl-C stops it)"
+# A busy port would leave dg dev running without its webserver: said here, before it starts.
+if ! python -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the webserver binds
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null; then
+  echo "port $port is in use: ARCADIA_UI_PORT=<a free port> make demo" >&2
+  exit 1
+fi
+echo "Dagster UI (webserver + daemon) starting on http://127.0.0.1:$port  (Ctrl-C stops it)"
 echo "Warehouse: postgresql://warehouse@127.0.0.1:$ARCADIA_PG_PORT/arcadia (password in .local/pg/warehouse.password)"
 # `dg dev` in the foreground from DAGSTER_HOME, its output in the log (it says where).
 exec scripts/dagster-dev.sh "$logs/dagster-dev.log" -h 127.0.0.1 -p "$port"

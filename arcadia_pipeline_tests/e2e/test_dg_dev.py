@@ -38,7 +38,8 @@ pytestmark = pytest.mark.webserver
 # Dagster's console warnings that `make demo` must not print.
 SUPERSEDED = "SupersessionWarning"
 FOREIGN_DAGSTER_YAML = "Found a dagster instance configuration value (dagster.yaml)"
-# The most the demo's UI step may print: where its log is (and, once stopped, that it stopped).
+# The most the demo's UI step may print: where its log is, that the UI is up (and, once
+# stopped, that it stopped).
 CONSOLE_LINES = 3
 # A line of uv's (" + dagster==1.13.27", "Installed 121 packages in 2s") or of a run's event log.
 PACKAGE_LINE = re.compile(r"^\s*[-+~] \S+==|\bpackages? in\b")
@@ -103,7 +104,8 @@ def test_the_demo_way_logs_runs_to_its_log_file_and_keeps_the_console_short(
 
     console = dagster_server.console().splitlines()
     assert console == [
-        f"dg dev's log (webserver, daemon, every run's events): {dagster_server.log_path}"
+        f"dg dev's log (webserver, daemon, every run's events): {dagster_server.log_path}",
+        f"Dagster UI up: {dagster_server.url}",
     ]
     assert len(console) <= CONSOLE_LINES
     assert not [line for line in console if DEBUG_LINE.search(line) or run_id in line]
