@@ -13,6 +13,18 @@ logs=.local/logs
 mkdir -p "$logs"
 rm -f .local/demo-materialize.log  # where the metering log was before .local/logs
 
+# The UI's port, checked first: busy, it would leave dg dev running without its webserver
+# (scripts/dagster-dev.sh also stops it then, but only after the whole metering run).
+port=${ARCADIA_UI_PORT:-3000}
+if ! python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the webserver binds
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null; then
+  echo "port $port (the Dagster UI's) is in use: ARCADIA_UI_PORT=<a free port> make demo" >&2
+  exit 1
+fi
+
 # Made by the Makefile's venv target (scripts/uv.sh sync --frozen, logged there).
 echo "venv ready: .venv, synced from uv.lock"
 
@@ -67,16 +79,6 @@ echo
 arcadia-pipeline quotes --as-of "$last"
 echo
 
-port=${ARCADIA_UI_PORT:-3000}
-# A busy port would leave dg dev running without its webserver: said here, before it starts.
-if ! python -c '
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the webserver binds
-s.bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null; then
-  echo "port $port is in use: ARCADIA_UI_PORT=<a free port> make demo" >&2
-  exit 1
-fi
 echo "Dagster UI (webserver + daemon) starting on http://127.0.0.1:$port  (Ctrl-C stops it)"
 echo "Warehouse: postgresql://warehouse@127.0.0.1:$ARCADIA_PG_PORT/arcadia (password in .local/pg/warehouse.password)"
 # `dg dev` in the foreground from DAGSTER_HOME, its output in the log (it says where).
