@@ -117,9 +117,12 @@ def test_the_demo_way_logs_runs_to_its_log_file_and_keeps_the_console_short(
 def test_make_venv_prints_one_line_and_logs_the_packages():
     """`make venv` when uv.lock changed (-W: as if it had): uv's package lines go to
     .local/logs/uv-sync.log, the console gets one line naming it."""
+    # Not a sub-make of `make test`'s (its jobserver flags would make it warn).
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
     result = subprocess.run(
         ["make", "--no-print-directory", "-W", "uv.lock", "venv"],
         cwd=REPO_ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
