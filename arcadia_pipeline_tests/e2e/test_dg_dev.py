@@ -41,7 +41,7 @@ FOREIGN_DAGSTER_YAML = "Found a dagster instance configuration value (dagster.ya
 # The most the demo's UI step may print: where its log is, that the UI is up (and, once
 # stopped, that it stopped).
 CONSOLE_LINES = 3
-# A line of uv's (" + dagster==1.13.27", "Installed 121 packages in 2s") or of a run's event log.
+# A line of uv's: " + dagster==1.13.27", "Installed 121 packages in 2s".
 PACKAGE_LINE = re.compile(r"^\s*[-+~] \S+==|\bpackages? in\b")
 DEBUG_LINE = re.compile(r"\bDEBUG\b")
 RUN_TIMEOUT_S = 120
@@ -85,7 +85,7 @@ def test_the_demo_way_logs_runs_to_its_log_file_and_keeps_the_console_short(
     dagster_server: DagsterServer, engine: Engine
 ):
     """A run the daemon executes logs every event, DEBUG included, to the run worker's output:
-    that goes to the log file, and the console keeps the one line saying where it is."""
+    that goes to the log file; the console keeps its two lines (where the log is, the URL)."""
     with engine.begin() as connection:  # what the observation job reads (seeded or empty)
         create_source_tables(connection)
     run_id = launch_job(dagster_server, OBSERVATION_JOB)
