@@ -2,16 +2,14 @@
 months' status and the adjustments list of monthly_usage_statements, and the per-day status
 of the daily checks.
 
-Once for the module, on the demo's data (`seed_demo`, its end fixed so the figures are
-stable) and with the demo's first day as the first partition, as `make demo` runs it: the
-whole history metered in one partition-range run and 30 September again alone (as the
-schedule meters a day), October 2026 closed and November drafted by
-monthly_statements_job, then a back-dated correction in the source (dep-0002's Spaces bucket
-deleted on 15 October, learnt now), its days re-metered and both months priced again:
-October gets one adjustment, a credit of 1.47 USD. Every run is launched through the
-webserver and run by the daemon, on the real clock: November stays a draft until its close
-(4 December 2026 02:30 UTC with the default grace); from then on the module fails at once,
-saying so (END must move).
+Once for the module, on the demo's data as `make demo` makes it (`seed_demo`: 75 days up
+to today, the demo's first day as the first partition): the whole history metered in one
+partition-range run and one day again alone (as the schedule meters a day), the latest
+month due to close closed and the next one drafted by monthly_statements_job, then a
+back-dated correction in the source (the largest Spaces bucket billed all that month
+deleted on its 15th, learnt now), its days re-metered and both months priced again: the
+closed month gets one adjustment. Every run is launched through the webserver and run by
+the daemon, on the real clock; the dates follow today's, as the demo's do.
 
 Leaves screenshots in test-artifacts/; ui-usage-records-partitions.png is the README's
 (docs/ is updated from it by hand).
@@ -24,6 +22,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -36,9 +35,12 @@ from arcadia_pipeline import utc
 from arcadia_pipeline.db import source
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import upgrade
+from arcadia_pipeline.db.schema import statement_adjustments
 from arcadia_pipeline.demo.seed import seed_demo
+from arcadia_pipeline.orchestration.metadata import quantity
+from arcadia_pipeline.pricing.rules import money_text
 from arcadia_pipeline.statements import closing
-from arcadia_pipeline.utc import iter_days, month_text
+from arcadia_pipeline.utc import add_months, days_in_month, iter_days, month_start, month_text
 from arcadia_pipeline_tests.conftest import create_database, drop_database
 from arcadia_pipeline_tests.e2e.backfill_client import BackfillClient
 from arcadia_pipeline_tests.e2e.browser import TIMEOUT_MS, chromium_page, visible
@@ -52,32 +54,44 @@ from arcadia_pipeline_tests.e2e.conftest import DagsterServer, demo_ui, fresh_da
 
 pytestmark = pytest.mark.browser
 
-# The demo's history: its 75 days up to END 00:00 UTC (make demo: up to today).
-END = date(2026, 11, 30)
 DEMO_DAYS = 75
-FIRST = END - timedelta(days=DEMO_DAYS)  # the first partition, as make demo sets it
-LAST = END - timedelta(days=1)
-OCTOBER, NOVEMBER = date(2026, 10, 1), date(2026, 11, 1)
-# Metered again alone after the range run (a run of one dagster/partition, as the schedule
-# meters a day): a month's last day, so that no later day of its month goes stale (their
-# month-to-date figures would be older than its), and none the correction re-meters. And a
-# day last metered by a partition-range run.
-ALONE = date(2026, 9, 30)
-RANGE_DAY = date(2026, 11, 10)
-# The correction: dep-0002's Spaces bucket (137.61 GB, one open version) was deleted on
-# 15 October 00:00; October loses 17 of its 31 days, 75.4635 GB-months at 0.0195.
-BUCKET, DEPLOYMENT = "spaces:3132807", "dep-0002"
-DELETED_ON = date(2026, 10, 15)
 RUN_TIMEOUT_S = 600
 # usage_records' daily checks (its freshness check is not partitioned).
 CHECKS = ("usage_records_complete", "usage_records_within_bounds", "usage_records_month_closure")
+
+
+def latest_month_due(now: datetime) -> date:
+    """The latest billing month a statement run closes at `now` (past its end + grace)."""
+    month = add_months(month_start(now.date()), -1)
+    while not closing.due_to_close(month, now):
+        month = add_months(month, -1)
+    return month
+
+
+# The demo's history: its 75 days up to today 00:00 UTC, as make demo seeds it.
+END = utc.now().date()
+FIRST = END - timedelta(days=DEMO_DAYS)  # the first partition, as make demo sets it
+LAST = END - timedelta(days=1)
+# The month closed (the latest due to close: covered whole by 75 days) and the next, a draft.
+CLOSED = latest_month_due(utc.now())
+DRAFT = add_months(CLOSED, 1)
+# Metered again alone after the range run (a run of one dagster/partition, as the schedule
+# meters a day): the last day before the closed month, so that no later day of its month
+# goes stale (their month-to-date figures would be older than its), and none the correction
+# re-meters. And a day last metered by the history's partition-range run.
+ALONE = CLOSED - timedelta(days=1)
+# The correction: a bucket deleted on the closed month's 15th, 00:00 UTC.
+DELETED_ON = CLOSED.replace(day=15)
+RANGE_DAY = DELETED_ON - timedelta(days=1)
 
 
 @dataclass
 class Demo:
     server: DagsterServer
     runs: dict[str, str]  # what each run did -> its run id
-    corrected_at: datetime  # when the correction was learnt (before October's re-pricing)
+    corrected_at: datetime  # when the correction was learnt (before the month's re-pricing)
+    bucket: dict  # the deleted bucket: resource_id, deployment_id, size_gb
+    adjustments: list[dict]  # the closed month's adjustments in the warehouse
 
 
 @pytest.fixture(scope="module")
@@ -125,48 +139,84 @@ def price(server: DagsterServer, client: BackfillClient, month: date) -> str:
     return run(server, client, run_id, f"pricing {month_text(month)}")
 
 
+def billed_all_month_bucket(connection: sa.Connection) -> dict:
+    """The largest Spaces bucket with one open-ended version from before the closed month, of
+    a deployment that exists all that month: its whole month is billed, so deleting it on the
+    15th removes exactly the month's last days of it."""
+    versions, deployments = source.resource_versions.c, source.deployment_versions.c
+    starts = utc.day_start(CLOSED)
+    single = (
+        sa.select(versions.resource_id)
+        .group_by(versions.resource_id)
+        .having(sa.func.count() == 1)
+        .scalar_subquery()
+    )
+    whole_month = sa.exists().where(
+        deployments.deployment_id == versions.deployment_id,
+        deployments.valid_from <= starts,
+        sa.or_(deployments.valid_to.is_(None), deployments.valid_to >= utc.day_start(DRAFT)),
+    )
+    row = (
+        connection.execute(
+            sa.select(versions.resource_id, versions.deployment_id, versions.size_gb)
+            .where(
+                versions.inventory_kind == "spaces_bucket",
+                versions.valid_from <= starts,
+                versions.valid_to.is_(None),
+                versions.resource_id.in_(single),
+                whole_month,
+            )
+            .order_by(versions.size_gb.desc(), versions.resource_id)
+            .limit(1)
+        )
+        .mappings()
+        .one()
+    )
+    return dict(row)
+
+
 @pytest.fixture(scope="module")
 def demo(demo_url: str, demo_server: DagsterServer) -> Demo:
-    now = utc.now()
-    if closing.due_to_close(NOVEMBER, now):
-        pytest.fail(
-            f"November 2026 is due to close since {closing.closes_at(NOVEMBER):%Y-%m-%d %H:%M} "
-            "UTC: its run would close it (and refuse, 30 November not metered). Move END (and "
-            "the dates and figures it fixes) to a month whose next month is still a draft."
-        )
     server, client = demo_server, BackfillClient(demo_server.url)
     engine = make_engine(demo_url)
     with engine.begin() as connection:
         seed_demo(connection, days=DEMO_DAYS, end_date=END)
+        bucket = billed_all_month_bucket(connection)
     runs = {}
     runs["history"] = run(
         server, client, launch_range(client, "daily_metering_job", FIRST, LAST), "metering"
     )
     runs["alone"] = run(server, client, launch_day(client, "daily_metering_job", ALONE), "one day")
-    runs["close"] = price(server, client, OCTOBER)
-    runs["draft"] = price(server, client, NOVEMBER)
+    runs["close"] = price(server, client, CLOSED)
+    runs["draft"] = price(server, client, DRAFT)
 
-    # Learnt now: the bucket was deleted on 15 October (a back-dated correction).
+    # Learnt now: the bucket was deleted on the 15th (a back-dated correction).
     corrected_at = utc.now()
     versions = source.resource_versions.c
     with engine.begin() as connection:
-        corrected = connection.execute(
+        connection.execute(
             sa.update(source.resource_versions)
-            .where(versions.resource_id == BUCKET, versions.valid_to.is_(None))
+            .where(versions.resource_id == bucket["resource_id"])
             .values(valid_to=utc.day_start(DELETED_ON), recorded_at=sa.func.now())
-            .returning(versions.deployment_id, versions.inventory_kind)
-        ).all()
-    assert corrected == [(DEPLOYMENT, "spaces_bucket")]
+        )
     runs["remetered"] = run(
         server,
         client,
         launch_range(client, "daily_metering_job", DELETED_ON, LAST),
         "re-metering the corrected days",
     )
-    runs["adjust"] = price(server, client, OCTOBER)
-    runs["redraft"] = price(server, client, NOVEMBER)
+    runs["adjust"] = price(server, client, CLOSED)
+    runs["redraft"] = price(server, client, DRAFT)
+    with engine.connect() as connection:
+        adj = statement_adjustments.c
+        adjustments = connection.execute(
+            sa.select(adj.deployment_id, adj.billing_kind, adj.qty_delta, adj.amount_usd)
+            .where(adj.month == CLOSED)
+            .order_by(adj.adjustment_id)
+        ).mappings()
+        adjustments = [dict(row) for row in adjustments]
     engine.dispose()
-    return Demo(server, runs, corrected_at)
+    return Demo(server, runs, corrected_at, bucket, adjustments)
 
 
 def asset_page(page: Page, server: DagsterServer, asset: str, query: dict) -> None:
@@ -189,39 +239,56 @@ def cells(entry: Locator, first_cell: str) -> list[str]:
 
 
 def test_the_months_status_and_the_adjustments_list(demo: Demo, artifacts_dir: Path):
-    """October's latest materialisation (Assets -> monthly_usage_statements -> Partitions ->
-    2026-10-01), the run that booked the correction: every billing month's standing (October
-    closed with its adjustment, November a draft, September metered and never priced), and
-    October's adjustments, dep-0002's credit."""
-    screenshot = artifacts_dir / "ui-monthly-statements-october.png"
+    """The closed month's latest materialisation (Assets -> monthly_usage_statements ->
+    Partitions -> its key), the run that booked the correction: every billing month's
+    standing (the closed month with its adjustment, the next a draft, the one before
+    metered and never priced), and the closed month's adjustments: the bucket's credit."""
+    # The deletion removes the bucket's days from the 15th: size x those days / the month's
+    # days, in GB-months (docs/domain.md: storage accrues per second of the month).
+    days_removed = days_in_month(CLOSED) - 14
+    removed_gb_months = demo.bucket["size_gb"] * days_removed / Decimal(days_in_month(CLOSED))
+    (credit,) = demo.adjustments  # the one changed line, in the warehouse
+    assert (credit["deployment_id"], credit["billing_kind"]) == (
+        demo.bucket["deployment_id"],
+        "spaces_gb_month",
+    )
+    assert quantity(credit["qty_delta"]) == quantity(-removed_gb_months)
+    assert credit["amount_usd"] <= 0  # a credit, or nothing when within the inclusion
+
+    screenshot = artifacts_dir / "ui-monthly-statements-closed-month.png"
     screenshot.unlink(missing_ok=True)
+    months_shown = [month_text(m) for m in (DRAFT, CLOSED, add_months(CLOSED, -1))]
     with chromium_page(width=1920, height=1500) as page:  # the tables whole
         asset_page(
             page,
             demo.server,
             "monthly_usage_statements",
-            {"view": "partitions", "partition": OCTOBER.isoformat()},
+            {"view": "partitions", "partition": CLOSED.isoformat()},
         )
         billing_months = metadata_entry(page, "billing_months")
-        months = {
-            month: cells(billing_months, month) for month in ("2026-11", "2026-10", "2026-09")
-        }
+        months = {month: cells(billing_months, month) for month in months_shown}
         adjustments = metadata_entry(page, "all_adjustments")
         expect(adjustments.get_by_role("row")).to_have_count(
             2, timeout=TIMEOUT_MS
         )  # its header, one adjustment
-        adjustment = cells(adjustments, DEPLOYMENT)
+        adjustment = cells(adjustments, credit["deployment_id"])
         billing_months.scroll_into_view_if_needed()
         page.screenshot(path=str(screenshot), full_page=True)
     # billing month | status | priced at | closed at | statements | total | adjustments |
     # adjustments USD | total with adjustments USD
+    draft, closed, before = months_shown
     statuses = {month: row[1] for month, row in months.items()}
-    assert statuses == {"2026-11": "draft", "2026-10": "closed", "2026-09": "not priced"}
-    assert months["2026-10"][3] != "-"  # closed at
-    assert months["2026-11"][3] == "-"
-    assert months["2026-10"][6:8] == ["1", "-1.47"], months["2026-10"]
+    assert statuses == {draft: "draft", closed: "closed", before: "not priced"}
+    assert months[closed][3] != "-"  # closed at
+    assert months[draft][3] == "-"
+    assert months[closed][6:8] == ["1", money_text(credit["amount_usd"])], months[closed]
     # deployment | billing kind | quantity | amount USD | booked (UTC): the only one.
-    assert adjustment[:4] == [DEPLOYMENT, "spaces_gb_month", "-75.4635", "-1.47"], adjustment
+    assert adjustment[:4] == [
+        credit["deployment_id"],
+        "spaces_gb_month",
+        quantity(credit["qty_delta"]),
+        money_text(credit["amount_usd"]),
+    ], adjustment
     booked = datetime.strptime(adjustment[4], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
     assert booked >= demo.corrected_at.replace(second=0, microsecond=0), adjustment
     assert screenshot.stat().st_size > 10_000
