@@ -33,11 +33,10 @@ from arcadia_pipeline.cli.main import build_parser
 from arcadia_pipeline.cli.output import iso_date, month_arg
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import STATEMENT_TABLES
-from arcadia_pipeline.db.source import source_metadata
 from arcadia_pipeline.pricing.proration import PlanPeriod, period_bases, prorated_plan
 from arcadia_pipeline.pricing.usage import usage_for_period
 from arcadia_pipeline_tests.billing.test_quotes import BASE_USD, INCLUDED, KINDS, UNIT_PRICE
-from arcadia_pipeline_tests.conftest import DATA_TABLES, create_database, drop_database
+from arcadia_pipeline_tests.conftest import DATA_TABLES
 from arcadia_pipeline_tests.statements.support import FEBRUARY, price_month
 from arcadia_pipeline_tests.support import ASSETS
 
@@ -573,27 +572,20 @@ def test_errors_left_the_demo_data_alone(demo):
     assert count == 3
 
 
-def test_demo_seed_refuses_a_source_it_did_not_create(server_url, admin_url):
+def test_demo_seed_refuses_a_source_it_did_not_create(foreign_source_url):
     """A database whose arcadia tables someone else made: one line, and their rows stay."""
-    name = f"arcadia_foreign_{os.getpid()}"
-    create_database(admin_url, name, make_url(server_url).username)
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    url = foreign_source_url
     engine = make_engine(url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(text("CREATE SCHEMA arcadia"))
-            source_metadata.create_all(connection)  # unmarked: not create_source_tables
-            connection.execute(
-                text(
-                    "INSERT INTO arcadia.deployment_versions (deployment_id, name, plan_code, "
-                    "valid_from) VALUES ('theirs', 'Theirs', 'agency', '2024-01-01')"
-                )
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO arcadia.deployment_versions (deployment_id, name, plan_code, "
+                "valid_from) VALUES ('theirs', 'Theirs', 'agency', '2024-01-01')"
             )
-        result = cli("demo", "seed", "--deployments", "3", "--days", "10", url=url)
-        assert_one_line_error(result, "refusing", "arcadia.deployment_versions", "did not create")
-        with engine.connect() as connection:
-            rows = connection.execute(text("SELECT deployment_id FROM arcadia.deployment_versions"))
-            assert rows.scalars().all() == ["theirs"]
-    finally:
-        engine.dispose()
-        drop_database(admin_url, name)
+        )
+    result = cli("demo", "seed", "--deployments", "3", "--days", "10", url=url)
+    assert_one_line_error(result, "refusing", "arcadia.deployment_versions", "did not create")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT deployment_id FROM arcadia.deployment_versions"))
+        assert rows.scalars().all() == ["theirs"]
+    engine.dispose()

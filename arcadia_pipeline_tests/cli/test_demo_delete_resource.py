@@ -10,7 +10,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.db.source import source_metadata
 from arcadia_pipeline_tests.cli.test_cli import assert_one_line_error, cli, ok
 from arcadia_pipeline_tests.conftest import create_database, drop_database
 
@@ -116,27 +115,18 @@ def test_refuses_a_resource_that_did_not_exist_then(seeded):
     assert source_rows(seeded) == before
 
 
-def test_refuses_a_source_demo_seed_did_not_create(server_url, admin_url):
-    name = f"arcadia_foreign_delete_{os.getpid()}"
-    create_database(admin_url, name, make_url(server_url).username)
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(text("CREATE SCHEMA arcadia"))
-            source_metadata.create_all(connection)  # unmarked: the app's own tables
-            connection.execute(
-                text(
-                    "INSERT INTO arcadia.resource_versions (resource_id, inventory_kind, "
-                    "status, valid_from) VALUES ('droplet:1', 'droplet', 'active', '2024-01-01')"
-                )
+def test_refuses_a_source_demo_seed_did_not_create(foreign_source_url):
+    url = foreign_source_url
+    with make_engine(url).begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO arcadia.resource_versions (resource_id, inventory_kind, "
+                "status, valid_from) VALUES ('droplet:1', 'droplet', 'active', '2024-01-01')"
             )
-        before = source_rows(url)
-        result = cli("demo", "delete-resource", "droplet:1", "--at", AT, url=url)
-        assert_one_line_error(
-            result, "refusing", "droplet:1", "arcadia.resource_versions", "did not create"
         )
-        assert source_rows(url) == before
-    finally:
-        engine.dispose()
-        drop_database(admin_url, name)
+    before = source_rows(url)
+    result = cli("demo", "delete-resource", "droplet:1", "--at", AT, url=url)
+    assert_one_line_error(
+        result, "refusing", "droplet:1", "arcadia.resource_versions", "did not create"
+    )
+    assert source_rows(url) == before

@@ -306,7 +306,8 @@ def demo_ui(
     `dagster_home` (storage: `dagster_postgres_url`), daily partitions from
     `metering_start_date`."""
     make_dagster_home(dagster_home)
-    logs = dagster_home / "logs"  # the demo's .local/logs
+    # Beside DAGSTER_HOME, as the demo's .local/logs is beside .local/dagster_home.
+    logs = dagster_home.with_name(f"{dagster_home.name}-logs")
     logs.mkdir(exist_ok=True)
     log_path = logs / "dagster-dev.log"
     command, cwd = demo_ui_command(log_path, free_port())
