@@ -26,13 +26,16 @@ mkdir -p "$(dirname "$shown")"
 log=$(cd "$(dirname "$shown")" && pwd)/$(basename "$shown")
 
 cd "$DAGSTER_HOME"
-# A background command of a script has SIGINT and SIGQUIT ignored unless reset: dg dev must
-# get the terminal's Ctrl-C. Its logs go to LOG uncoloured (the services' default format is
+# A background command of a script starts with SIGINT ignored, and so does everything under
+# a `make demo` that was itself started in the background (nohup, CI): bash cannot undo an
+# ignore it inherited, and Dagster maps SIGTERM to SIGINT's handler, so dg dev would ignore
+# both. Python resets SIGINT to its default before exec'ing dg dev: Ctrl-C and SIGTERM stop
+# it however it was started. Its logs go to LOG uncoloured (the services' default format is
 # `colored`, escape codes in a file).
-(
-  trap - INT QUIT
-  exec dg dev -w "$root/workspace.yaml" --log-format json "$@"
-) >"$log" 2>&1 </dev/null &
+python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' \
+  dg dev -w "$root/workspace.yaml" --log-format json "$@" >"$log" 2>&1 </dev/null &
 dev=$!
 echo "dg dev's log (webserver, daemon, every run's events): $shown"
 

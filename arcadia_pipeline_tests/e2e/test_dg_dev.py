@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -27,9 +28,11 @@ from arcadia_pipeline_tests.e2e.conftest import (
     REPO_ROOT,
     DagsterServer,
     dagster_env,
+    demo_ui_command,
     free_port,
     fresh_database,
     make_dagster_home,
+    running_dagster,
     running_dagsters,
 )
 
@@ -45,6 +48,7 @@ CONSOLE_LINES = 3
 PACKAGE_LINE = re.compile(r"^\s*[-+~] \S+==|\bpackages? in\b")
 DEBUG_LINE = re.compile(r"\bDEBUG\b")
 RUN_TIMEOUT_S = 120
+STOP_TIMEOUT_S = 60
 
 # Run from the repo root, with the instance's DAGSTER_HOME elsewhere (as a developer would).
 OTHER_WAYS = {
@@ -167,3 +171,41 @@ def test_every_other_way_names_the_location_arcadia_pipeline(database_url: str, 
         "dagster dev -w workspace.yaml": True,
     }
     assert all(FOREIGN_DAGSTER_YAML in log for log in logs.values())
+
+
+def test_the_demo_ui_stops_on_sigterm_though_started_with_sigint_ignored(
+    database_url: str, tmp_path: Path
+):
+    """A `make demo` started in the background (nohup, a CI step) inherits SIGINT ignored;
+    Dagster maps SIGTERM to SIGINT's handler, so dg dev would ignore both and outlive a
+    SIGTERM to the demo. scripts/dagster-dev.sh restores SIGINT for it: a SIGTERM stops the
+    whole UI (webserver, daemon, code server) and the script says so."""
+    home = make_dagster_home(tmp_path / "dagster_home")
+    log_path, console_path = tmp_path / "dagster-dev.log", tmp_path / "console.txt"
+    command, cwd = demo_ui_command(log_path, free_port())
+    ignoring_sigint = ["bash", "-c", 'trap "" INT; exec "$@"', "bash", *command]
+    with (
+        fresh_database(database_url, f"dagster_sigterm_{os.getpid()}") as storage,
+        running_dagster(
+            ignoring_sigint,
+            cwd=cwd,
+            env=dagster_env(database_url, storage, home),
+            log_path=log_path,
+            console_path=console_path,
+        ) as server,
+    ):
+        server.process.send_signal(signal.SIGTERM)  # the script itself, not its group
+        assert server.process.wait(timeout=STOP_TIMEOUT_S) == 0, server.log_tail()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while group_alive(server.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not group_alive(server.process.pid), "dg dev's services outlived the SIGTERM"
+        assert server.console().splitlines()[-1] == f"Dagster stopped (log: {log_path})"
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
