@@ -10,7 +10,7 @@ is one query over the warehouse (days/verdicts.py); nothing here asks Dagster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection
@@ -62,10 +62,11 @@ def close_deadline(month: date) -> datetime:
     return closes_at(month) + CLOSE_DEADLINE_AFTER
 
 
-def last_month_due(now: datetime) -> date:
-    """The latest billing month whose close deadline is `now` or before."""
+def last_month_due(now: datetime, deadline: Callable[[date], datetime] = close_deadline) -> date:
+    """The latest billing month whose `deadline` (by default its close deadline; closes_at:
+    from when a statement run closes it) is `now` or before."""
     month = add_months(month_start(now.date()), -1)
-    while close_deadline(month) > now:
+    while deadline(month) > now:
         month = add_months(month, -1)
     return month
 

@@ -27,6 +27,8 @@ import requests
 from dagster import DagsterInstance
 from sqlalchemy.engine import make_url
 
+from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.db.migrate import upgrade
 from arcadia_pipeline_tests.conftest import create_database, drop_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -175,6 +177,20 @@ def _stop(*processes: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):  # children may outlive the leader
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=SHUTDOWN_TIMEOUT_S)
+
+
+@contextlib.contextmanager
+def migrated_warehouse(server_url: str, admin_url: str, name: str) -> Iterator[str]:
+    """A new warehouse database `name`, owned by the test login and migrated (as `make demo`
+    leaves it), dropped afterwards; its URL."""
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    create_database(admin_url, name, make_url(server_url).username)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        make_engine(url).dispose()
+        drop_database(admin_url, name)
 
 
 @contextlib.contextmanager

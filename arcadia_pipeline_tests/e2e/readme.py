@@ -12,16 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
-from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.db.migrate import upgrade
-from arcadia_pipeline_tests.conftest import create_database, drop_database
 from arcadia_pipeline_tests.e2e.conftest import (
     REPO_ROOT,
     dagster_env,
     fresh_database,
     make_dagster_home,
+    migrated_warehouse,
 )
 
 README = REPO_ROOT / "README.md"
@@ -91,17 +87,13 @@ def fresh_demo_environment(
     """A new warehouse database (migrated, as `make demo` leaves it) and a new Dagster
     instance, both dropped afterwards: the environment the README's shell has once it is
     pointed at the demo (the warehouse's URL, DAGSTER_HOME, the project venv active)."""
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    create_database(admin_url, name, make_url(server_url).username)
-    try:
-        upgrade(url)
-        with fresh_database(url, f"{name}_dagster") as dagster_url:
-            env = dagster_env(url, dagster_url, make_dagster_home(home))
-            env.pop("ARCADIA_METERING_START_DATE")  # the README's shell sets it
-            yield env
-    finally:
-        make_engine(url).dispose()
-        drop_database(admin_url, name)
+    with (
+        migrated_warehouse(server_url, admin_url, name) as url,
+        fresh_database(url, f"{name}_dagster") as dagster_url,
+    ):
+        env = dagster_env(url, dagster_url, make_dagster_home(home))
+        env.pop("ARCADIA_METERING_START_DATE")  # the README's shell sets it
+        yield env
 
 
 def unique_name(prefix: str) -> str:

@@ -29,19 +29,16 @@ from urllib.parse import urlencode
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Locator, Page, expect
-from sqlalchemy.engine import make_url
 
 from arcadia_pipeline import utc
 from arcadia_pipeline.db import source
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.db.migrate import upgrade
 from arcadia_pipeline.db.schema import statement_adjustments
 from arcadia_pipeline.demo.seed import seed_demo
 from arcadia_pipeline.orchestration.metadata import quantity
 from arcadia_pipeline.pricing.rules import money_text
 from arcadia_pipeline.statements import closing
-from arcadia_pipeline.utc import add_months, days_in_month, iter_days, month_start, month_text
-from arcadia_pipeline_tests.conftest import create_database, drop_database
+from arcadia_pipeline.utc import add_months, days_in_month, iter_days, month_text
 from arcadia_pipeline_tests.e2e.backfill_client import BackfillClient
 from arcadia_pipeline_tests.e2e.browser import TIMEOUT_MS, chromium_page, visible
 from arcadia_pipeline_tests.e2e.check_statuses import (
@@ -50,7 +47,12 @@ from arcadia_pipeline_tests.e2e.check_statuses import (
     launch_run,
     wait_run,
 )
-from arcadia_pipeline_tests.e2e.conftest import DagsterServer, demo_ui, fresh_database
+from arcadia_pipeline_tests.e2e.conftest import (
+    DagsterServer,
+    demo_ui,
+    fresh_database,
+    migrated_warehouse,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -60,20 +62,12 @@ RUN_TIMEOUT_S = 600
 CHECKS = ("usage_records_complete", "usage_records_within_bounds", "usage_records_month_closure")
 
 
-def latest_month_due(now: datetime) -> date:
-    """The latest billing month a statement run closes at `now` (past its end + grace)."""
-    month = add_months(month_start(now.date()), -1)
-    while not closing.due_to_close(month, now):
-        month = add_months(month, -1)
-    return month
-
-
 # The demo's history: its 75 days up to today 00:00 UTC, as make demo seeds it.
 END = utc.now().date()
 FIRST = END - timedelta(days=DEMO_DAYS)  # the first partition, as make demo sets it
 LAST = END - timedelta(days=1)
 # The month closed (the latest due to close: covered whole by 75 days) and the next, a draft.
-CLOSED = latest_month_due(utc.now())
+CLOSED = closing.last_month_due(utc.now(), closing.closes_at)
 DRAFT = add_months(CLOSED, 1)
 # Metered again alone after the range run (a run of one dagster/partition, as the schedule
 # meters a day): the last day before the closed month, so that no later day of its month
@@ -88,7 +82,6 @@ RANGE_DAY = DELETED_ON - timedelta(days=1)
 @dataclass
 class Demo:
     server: DagsterServer
-    runs: dict[str, str]  # what each run did -> its run id
     corrected_at: datetime  # when the correction was learnt (before the month's re-pricing)
     bucket: dict  # the deleted bucket: resource_id, deployment_id, size_gb
     adjustments: list[dict]  # the closed month's adjustments in the warehouse
@@ -98,13 +91,8 @@ class Demo:
 def demo_url(server_url: str, admin_url: str) -> Iterator[str]:
     """A warehouse database of the demo's own, migrated (the session's database belongs to
     the other tests, which empty it)."""
-    name = f"arcadia_demo_{os.getpid()}"
-    create_database(admin_url, name, make_url(server_url).username)
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    yield url
-    make_engine(url).dispose()
-    drop_database(admin_url, name)
+    with migrated_warehouse(server_url, admin_url, f"arcadia_demo_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -182,13 +170,10 @@ def demo(demo_url: str, demo_server: DagsterServer) -> Demo:
     with engine.begin() as connection:
         seed_demo(connection, days=DEMO_DAYS, end_date=END)
         bucket = billed_all_month_bucket(connection)
-    runs = {}
-    runs["history"] = run(
-        server, client, launch_range(client, "daily_metering_job", FIRST, LAST), "metering"
-    )
-    runs["alone"] = run(server, client, launch_day(client, "daily_metering_job", ALONE), "one day")
-    runs["close"] = price(server, client, CLOSED)
-    runs["draft"] = price(server, client, DRAFT)
+    run(server, client, launch_range(client, "daily_metering_job", FIRST, LAST), "metering")
+    run(server, client, launch_day(client, "daily_metering_job", ALONE), "one day")
+    price(server, client, CLOSED)
+    price(server, client, DRAFT)
 
     # Learnt now: the bucket was deleted on the 15th (a back-dated correction).
     corrected_at = utc.now()
@@ -199,14 +184,14 @@ def demo(demo_url: str, demo_server: DagsterServer) -> Demo:
             .where(versions.resource_id == bucket["resource_id"])
             .values(valid_to=utc.day_start(DELETED_ON), recorded_at=sa.func.now())
         )
-    runs["remetered"] = run(
+    run(
         server,
         client,
         launch_range(client, "daily_metering_job", DELETED_ON, LAST),
         "re-metering the corrected days",
     )
-    runs["adjust"] = price(server, client, CLOSED)
-    runs["redraft"] = price(server, client, DRAFT)
+    price(server, client, CLOSED)
+    price(server, client, DRAFT)
     with engine.connect() as connection:
         adj = statement_adjustments.c
         adjustments = connection.execute(
@@ -216,7 +201,7 @@ def demo(demo_url: str, demo_server: DagsterServer) -> Demo:
         ).mappings()
         adjustments = [dict(row) for row in adjustments]
     engine.dispose()
-    return Demo(server, runs, corrected_at, bucket, adjustments)
+    return Demo(server, corrected_at, bucket, adjustments)
 
 
 def asset_page(page: Page, server: DagsterServer, asset: str, query: dict) -> None:
