@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     Connection,
+    Integer,
     and_,
     cast,
     delete,
@@ -30,6 +31,7 @@ from arcadia_pipeline.db.schema import (
     usage_records,
 )
 from arcadia_pipeline.db.terms import in_effect
+from arcadia_pipeline.db.types import TSTZ
 from arcadia_pipeline.metering.accrual import accrued_qty_sql
 from arcadia_pipeline.utc import day_start, days_bounds
 
@@ -81,13 +83,19 @@ def metered_rows(day: date, run_id: str, keys_only: bool = False):
     granularity = func.coalesce(config.c.granularity, DEFAULT_GRANULARITY)
     hourly = granularity == "hour"
     one_hour = _interval("1 hour")
+    day0 = literal(day_start(day), TSTZ)
+    # The hours a version touches, numbered from the day's start: h from the hour holding
+    # starts_at to the last hour starting before ends_at. Integers of immutable functions,
+    # not a series of timestamptz (generate_series and date_trunc of timestamptz are STABLE,
+    # which Citus refuses as a table function of a query over shards).
+    starts_h, ends_h = (func.extract("epoch", at - day0) / 3600 for at in (i.starts_at, i.ends_at))
     periods = select(
         func.generate_series(
-            func.date_trunc("hour", i.starts_at, "UTC"), i.ends_at - _interval("1 microsecond"),
-            one_hour,
-        ).column_valued("period_start")
-    ).lateral("periods")  # fmt: skip
-    hour_start = periods.c.period_start
+            cast(func.floor(starts_h), Integer), cast(func.ceil(ends_h), Integer) - 1
+        ).column_valued("h")
+    ).lateral("periods")
+    hour = periods.c.h
+    hour_start = day0 + hour * one_hour
 
     def records(period_start, starts_at, ends_at, where, period_key, *joins):
         columns = [
@@ -114,13 +122,13 @@ def metered_rows(day: date, run_id: str, keys_only: bool = False):
             i.day == day, i.deployment_id.is_not(None), i.billing_kind.is_not(None), where
         ).group_by(i.deployment_id, i.resource_id, i.billing_kind, granularity, *period_key)
 
-    daily = records(literal(day_start(day)), i.starts_at, i.ends_at, ~hourly, ())
+    daily = records(day0, i.starts_at, i.ends_at, ~hourly, ())
     by_hour = records(
         hour_start,
         func.greatest(i.starts_at, hour_start),
         func.least(i.ends_at, hour_start + one_hour),
         hourly,
-        (hour_start,),
+        (hour,),
         periods,
     )
     return union_all(daily, by_hour)
