@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
     Table,
     Text,
     UniqueConstraint,
@@ -112,14 +113,20 @@ inventory_snapshots = Table(
     Column("unattributed_resources", Integer, nullable=False),
 )
 
-# Versions that existed during `day`, clipped to it ([starts_at, ends_at)); partitioned by month.
+# The deployment_id under which a snapshot holds a version attributed to no deployment (the
+# source's NULL): a key, not NULL, as Citus distributes by deployment_id and refuses NULL in it.
+# Validation refuses a blank deployment_id in the source, so no deployment is ''.
+UNATTRIBUTED = ""
+
+# Versions that existed during `day`, clipped to it ([starts_at, ends_at)), unattributed ones
+# under UNATTRIBUTED; partitioned by month.
 resource_inventory = Table(
     "resource_inventory",
     metadata,
     Column("day", Date, nullable=False),
     Column("snapshot_id", BigInteger, nullable=False),
     Column("resource_id", Text, nullable=False),
-    Column("deployment_id", Text),
+    Column("deployment_id", Text, nullable=False),
     Column("inventory_kind", Text, nullable=False),
     Column("billing_kind", Text),
     Column("accrual", Text),
@@ -152,8 +159,8 @@ inventory_deployments = Table(
     Index("inventory_deployments_deployment_idx", "deployment_id", "day"),
 )
 
-# Per metered day and deployment ('' for the unattributed resources): the count and an
-# order-independent hash of the snapshot's clipped rows (inventory/fingerprints.py), what a
+# Per metered day and deployment (UNATTRIBUTED for the unattributed resources): the count and an
+# order-independent hash of the snapshot's clipped rows (inventory/snapshot.py), what a
 # reconciliation compares the source with.
 day_fingerprints = Table(
     "day_fingerprints",
@@ -330,11 +337,12 @@ monthly_statement_lines = Table(
 )
 
 # A closed month's later changes, one row per changed line (billing_kind 'base': the base
-# fee); never updated or deleted (trigger).
+# fee); never updated or deleted (trigger). Keyed by (deployment_id, adjustment_id), as Citus
+# wants the distribution column in every unique key; adjustment_id's sequence numbers each once.
 statement_adjustments = Table(
     "statement_adjustments",
     metadata,
-    Column("adjustment_id", BigInteger, primary_key=True),
+    Column("adjustment_id", BigInteger, nullable=False, autoincrement=True),
     Column("month", Date, nullable=False),
     Column("deployment_id", Text, nullable=False),
     Column("billing_kind", Text, nullable=False),
@@ -342,6 +350,7 @@ statement_adjustments = Table(
     Column("amount_usd", MONEY, nullable=False),
     Column("created_at", TSTZ, nullable=False, server_default=text("now()")),
     Column("run_id", Text),
+    PrimaryKeyConstraint("deployment_id", "adjustment_id"),
     Index("statement_adjustments_month_idx", "month", "deployment_id"),
 )
 

@@ -5,10 +5,14 @@ day, clipped to it, written from the staged source rows (the resource_inventory 
 day": the snapshot is written with them, and the corrections sensor compares the source
 with the snapshots through them (inventory/changes.py).
 
-A day's fingerprint, per deployment ('' for the unattributed resources), is the count and the
-sum of a 64-bit hash of each of its clipped rows (resource and deployment versions): written
-with the snapshot, and what the reconciliation compares the source with, fingerprinted the
-same way (inventory/reconciliation.py). A sum does not depend on the rows' order.
+A snapshot holds a version attributed to no deployment (the source's NULL deployment_id) under
+UNATTRIBUTED (''), a key Citus can distribute by (db/schema.py): `held_deployment` is that
+rule, and `clipped_rows` applies it to the source compared with the snapshots.
+
+A day's fingerprint, per deployment (UNATTRIBUTED for the unattributed resources), is the count
+and the sum of a 64-bit hash of each of its clipped rows (resource and deployment versions):
+written with the snapshot, and what the reconciliation compares the source with, fingerprinted
+the same way (inventory/reconciliation.py). A sum does not depend on the rows' order.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.sql.elements import ColumnElement
 
 from arcadia_pipeline.db.schema import (
+    UNATTRIBUTED,
     day_fingerprints,
     inventory_deployments,
     inventory_snapshots,
@@ -86,19 +91,25 @@ def metered_days(first: date, last: date):
     )
 
 
+def held_deployment(versions) -> ColumnElement[str]:
+    """The deployment_id a snapshot holds a version of `versions` under: UNATTRIBUTED for the
+    source's NULL."""
+    return func.coalesce(versions.c.deployment_id, UNATTRIBUTED)
+
+
 def clipped_rows(versions, days, columns):
     """SELECT (day, *columns) of the source `versions` clipped to each of `days` they
     overlap (a subquery of day, d0, d1), as a snapshot holds them."""
     starts_at, ends_at = clipped_to_day(versions, days.c.d0, days.c.d1)
-    clipped = {"starts_at": starts_at, "ends_at": ends_at}
+    clipped = {
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "deployment_id": held_deployment(versions),
+    }
     v = versions.c
     return select(
         days.c.day, *(clipped[n].label(n) if n in clipped else v[n] for n in columns)
     ).join_from(versions, days, overlaps_day(versions, days.c.d0, days.c.d1))
-
-
-# The deployment key of the resources attributed to no deployment.
-UNATTRIBUTED = ""
 
 
 def row_hash(kind: str, *values):
@@ -110,14 +121,18 @@ def row_hash(kind: str, *values):
 
 
 def fingerprints(resources, deployments):
-    """SELECT (day, deployment_id, rows, fingerprint) of clipped rows: `resources` with `day`
-    and SNAPSHOT_COLUMNS, `deployments` with `day` and DEPLOYMENT_SNAPSHOT_COLUMNS."""
+    """SELECT (day, deployment_id, rows, fingerprint) of clipped rows as a snapshot holds
+    them: `resources` with `day` and SNAPSHOT_COLUMNS, `deployments` with `day` and
+    DEPLOYMENT_SNAPSHOT_COLUMNS."""
     r, d = resources.c, deployments.c
+    # An unattributed row's deployment is hashed as NULL, what the snapshot held before
+    # migration 0010: the fingerprints kept before it still match.
+    hashed = {"deployment_id": func.nullif(r.deployment_id, UNATTRIBUTED)}
     parts = union_all(
         select(
             r.day,
-            func.coalesce(r.deployment_id, UNATTRIBUTED).label("deployment_id"),
-            row_hash("r", *(r[name] for name in SNAPSHOT_COLUMNS)).label("hash"),
+            r.deployment_id,
+            row_hash("r", *(hashed.get(name, r[name]) for name in SNAPSHOT_COLUMNS)).label("hash"),
         ),
         select(
             d.day,
@@ -226,7 +241,7 @@ def replace_inventory_day(
             literal(day).label("day"),
             literal(snapshot_id).label("snapshot_id"),
             v.resource_id,
-            v.deployment_id,
+            held_deployment(staged_versions).label("deployment_id"),
             v.inventory_kind,
             k.billing_kind,
             k.accrual,

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from arcadia_pipeline.catalog.kinds import Accrual
 from arcadia_pipeline.days.steps import Problems
-from arcadia_pipeline.db.schema import kind_map, resource_inventory, usage_records
+from arcadia_pipeline.db.schema import UNATTRIBUTED, kind_map, resource_inventory, usage_records
 from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.errors import MAX_LISTED
 from arcadia_pipeline.metering.accrual import accrued_qty_sql
@@ -92,26 +92,34 @@ def out_of_bounds_records(connection: Connection, day: date) -> Problems:
 def month_closure_errors(connection: Connection, last_day: date) -> Problems:
     """Each resource that existed from the month's start through last_day with one
     deployment, kind, size and status has records summing to exactly what the accrual gives for
-    that whole stretch at once (its GB-months, 1 zone, its hours): the records telescope."""
+    that whole stretch at once (its GB-months, 1 zone, its hours): the records telescope.
+
+    Grouped by deployment and resource, so each join of the per-deployment tables is on
+    deployment_id (what Citus pushes down to the shards): a resource attributed to one
+    deployment for part of the month, to another or none for the rest, covers the whole
+    month in no group, and is passed over as when it was grouped by resource alone (a
+    resource's versions never overlap: validation)."""
     first = month_start(last_day)
     days = (last_day - first).days + 1
     i = resource_inventory.c
     stable = (
         select(
+            i.deployment_id,
             i.resource_id,
-            func.min(i.deployment_id).label("deployment_id"),
             func.min(i.accrual).label("accrual"),
             func.min(i.status).label("status"),
             func.min(i.size_gb).label("size_gb"),
         )
-        .where(i.day.between(first, last_day), i.billing_kind.is_not(None))
-        .group_by(i.resource_id)
+        .where(
+            i.day.between(first, last_day),
+            i.deployment_id != UNATTRIBUTED,
+            i.billing_kind.is_not(None),
+        )
+        .group_by(i.deployment_id, i.resource_id)
         # min = max, not count(DISTINCT) = 1: a hashed aggregate instead of a sort of the
         # month's inventory per column.
         .having(
             func.sum(func.extract("epoch", i.ends_at - i.starts_at)) == days * 86400,
-            func.count(i.deployment_id) == func.count(),  # attributed all month
-            func.min(i.deployment_id) == func.max(i.deployment_id),
             # One kind all month: a resource that changed kind at midnight is two stretches.
             func.min(i.inventory_kind) == func.max(i.inventory_kind),
             func.min(i.status) == func.max(i.status),

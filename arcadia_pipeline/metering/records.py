@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from arcadia_pipeline.catalog.kinds import DEFAULT_GRANULARITY
 from arcadia_pipeline.db.schema import (
+    UNATTRIBUTED,
     inventory_snapshots,
     kind_map,
     metering_config,
@@ -119,7 +120,7 @@ def metered_rows(day: date, run_id: str, keys_only: bool = False):
         for join in joins:
             query = query.join(join, true())
         return query.where(
-            i.day == day, i.deployment_id.is_not(None), i.billing_kind.is_not(None), where
+            i.day == day, i.deployment_id != UNATTRIBUTED, i.billing_kind.is_not(None), where
         ).group_by(i.deployment_id, i.resource_id, i.billing_kind, granularity, *period_key)
 
     daily = records(day0, i.starts_at, i.ends_at, ~hourly, ())

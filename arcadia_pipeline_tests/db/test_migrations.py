@@ -3,17 +3,30 @@ exactly the catalog, kind map and config the code ships, and the rows an older w
 holds are carried over as the migrations say."""
 
 import ast
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, insert, inspect, literal, select, text
 from sqlalchemy.exc import IntegrityError
 
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import MIGRATIONS, downgrade, upgrade
-from arcadia_pipeline.db.schema import kind_map, metering_config, overage_prices, plan_items, plans
+from arcadia_pipeline.db.partitions import ensure_month_partitions
+from arcadia_pipeline.db.schema import (
+    UNATTRIBUTED,
+    day_fingerprints,
+    kind_map,
+    metering_config,
+    overage_prices,
+    plan_items,
+    plans,
+    resource_inventory,
+)
+from arcadia_pipeline.inventory.changes import changed_days
+from arcadia_pipeline.inventory.reconciliation import differing_days
+from arcadia_pipeline.inventory.snapshot import SNAPSHOT_COLUMNS, row_hash
 from arcadia_pipeline.pricing.proration import prorated_heads
 from arcadia_pipeline.utc import DAY, day_start
 from arcadia_pipeline_tests.shipped_catalog import (
@@ -24,6 +37,7 @@ from arcadia_pipeline_tests.shipped_catalog import (
     PLAN_BASE_USD,
     PLAN_INCLUDED,
 )
+from arcadia_pipeline_tests.support import LONG_AGO
 
 VERSIONS = sorted((MIGRATIONS / "versions").glob("*.py"))
 
@@ -222,3 +236,107 @@ def test_0006_reads_each_old_snapshot_row_as_one_version_covering_its_day(scratc
         ).one() == ("closed", Decimal("20.00"))
 
     upgrade(scratch_database)  # and up again to head
+
+
+# ---- 0010: keys a Citus cluster accepts --------------------------------------------
+
+JAN_5 = date(2025, 1, 5)
+
+
+def test_0010_holds_unattributed_inventory_under_the_sentinel_and_keeps_its_fingerprint(
+    source_database,
+):
+    """A day 0009 metered with an unattributed droplet (NULL) and its fingerprint: after
+    0010 the droplet is held under '' and the day still matches its source, by the
+    fingerprint kept before (the reconciliation) and row by row (the corrections)."""
+    upgrade(source_database, "0009")
+    engine = make_engine(source_database)
+    start, taken_at = day_start(JAN_5), day_start(JAN_5) + DAY + timedelta(hours=2)
+    with engine.begin() as connection:
+        ensure_month_partitions(connection, JAN_5, JAN_5)
+        version = {"from": day_start(JAN_5) - 4 * DAY, "start": start, "end": start + DAY}
+        connection.execute(
+            text(
+                "INSERT INTO arcadia.resource_versions (resource_id, deployment_id, "
+                "inventory_kind, size_gb, status, valid_from, valid_to, recorded_at) "
+                "VALUES ('droplet:stray', NULL, 'droplet', NULL, 'active', :from, NULL, :from)"
+            ),
+            version,
+        )
+        snapshot_id = connection.execute(
+            text(
+                "INSERT INTO metering.inventory_snapshots (day, run_id, taken_at, "
+                "source_recorded_through, versions, resources, unattributed_resources) "
+                "VALUES (:day, 'r', :taken_at, :from, 1, 1, 1) RETURNING snapshot_id"
+            ),
+            {**version, "day": JAN_5, "taken_at": taken_at},
+        ).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO metering.resource_inventory (day, snapshot_id, resource_id, "
+                "deployment_id, inventory_kind, billing_kind, accrual, size_gb, status, "
+                "valid_from, valid_to, starts_at, ends_at, recorded_at) VALUES (:day, :id, "
+                "'droplet:stray', NULL, 'droplet', 'droplet_hours', 'active_hours', NULL, "
+                "'active', :from, NULL, :start, :end, :from)"
+            ),
+            {**version, "day": JAN_5, "id": snapshot_id},
+        )
+        # The fingerprint as 0008-0009 wrote it: the rows hashed as the snapshot held them.
+        i = resource_inventory.c
+        held = select(
+            i.day,
+            literal(UNATTRIBUTED),
+            func.count(),
+            func.sum(row_hash("r", *(i[name] for name in SNAPSHOT_COLUMNS))),
+        ).group_by(i.day)
+        connection.execute(
+            insert(day_fingerprints).from_select(
+                ["day", "deployment_id", "rows", "fingerprint"], held
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO metering.statement_adjustments (month, deployment_id, billing_kind, "
+                "qty_delta, amount_usd) VALUES ('2024-12-01', 'dep-a', 'base', 0, 1.00), "
+                "('2024-12-01', 'dep-b', 'base', 0, 2.00)"
+            )
+        )
+
+    upgrade(source_database, "0010")
+
+    with engine.connect() as connection:
+        assert connection.execute(
+            text("SELECT deployment_id FROM metering.resource_inventory")
+        ).scalars().all() == [UNATTRIBUTED]
+        changed = changed_days(connection, None, {JAN_5: taken_at}, LONG_AGO, taken_at)
+        assert (changed, differing_days(connection, None, JAN_5, JAN_5)) == (set(), {})
+        connection.rollback()
+        assert primary_key(connection, "statement_adjustments") == [
+            "deployment_id", "adjustment_id",
+        ]  # fmt: skip
+    not_null = pytest.raises(IntegrityError, match="deployment_id")
+    with not_null, engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE metering.resource_inventory SET deployment_id = NULL "
+                "WHERE resource_id = 'droplet:stray'"
+            )
+        )
+    with engine.begin() as connection:  # the serial still numbers every adjustment
+        adjustment_id = connection.execute(
+            text(
+                "INSERT INTO metering.statement_adjustments (month, deployment_id, billing_kind, "
+                "qty_delta, amount_usd) VALUES ('2024-12-01', 'dep-a', 'base', 0, 3.00) "
+                "RETURNING adjustment_id"
+            )
+        ).scalar_one()
+    assert adjustment_id == 3
+
+    downgrade(source_database, "0009")
+
+    with engine.connect() as connection:
+        assert connection.execute(
+            text("SELECT deployment_id FROM metering.resource_inventory")
+        ).scalars().all() == [None]
+        assert primary_key(connection, "statement_adjustments") == ["adjustment_id"]
+    upgrade(source_database)

@@ -13,6 +13,9 @@ from dagster import DagsterInstance, materialize
 from sqlalchemy import text
 
 from arcadia_pipeline.db.partitions import ensure_month_partitions
+from arcadia_pipeline.db.schema import UNATTRIBUTED
+from arcadia_pipeline.inventory.changes import changed_days, snapshot_times
+from arcadia_pipeline.inventory.reconciliation import differing_days
 from arcadia_pipeline.inventory.snapshot import replace_inventory_day
 from arcadia_pipeline.inventory.staging import stage_source
 from arcadia_pipeline.orchestration.partitions import range_tags
@@ -385,3 +388,64 @@ def test_a_long_run_never_overwrites_a_snapshot_staged_after_its_own(engine):
             {"d": day},
         ).scalars()
         assert list(kept) == ["droplet:1", "spaces:late"]
+
+
+# ---- unattributed versions: held under '' ------------------------------------------------------
+
+
+def test_an_unattributed_version_is_held_under_the_sentinel_and_matches_the_source(engine):
+    """The source's NULL deployment_id is held as UNATTRIBUTED (''), a key Citus can
+    distribute: counted, never metered, fingerprinted under '', and equal to the source in
+    the corrections' and the reconciliation's comparisons; attributing it later is found."""
+    add_deployment(engine, "dep-a")
+    add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 3, 1))
+    add_version(engine, "droplet:orphan", None, "droplet", utc(2025, 3, 1))
+    adopted = utc(2025, 3, 3, 12)
+    add_version(engine, "droplet:adopted", None, "droplet", utc(2025, 3, 1), adopted)
+    add_version(engine, "droplet:adopted", "dep-a", "droplet", adopted)
+    first, last = date(2025, 3, 2), date(2025, 3, 4)
+    assert materialize_range(first, last, assets=("resource_inventory", "usage_records")).success
+
+    with engine.connect() as connection:
+        held = connection.execute(
+            text(
+                "SELECT day, resource_id, deployment_id FROM metering.resource_inventory "
+                "ORDER BY day, resource_id, starts_at"
+            )
+        ).all()
+        unattributed = connection.execute(
+            text("SELECT day, unattributed_resources FROM metering.inventory_snapshots")
+        ).all()
+        keys = connection.execute(
+            text("SELECT DISTINCT deployment_id FROM metering.day_fingerprints ORDER BY 1")
+        ).scalars()
+        assert set(keys) == {UNATTRIBUTED, "dep-a"}
+    d2, d3, d4 = (date(2025, 3, d) for d in (2, 3, 4))
+    assert held == [
+        (d2, "droplet:1", "dep-a"), (d2, "droplet:adopted", ""), (d2, "droplet:orphan", ""),
+        (d3, "droplet:1", "dep-a"), (d3, "droplet:adopted", ""), (d3, "droplet:adopted", "dep-a"),
+        (d3, "droplet:orphan", ""),
+        (d4, "droplet:1", "dep-a"), (d4, "droplet:adopted", "dep-a"), (d4, "droplet:orphan", ""),
+    ]  # fmt: skip
+    assert sorted(unattributed) == [(d2, 2), (d3, 2), (d4, 1)]
+    metered = {(r["deployment_id"], r["resource_id"], r["qty"]) for r in usage_rows(engine)}
+    assert {(d, r) for d, r, _ in metered} == {("dep-a", "droplet:1"), ("dep-a", "droplet:adopted")}
+    assert ("dep-a", "droplet:adopted", 12) in metered  # its attributed half of the 3rd
+
+    def compared() -> tuple[set, dict]:
+        with engine.connect() as connection:
+            days = snapshot_times(connection, first, last)
+            changed = changed_days(connection, None, days, utc(2025, 1, 1), utc(2025, 3, 5))
+            return changed, differing_days(connection, None, first, last)
+
+    assert compared() == (set(), {})
+    # Attributed after the fact: both see the days it changes (the corrections read every
+    # version recorded in the window, this one's recorded_at included).
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE arcadia.resource_versions SET deployment_id = 'dep-a' "
+                "WHERE resource_id = 'droplet:orphan'"
+            )
+        )
+    assert compared() == ({d2, d3, d4}, {day: [UNATTRIBUTED, "dep-a"] for day in (d2, d3, d4)})

@@ -168,6 +168,36 @@ def test_a_resource_that_changes_kind_at_midnight_is_metered_and_its_month_close
     assert abs(totals["spaces_gb_month"] - Decimal(100) * 14 / 28) < Decimal("1e-17")
 
 
+def test_month_closure_passes_over_a_resource_not_with_one_deployment_all_month(engine):
+    """Grouped by deployment and resource: a droplet that moved from dep-a to dep-b, one
+    unattributed until it was adopted, one unattributed all month are each with one
+    deployment for no whole month, so their records are not summed as one stretch (no false
+    problem, nor one for the unattributed key ''); a droplet of dep-a all month still is."""
+    add_deployment(engine, "dep-a", "starter")
+    add_deployment(engine, "dep-b", "starter")
+    moved, adopted = utc(2025, 2, 10, 12), utc(2025, 2, 5)
+    add_version(engine, "droplet:moved", "dep-a", "droplet", utc(2025, 1, 1), moved)
+    add_version(engine, "droplet:moved", "dep-b", "droplet", moved)
+    add_version(engine, "droplet:adopted", None, "droplet", utc(2025, 1, 1), adopted)
+    add_version(engine, "droplet:adopted", "dep-a", "droplet", adopted)
+    add_version(engine, "droplet:orphan", None, "droplet", utc(2025, 1, 1))
+    add_version(engine, "droplet:stable", "dep-a", "droplet", utc(2025, 1, 1))
+    assert materialize_range(
+        date(2025, 2, 1), date(2025, 2, 28), assets=("resource_inventory", "usage_records")
+    ).success
+    with engine.connect() as connection:
+        assert month_closure_errors(connection, date(2025, 2, 28)) == []
+    _run(
+        engine,
+        "UPDATE metering.usage_records SET qty = qty + 0.000001 WHERE period_start = '2025-02-20'",
+    )
+    with engine.connect() as connection:
+        problems = month_closure_errors(connection, date(2025, 2, 28))
+    assert problems == [
+        "droplet:stable: month sums to 672.000001000000000000, expected 672.000000000000000000"
+    ]
+
+
 def test_failed_blocking_check_stops_downstream_and_names_ids(engine, doubling_trigger):
     add_deployment(engine, "dep-a", "starter")
     add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))
