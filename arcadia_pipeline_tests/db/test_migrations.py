@@ -238,9 +238,22 @@ def test_0006_reads_each_old_snapshot_row_as_one_version_covering_its_day(scratc
     upgrade(scratch_database)  # and up again to head
 
 
-# ---- 0010: keys a Citus cluster accepts --------------------------------------------
+# ---- 0010: keys and guards a Citus cluster accepts --------------------------------------------
 
 JAN_5 = date(2025, 1, 5)
+TERMS_TABLES = ("kind_map", "metering_config", "plans", "plan_items", "overage_prices")
+
+
+def trigger_arguments(connection) -> dict[str, str]:
+    """Per terms table, the argument its guard trigger passes guard_terms ('' for none)."""
+    return dict(
+        connection.execute(
+            text(
+                "SELECT tgrelid::regclass::text, encode(tgargs, 'escape') FROM pg_trigger "
+                "WHERE tgfoid = 'metering.guard_terms'::regproc ORDER BY 1"
+            )
+        ).all()
+    )
 
 
 def test_0010_holds_unattributed_inventory_under_the_sentinel_and_keeps_its_fingerprint(
@@ -301,6 +314,7 @@ def test_0010_holds_unattributed_inventory_under_the_sentinel_and_keeps_its_fing
                 "('2024-12-01', 'dep-b', 'base', 0, 2.00)"
             )
         )
+        assert set(trigger_arguments(connection).values()) == {""}
 
     upgrade(source_database, "0010")
 
@@ -314,6 +328,9 @@ def test_0010_holds_unattributed_inventory_under_the_sentinel_and_keeps_its_fing
         assert primary_key(connection, "statement_adjustments") == [
             "deployment_id", "adjustment_id",
         ]  # fmt: skip
+        assert trigger_arguments(connection) == {
+            f"metering.{table}": f"{table}\\000" for table in TERMS_TABLES
+        }
     not_null = pytest.raises(IntegrityError, match="deployment_id")
     with not_null, engine.begin() as connection:
         connection.execute(
@@ -339,4 +356,5 @@ def test_0010_holds_unattributed_inventory_under_the_sentinel_and_keeps_its_fing
             text("SELECT deployment_id FROM metering.resource_inventory")
         ).scalars().all() == [None]
         assert primary_key(connection, "statement_adjustments") == ["adjustment_id"]
+        assert set(trigger_arguments(connection).values()) == {""}
     upgrade(source_database)

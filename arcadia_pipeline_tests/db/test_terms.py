@@ -9,8 +9,11 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.db.migrate import upgrade
 from arcadia_pipeline.db.schema import (
     kind_map,
     metering_config,
@@ -245,6 +248,57 @@ def test_with_no_month_closed_any_month_may_change(engine):
             )
         )
     assert changes(engine) == [("plans", SINCE_ALWAYS)]
+
+
+def test_the_guard_names_the_table_its_trigger_passes_not_the_relation_it_fires_on(may_closed):
+    """On Citus a reference table's rows are changed in placements named like shards
+    (kind_map_102138): the guard names and logs the table its trigger's argument names."""
+    shard = "metering.kind_map_102138"
+    with may_closed.begin() as connection:
+        connection.execute(text(f"CREATE TABLE {shard} (LIKE metering.kind_map)"))
+        connection.execute(
+            text(
+                f"CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON {shard} "
+                "FOR EACH ROW EXECUTE FUNCTION metering.guard_terms('kind_map')"
+            )
+        )
+    try:
+        shipped, changed, _ = ROWS["kind_map"]
+        row = {**shipped, **changed}
+        message = refused(may_closed, lambda c: insert(c, "kind_map_102138", row, MAY))
+        assert message.startswith(closed_message("kind_map", "2026-05"))
+        with may_closed.begin() as connection:
+            insert(connection, "kind_map_102138", row, JUNE)
+        assert changes(may_closed) == [("kind_map", JUNE)]
+    finally:
+        with may_closed.begin() as connection:
+            connection.execute(text(f"DROP TABLE {shard}"))
+
+
+def test_on_a_citus_worker_the_guard_passes_every_row(scratch_database, admin_url):
+    """A Citus worker's placement of a terms table (pg_dist_local_group.groupid <> 0) takes
+    the row unguarded and unlogged: the coordinator's placement (groupid 0), changed in the
+    same transaction, guards and logs it. Imitated on a plain PostgreSQL: a scratch database
+    given the catalog table Citus makes (readable by all, as Citus grants it)."""
+    upgrade(scratch_database)
+    database = make_url(scratch_database).database
+    with make_engine(make_url(admin_url).set(database=database)).begin() as connection:
+        connection.execute(text("SET LOCAL allow_system_table_mods = on"))
+        connection.execute(text("CREATE TABLE pg_catalog.pg_dist_local_group (groupid int)"))
+        connection.execute(text("INSERT INTO pg_catalog.pg_dist_local_group VALUES (1)"))
+        connection.execute(text("GRANT SELECT ON pg_catalog.pg_dist_local_group TO public"))
+    engine = make_engine(scratch_database)
+    close(engine, MAY)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE metering.terms_changes"))
+    shipped, changed, _ = ROWS["kind_map"]
+    with engine.begin() as connection:  # a worker: the closed month's row passes
+        insert(connection, "kind_map", {**shipped, **changed}, MAY)
+    assert changes(engine) == []
+    with make_engine(make_url(admin_url).set(database=database)).begin() as connection:
+        connection.execute(text("UPDATE pg_catalog.pg_dist_local_group SET groupid = 0"))
+    message = refused(engine, lambda c: insert(c, "kind_map", {**shipped, **changed}, JANUARY))
+    assert message.startswith(closed_message("kind_map", "2026-01"))  # the coordinator
 
 
 # ---- in_effect ------------------------------------------------------------------------------
