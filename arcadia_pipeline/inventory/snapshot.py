@@ -33,6 +33,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import INTERVAL
@@ -120,10 +121,12 @@ def row_hash(kind: str, *values):
     )
 
 
-def fingerprints(resources, deployments):
+def fingerprints(resources, deployments, resources_where=None, deployments_where=None):
     """SELECT (day, deployment_id, rows, fingerprint) of clipped rows as a snapshot holds
     them: `resources` with `day` and SNAPSHOT_COLUMNS, `deployments` with `day` and
-    DEPLOYMENT_SNAPSHOT_COLUMNS."""
+    DEPLOYMENT_SNAPSHOT_COLUMNS, each filtered by its `*_where`. Given the snapshot tables
+    themselves, the UNION's branches read them directly: Citus then runs it shard by shard
+    (a branch over a subquery of a sharded table it pulls to the coordinator)."""
     r, d = resources.c, deployments.c
     # An unattributed row's deployment is hashed as NULL, what the snapshot held before
     # migration 0010: the fingerprints kept before it still match.
@@ -133,12 +136,12 @@ def fingerprints(resources, deployments):
             r.day,
             r.deployment_id,
             row_hash("r", *(hashed.get(name, r[name]) for name in SNAPSHOT_COLUMNS)).label("hash"),
-        ),
+        ).where(true() if resources_where is None else resources_where),
         select(
             d.day,
             d.deployment_id,
             row_hash("d", *(d[name] for name in DEPLOYMENT_SNAPSHOT_COLUMNS)).label("hash"),
-        ),
+        ).where(true() if deployments_where is None else deployments_where),
     ).subquery("parts")
     p = parts.c
     return select(
@@ -160,9 +163,9 @@ def snapshot_rows(days):
 def write_day_fingerprints(connection: Connection, day: date) -> None:
     """Replace the day's fingerprints with those of its snapshot (in the day's transaction,
     after its snapshot rows)."""
-    days = select(literal(day).label("day")).subquery("days")
     connection.execute(delete(day_fingerprints).where(day_fingerprints.c.day == day))
-    query = fingerprints(*snapshot_rows(days))
+    i, d = resource_inventory, inventory_deployments
+    query = fingerprints(i, d, i.c.day == day, d.c.day == day)
     connection.execute(
         insert(day_fingerprints).from_select(["day", "deployment_id", "rows", "fingerprint"], query)
     )

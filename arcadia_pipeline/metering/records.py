@@ -152,8 +152,10 @@ def replace_usage_day(connection: Connection, day: date, run_id: str) -> Metered
             "resource_inventory for that day first"
         )
     connection.execute(delete(usage_records).where(records_of_days(day, day)))
-    rows = metered_rows(day, run_id)
-    connection.execute(insert(usage_records).from_select(_RECORD_COLUMNS, rows))
+    # Selected from the UNION as a subquery: Citus then inserts shard by shard into the
+    # co-located shard (a bare UNION it would repartition between the workers first).
+    rows = metered_rows(day, run_id).subquery("metered")
+    connection.execute(insert(usage_records).from_select(_RECORD_COLUMNS, select(rows)))
     return summarise_day(connection, day, snapshot_id)
 
 
