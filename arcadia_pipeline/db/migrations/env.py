@@ -24,6 +24,10 @@ def _run(connection) -> None:
     # pipeline login that owns the schema but not the database lacks.
     if connection.execute(text("SELECT to_regnamespace(:s)"), {"s": SCHEMA}).scalar() is None:
         connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+    # Committed, so each migration below is a transaction of its own (not one transaction
+    # for all): on Citus, distributing a table propagates its schema to the workers over
+    # connections of their own, which must see it.
+    connection.commit()
     context.configure(
         connection=connection,
         version_table_schema=SCHEMA,
