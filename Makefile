@@ -13,15 +13,16 @@ venv: .venv/.synced
 	@touch $@
 
 # The console gets each stage's outcome; the logs are under .local/logs (scripts/demo.sh).
+# CITUS=1: on a Citus coordinator and two workers (.local/pg-citus).
 demo: venv
-	@scripts/demo.sh
+	@CITUS=$(CITUS) scripts/demo.sh
 
 test: venv
 	scripts/test.sh $(PYTEST_ARGS)
 
 # Everything but the slow tiers (end-to-end, fault injection, browser): a few minutes.
 test-fast: venv
-	ARCADIA_SKIP_BROWSER_INSTALL=1 scripts/test.sh -m "not (e2e or faults or browser)" $(PYTEST_ARGS)
+	ARCADIA_SKIP_BROWSER_INSTALL=1 ARCADIA_TEST_MARK="not (e2e or faults or browser)" scripts/test.sh $(PYTEST_ARGS)
 
 bench: venv
 	scripts/bench.sh $(BENCH_ARGS)
@@ -31,11 +32,13 @@ lint: venv
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports
 
-# Stop the demo's PostgreSQL cluster (its data stays under .local/pg).
+# Stop the demo's PostgreSQL clusters (their data stays under .local/pg, .local/pg-citus).
 stop:
 	scripts/pg-cluster.sh stop .local/pg
+	scripts/pg-cluster.sh stop .local/pg-citus
 
 # Delete the demo cluster (its data too, wherever it lives), the instance and the virtualenv.
 clean:
 	scripts/pg-cluster.sh destroy .local/pg
+	scripts/pg-cluster.sh destroy .local/pg-citus
 	rm -rf .local .venv

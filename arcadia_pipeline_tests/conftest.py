@@ -6,6 +6,12 @@ database on that server as the superuser, owned by the ARCADIA_DATABASE_URL logi
 sessions never share rows), migrates it as that login, and points ARCADIA_DATABASE_URL at it
 for the code under test: the suite runs with the privileges the pipeline has in production.
 Without ARCADIA_ADMIN_DATABASE_URL, ARCADIA_DATABASE_URL does both.
+
+On a Citus cluster (ARCADIA_CITUS_WORKERS, exported by `pg-cluster.sh` with
+ARCADIA_PG_CITUS=1) every warehouse database is made on the coordinator and its workers, and
+`db upgrade` distributes it. `make test` runs the `citus` tier there a second time, with the
+same expectations; `citus_only` tests (what only a cluster has: shards, plans) run only
+there and are deselected, saying so in the header, on a single node.
 """
 
 import os
@@ -14,6 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from arcadia_pipeline.db import citus
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import upgrade
 from arcadia_pipeline.db.schema import (
@@ -56,12 +63,30 @@ CATALOG_TABLES = (kind_map, metering_config, plans, plan_items, overage_prices)
 SLOW_TIERS = {"e2e": "e2e", "faults": "faults"}
 
 
-def pytest_collection_modifyitems(items) -> None:
-    """Mark every test of a slow tier's folder with the tier's marker."""
+def citus_workers() -> tuple[tuple[str, int], ...]:
+    """The Citus workers of the test cluster ((host, port) pairs); () on a single node."""
+    value = os.getenv("ARCADIA_CITUS_WORKERS", "")
+    return citus.parse_workers(value.split(",")) if value else ()
+
+
+def pytest_report_header() -> str:
+    if citus_workers():
+        return f"Citus cluster: coordinator and workers {os.environ['ARCADIA_CITUS_WORKERS']}"
+    return "single-node PostgreSQL: the citus_only tests are deselected (no ARCADIA_CITUS_WORKERS)"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test of a slow tier's folder with the tier's marker; off a Citus cluster,
+    deselect the tests that need one (the header says so)."""
     for item in items:
         for folder, marker in SLOW_TIERS.items():
             if folder in item.path.parts:
                 item.add_marker(getattr(pytest.mark, marker))
+    if not citus_workers():
+        needs_citus = [item for item in items if item.get_closest_marker("citus_only")]
+        if needs_citus:
+            config.hook.pytest_deselected(items=needs_citus)
+            items[:] = [item for item in items if item not in needs_citus]
 
 
 def quote_identifier(name: str) -> str:
@@ -83,6 +108,22 @@ def drop_database(admin_url: str, name: str) -> None:
         connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
+def create_warehouse_database(admin_url: str, name: str, owner: str) -> None:
+    """(Re)create warehouse database `name` owned by `owner`: on a Citus cluster on every
+    node, attached to the workers (its `db upgrade` then distributes it)."""
+    if workers := citus_workers():
+        citus.create_database(admin_url, name, owner, workers)
+    else:
+        create_database(admin_url, name, owner)
+
+
+def drop_warehouse_database(admin_url: str, name: str) -> None:
+    if workers := citus_workers():
+        citus.drop_database(admin_url, name, workers)
+    else:
+        drop_database(admin_url, name)
+
+
 @pytest.fixture(scope="session")
 def server_url() -> str:
     """The cluster's ARCADIA_DATABASE_URL as the session started (its login, its server)."""
@@ -101,7 +142,7 @@ def admin_url(server_url) -> str:
 @pytest.fixture(scope="session")
 def database_url(server_url, admin_url):
     name = f"arcadia_test_{os.getpid()}"
-    create_database(admin_url, name, make_url(server_url).username)
+    create_warehouse_database(admin_url, name, make_url(server_url).username)
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     upgrade(url)
     with make_engine(url).begin() as connection:
@@ -117,7 +158,7 @@ def database_url(server_url, admin_url):
     yield url
     make_engine(url).dispose()
     os.environ["ARCADIA_DATABASE_URL"] = saved["ARCADIA_DATABASE_URL"] or server_url
-    drop_database(admin_url, name)
+    drop_warehouse_database(admin_url, name)
 
 
 @pytest.fixture
@@ -159,6 +200,8 @@ def doubling_trigger(engine):
     """A fault in the write path: every droplet record lands with twice its hours (the
     within-bounds check then fails, naming the resource and its 48 hours)."""
     with engine.begin() as connection:
+        # Citus allows a trigger on a distributed table only when told (a no-op elsewhere).
+        connection.execute(text("SET LOCAL citus.enable_unsafe_triggers = on"))
         connection.execute(
             text(
                 """

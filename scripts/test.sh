@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# make test: a throwaway PostgreSQL cluster, the whole test suite against it, then cleanup.
+# make test: throwaway PostgreSQL clusters, the test suite against them, then cleanup.
+#
+# Two passes with the same arguments:
+#   single  a single-node cluster: every test (the citus_only ones are deselected there);
+#   citus   a Citus coordinator with two workers: the `citus` tier again, with the same
+#           expectations, and the `citus_only` tests (shards, distributed plans).
+# ARCADIA_TEST_BACKENDS picks passes (default "single citus"); ARCADIA_TEST_MARK is a marker
+# expression both passes keep (make test-fast: the slow tiers left out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+backends=${ARCADIA_TEST_BACKENDS:-single citus}
+mark=${ARCADIA_TEST_MARK:-}
 
 # The browser test drives Debian's Chromium (never a downloaded browser).
 if ! command -v chromium >/dev/null 2>&1 && [ -z "${ARCADIA_SKIP_BROWSER_INSTALL:-}" ]; then
@@ -11,11 +21,35 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${ARCADIA_SKIP_BROWSER_INSTALL
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
 
-cluster=".local/pg-test-$$"
-trap 'scripts/pg-cluster.sh destroy "$cluster" >/dev/null 2>&1 || true' EXIT
-# fsync off: a cluster that is deleted after the run needs no crash safety. The tests make
-# their databases as the superuser (ARCADIA_ADMIN_DATABASE_URL).
-eval "$(ARCADIA_PG_FSYNC=off scripts/pg-cluster.sh start "$cluster")"
-# The fault-injection tests stop and restart this cluster (a database outage).
-export ARCADIA_TEST_PG_CLUSTER="$cluster"
-.venv/bin/python -m pytest "$@"
+single=".local/pg-test-$$"
+citus=".local/pg-citus-test-$$"
+trap 'for c in "$single" "$citus"; do scripts/pg-cluster.sh destroy "$c" >/dev/null 2>&1 || true; done' EXIT
+# The Citus cluster first: building the extension may upgrade the system's PostgreSQL minor,
+# which a server started before it would then run beside. fsync off: the clusters are
+# deleted after the run. The tests make their databases as the superuser
+# (ARCADIA_ADMIN_DATABASE_URL).
+if [[ " $backends " == *" citus "* ]]; then
+  citus_env=$(ARCADIA_PG_CITUS=1 ARCADIA_PG_FSYNC=off scripts/pg-cluster.sh start "$citus")
+fi
+
+status=0
+if [[ " $backends " == *" single "* ]]; then
+  (
+    eval "$(ARCADIA_PG_FSYNC=off scripts/pg-cluster.sh start "$single")"
+    # The fault-injection tests stop and restart this cluster (a database outage).
+    export ARCADIA_TEST_PG_CLUSTER="$single"
+    .venv/bin/python -m pytest ${mark:+-m "$mark"} "$@"
+  ) || status=$?
+fi
+if [[ " $backends " == *" citus "* ]]; then
+  echo "== the citus tier on a coordinator and two workers =="
+  (
+    eval "$citus_env"
+    export ARCADIA_TEST_PG_CLUSTER="$citus"
+    .venv/bin/python -m pytest -m "(citus or citus_only)${mark:+ and ($mark)}" "$@" || {
+      code=$?  # 5: the arguments selected none of the tier (a folder without it)
+      [ "$code" -eq 5 ] && echo "no test of the citus tier among these arguments" || exit "$code"
+    }
+  ) || status=$?
+fi
+exit "$status"

@@ -29,7 +29,12 @@ from sqlalchemy.engine import make_url
 
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import upgrade
-from arcadia_pipeline_tests.conftest import create_database, drop_database
+from arcadia_pipeline_tests.conftest import (
+    create_database,
+    create_warehouse_database,
+    drop_database,
+    drop_warehouse_database,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The venv running pytest (.venv/bin) holds the `dagster` and `dg` entry points.
@@ -184,13 +189,13 @@ def migrated_warehouse(server_url: str, admin_url: str, name: str) -> Iterator[s
     """A new warehouse database `name`, owned by the test login and migrated (as `make demo`
     leaves it), dropped afterwards; its URL."""
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    create_database(admin_url, name, make_url(server_url).username)
+    create_warehouse_database(admin_url, name, make_url(server_url).username)
     try:
         upgrade(url)
         yield url
     finally:
         make_engine(url).dispose()
-        drop_database(admin_url, name)
+        drop_warehouse_database(admin_url, name)
 
 
 @contextlib.contextmanager

@@ -26,6 +26,8 @@ from arcadia_pipeline_tests.e2e.readme import (
     unique_name,
 )
 
+pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
+
 EXPORT = REPO_ROOT / "oct.csv"  # the walk-through's output file, written in the repo root
 
 

@@ -35,6 +35,8 @@ from arcadia_pipeline_tests.support import (
     written_rows,
 )
 
+pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
+
 # ---- validation --------------------------------------------------------------------------
 
 

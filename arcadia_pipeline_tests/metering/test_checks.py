@@ -23,6 +23,8 @@ from arcadia_pipeline_tests.support import (
     utc,
 )
 
+pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
+
 DAY = date(2025, 3, 10)
 
 

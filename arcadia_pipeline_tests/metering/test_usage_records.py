@@ -16,6 +16,7 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+import pytest
 from dagster import AssetKey, DagsterInstance
 from sqlalchemy import text
 
@@ -28,6 +29,8 @@ from arcadia_pipeline_tests.support import (
     usage_rows,
     utc,
 )
+
+pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
 
 METERING = ("resource_inventory", "usage_records")
 LAST_DIGIT = Fraction(1, 10**18)  # qty is numeric(38, 18)

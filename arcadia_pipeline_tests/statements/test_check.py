@@ -10,6 +10,8 @@ from arcadia_pipeline.statements.balance import month_mismatches
 from arcadia_pipeline_tests.statements.support import FEBRUARY, price_month
 from arcadia_pipeline_tests.support import add_deployment, add_version, materialize_range, utc
 
+pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
+
 
 @pytest.fixture
 def drafted(engine, monkeypatch):

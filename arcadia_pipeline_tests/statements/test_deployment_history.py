@@ -36,6 +36,8 @@ from arcadia_pipeline_tests.support import (
     written_rows,
 )
 
+pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
+
 D = Decimal
 MAY, JUNE = date(2026, 5, 1), date(2026, 6, 1)
 MAY_CLOSED = datetime(2026, 6, 4, 3, tzinfo=UTC)  # after the 3-day grace period

@@ -52,6 +52,8 @@ from arcadia_pipeline_tests.support import (
     utc,
 )
 
+pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
+
 DRAFTED = datetime(2025, 3, 2, 12, tzinfo=UTC)  # within the 3 days of grace
 REDRAFTED = datetime(2025, 3, 3, 12, tzinfo=UTC)
 CLOSED = datetime(2025, 3, 4, 2, 30, tzinfo=UTC)  # the schedule's tick: grace is over

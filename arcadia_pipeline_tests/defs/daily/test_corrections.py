@@ -22,6 +22,8 @@ from arcadia_pipeline_tests.support import (
     usage_rows,
 )
 
+pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
+
 missed_days_sensor = sensor("missed_days_sensor")
 late_corrections_sensor = sensor("late_corrections_sensor")
 

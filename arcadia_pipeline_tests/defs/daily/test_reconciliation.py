@@ -37,6 +37,8 @@ from arcadia_pipeline_tests.support import (
     utc,
 )
 
+pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
+
 FEBRUARY, FEB_28 = date(2025, 2, 1), date(2025, 2, 28)
 CLOSED = datetime(2025, 3, 4, 3, tzinfo=UTC)
 # 70 days after February's last day: long past every sensor's look-back.
