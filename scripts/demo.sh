@@ -28,15 +28,27 @@ fi
 # Made by the Makefile's venv target (scripts/uv.sh sync --frozen, logged there).
 echo "venv ready: .venv, synced from uv.lock"
 
-# The cluster's export lines on stdout; its messages (an apt install of PostgreSQL, initdb)
-# to the log.
-cluster_env=$(scripts/pg-cluster.sh start .local/pg 2>"$logs/pg-cluster.log") || {
+# CITUS=1 (make demo CITUS=1): a Citus coordinator and two workers under .local/pg-citus
+# (Citus built from ../shared/citus when missing), and `db upgrade` distributes the schema.
+cluster=.local/pg
+if [ "${CITUS:-0}" = 1 ]; then
+  cluster=.local/pg-citus
+  export ARCADIA_PG_CITUS=1
+fi
+
+# The cluster's export lines on stdout; its messages (an apt install of PostgreSQL, initdb,
+# a Citus build) to the log.
+cluster_env=$(scripts/pg-cluster.sh start "$cluster" 2>"$logs/pg-cluster.log") || {
   echo "PostgreSQL did not start; last 40 lines of $logs/pg-cluster.log:" >&2
   tail -n 40 "$logs/pg-cluster.log" >&2
   exit 1
 }
 eval "$cluster_env"
-echo "PostgreSQL up: cluster .local/pg on 127.0.0.1:$ARCADIA_PG_PORT"
+if [ -n "${ARCADIA_CITUS_WORKERS:-}" ]; then
+  echo "Citus up: coordinator $cluster on 127.0.0.1:$ARCADIA_PG_PORT, workers $ARCADIA_CITUS_WORKERS"
+else
+  echo "PostgreSQL up: cluster $cluster on 127.0.0.1:$ARCADIA_PG_PORT"
+fi
 
 # The instance: DAGSTER_HOME holds a copy of the repo's dagster.yaml (the one source, copied
 # afresh on every start; an old symlink is replaced).
@@ -80,6 +92,6 @@ arcadia-pipeline quotes --as-of "$last"
 echo
 
 echo "Dagster UI (webserver + daemon) starting on http://127.0.0.1:$port  (Ctrl-C stops it)"
-echo "Warehouse: postgresql://warehouse@127.0.0.1:$ARCADIA_PG_PORT/arcadia (password in .local/pg/warehouse.password)"
+echo "Warehouse: postgresql://warehouse@127.0.0.1:$ARCADIA_PG_PORT/arcadia (password in $cluster/warehouse.password)"
 # `dg dev` in the foreground from DAGSTER_HOME, its output in the log (it says where).
 exec scripts/dagster-dev.sh "$logs/dagster-dev.log" -h 127.0.0.1 -p "$port"

@@ -69,7 +69,8 @@ install_postgres() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >&2
 }
 
-bindir=$(find_bindir || { install_postgres; find_bindir; }) || {
+# ARCADIA_PG_BINDIR: another PostgreSQL's bin directory (default: the newest installed).
+bindir=${ARCADIA_PG_BINDIR:-$(find_bindir || { install_postgres; find_bindir; })} || {
   echo "pg-cluster: no PostgreSQL server binaries after apt install" >&2; exit 1; }
 
 as_owner() {
@@ -270,6 +271,12 @@ attach_workers() {
 
 start() {
   local data role node
+  if [ "$citus" = 1 ]; then  # before anything is made
+    if [ -f "$dir/data/PG_VERSION" ] && [ ! -f "$dir/citus" ]; then
+      echo "pg-cluster: $dir holds a single-node cluster; destroy it first for Citus" >&2; exit 1
+    fi
+    ensure_citus
+  fi
   data=$(data_dir)
   if [ -f "$data/PG_VERSION" ] && [ ! -s "$(password_file "$superuser")" ]; then
     # Made with --auth=trust by an older version of this script: recreate it with passwords.
@@ -277,13 +284,7 @@ start() {
     if is_running "$data"; then as_owner "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null; fi
     as_owner find "$data" -mindepth 1 -delete
   fi
-  if [ "$citus" = 1 ]; then
-    if [ -f "$data/PG_VERSION" ] && [ ! -f "$dir/citus" ]; then
-      echo "pg-cluster: $dir holds a single-node cluster; destroy it first for Citus" >&2; exit 1
-    fi
-    ensure_citus
-    touch "$dir/citus"
-  fi
+  [ "$citus" = 1 ] && touch "$dir/citus"
   for role in "$superuser" "$owner" "$dagster_owner"; do ensure_password "$role"; done
   for node in "${nodes[@]}"; do
     start_node "$node"
