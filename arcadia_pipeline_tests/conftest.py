@@ -202,22 +202,29 @@ def doubling_trigger(engine):
     with engine.begin() as connection:
         # Citus allows a trigger on a distributed table only when told (a no-op elsewhere).
         connection.execute(text("SET LOCAL citus.enable_unsafe_triggers = on"))
+        # One statement each: Citus sends the function to its workers as one command.
         connection.execute(
             text(
                 """
                 CREATE FUNCTION metering.test_double_qty() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN NEW.qty := NEW.qty * 2; RETURN NEW; END $$;
+                BEGIN NEW.qty := NEW.qty * 2; RETURN NEW; END $$
+                """
+            )
+        )
+        connection.execute(
+            text(
+                """
                 CREATE TRIGGER test_double_qty BEFORE INSERT ON metering.usage_records
                 FOR EACH ROW WHEN (NEW.resource_kind = 'droplet_hours')
-                EXECUTE FUNCTION metering.test_double_qty();
+                EXECUTE FUNCTION metering.test_double_qty()
                 """
             )
         )
     yield
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "DROP TRIGGER test_double_qty ON metering.usage_records;"
-                " DROP FUNCTION metering.test_double_qty()"
-            )
-        )
+    for statement in (  # a transaction each: Citus drops the function on the workers apart
+        "DROP TRIGGER test_double_qty ON metering.usage_records",
+        "DROP FUNCTION metering.test_double_qty()",
+    ):
+        with engine.begin() as connection:
+            connection.execute(text("SET LOCAL citus.enable_unsafe_triggers = on"))
+            connection.execute(text(statement))

@@ -29,7 +29,10 @@ trap 'for c in "$single" "$citus"; do scripts/pg-cluster.sh destroy "$c" >/dev/n
 # deleted after the run. The tests make their databases as the superuser
 # (ARCADIA_ADMIN_DATABASE_URL).
 if [[ " $backends " == *" citus "* ]]; then
-  citus_env=$(ARCADIA_PG_CITUS=1 ARCADIA_PG_FSYNC=off scripts/pg-cluster.sh start "$citus")
+  # Four shards per table (two per worker): the tier truncates and refills its tables for
+  # every test, which costs per shard.
+  citus_env=$(ARCADIA_PG_CITUS=1 ARCADIA_PG_FSYNC=off ARCADIA_CITUS_SHARD_COUNT=4 \
+    scripts/pg-cluster.sh start "$citus")
 fi
 
 status=0

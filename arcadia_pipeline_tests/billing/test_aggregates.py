@@ -2,7 +2,6 @@
 
 from datetime import date, timedelta
 
-import pytest
 from sqlalchemy import text
 
 from arcadia_pipeline.billing.aggregates import builds_on_day_before
@@ -16,8 +15,6 @@ from arcadia_pipeline_tests.support import (
     materialize_range,
     utc,
 )
-
-pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
 
 JAN = utc(2025, 1, 1)
 

@@ -9,8 +9,6 @@ from sqlalchemy import text
 from arcadia_pipeline.billing.checks import aggregate_mismatches, quote_mismatches
 from arcadia_pipeline_tests.support import add_deployment, add_version, materialize_range, utc
 
-pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
-
 DAY = date(2025, 3, 10)
 
 

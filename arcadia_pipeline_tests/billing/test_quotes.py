@@ -27,8 +27,6 @@ from arcadia_pipeline_tests.support import (
     utc,
 )
 
-pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
-
 D = Decimal
 
 # ---- docs/domain.md's plan catalog, restated as the expectation -------------------------------

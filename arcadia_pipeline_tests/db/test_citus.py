@@ -156,3 +156,21 @@ def test_downgrade_brings_every_row_back_to_the_coordinator_and_upgrade_shards_i
             text("SELECT sum(qty) FROM metering.usage_records")
         ).scalar() == sum(range(1, 51))
     engine.dispose()
+
+
+def test_a_terms_change_reaching_a_closed_month_is_refused_naming_the_table(engine):
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO metering.statement_months (month, closed_at, repriced_at)"
+                " VALUES ('2031-02-01', now(), now())"
+            )
+        )
+    refused = r"metering\.overage_prices: a row in effect from 2031-02"
+    with pytest.raises(Exception, match=refused), engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO metering.overage_prices (billing_kind, unit_price_usd,"
+                " effective_from) VALUES ('droplet_hours', 0.02, '2031-02-01')"
+            )
+        )

@@ -35,8 +35,6 @@ from arcadia_pipeline_tests.support import (
     written_rows,
 )
 
-pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
-
 # ---- validation --------------------------------------------------------------------------
 
 
@@ -395,6 +393,7 @@ def test_a_long_run_never_overwrites_a_snapshot_staged_after_its_own(engine):
 # ---- unattributed versions: held under '' ------------------------------------------------------
 
 
+@pytest.mark.citus
 def test_an_unattributed_version_is_held_under_the_sentinel_and_matches_the_source(engine):
     """The source's NULL deployment_id is held as UNATTRIBUTED (''), a key Citus can
     distribute: counted, never metered, fingerprinted under '', and equal to the source in

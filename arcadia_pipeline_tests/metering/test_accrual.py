@@ -39,8 +39,6 @@ from arcadia_pipeline_tests.support import (
     utc,
 )
 
-pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
-
 HOURS, SIZE, UNIT = Accrual.ACTIVE_HOURS, Accrual.SIZE_MONTH, Accrual.UNIT_MONTH
 TSTZ = DateTime(timezone=True)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)

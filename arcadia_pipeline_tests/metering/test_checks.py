@@ -23,8 +23,6 @@ from arcadia_pipeline_tests.support import (
     utc,
 )
 
-pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
-
 DAY = date(2025, 3, 10)
 
 
@@ -122,6 +120,7 @@ def test_bounds_name_an_hourly_record_over_one_hour(engine):
     ]
 
 
+@pytest.mark.citus
 def test_month_closure_names_a_resource_whose_month_does_not_sum(metered):
     _run(
         metered,
@@ -170,6 +169,7 @@ def test_a_resource_that_changes_kind_at_midnight_is_metered_and_its_month_close
     assert abs(totals["spaces_gb_month"] - Decimal(100) * 14 / 28) < Decimal("1e-17")
 
 
+@pytest.mark.citus
 def test_month_closure_passes_over_a_resource_not_with_one_deployment_all_month(engine):
     """Grouped by deployment and resource: a droplet that moved from dep-a to dep-b, one
     unattributed until it was adopted, one unattributed all month are each with one
@@ -200,6 +200,7 @@ def test_month_closure_passes_over_a_resource_not_with_one_deployment_all_month(
     ]
 
 
+@pytest.mark.citus
 def test_failed_blocking_check_stops_downstream_and_names_ids(engine, doubling_trigger):
     add_deployment(engine, "dep-a", "starter")
     add_version(engine, "droplet:1", "dep-a", "droplet", utc(2025, 1, 1))

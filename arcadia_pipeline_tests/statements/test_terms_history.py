@@ -53,8 +53,6 @@ from arcadia_pipeline_tests.support import (
     utc,
 )
 
-pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
-
 D = Decimal
 MAY, JUNE = date(2026, 5, 1), date(2026, 6, 1)
 MAY_31, JUNE_10 = date(2026, 5, 31), date(2026, 6, 10)

@@ -22,8 +22,6 @@ from arcadia_pipeline_tests.support import (
     usage_rows,
 )
 
-pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
-
 missed_days_sensor = sensor("missed_days_sensor")
 late_corrections_sensor = sensor("late_corrections_sensor")
 
@@ -77,6 +75,7 @@ def test_no_correction_no_run_and_the_cursor_is_persisted(engine, database_url, 
     assert result.cursor is not None  # newest recorded_at, so the next tick reads only news
 
 
+@pytest.mark.citus
 def test_backdated_resource_re_meters_its_day_and_refreshes_the_month_after(
     engine, database_url, metered_days, monkeypatch
 ):
@@ -178,6 +177,7 @@ def test_a_version_closed_today_re_meters_nothing_before(engine, database_url, m
     assert result.cursor > first_tick.cursor
 
 
+@pytest.mark.citus
 def test_a_backdated_deletion_re_meters_the_days_it_removes(engine, database_url, metered_days):
     """The version now ends earlier: the later days lose the resource (nothing overlaps
     them any more, so only the snapshot side shows it)."""

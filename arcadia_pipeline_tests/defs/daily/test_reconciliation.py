@@ -37,8 +37,6 @@ from arcadia_pipeline_tests.support import (
     utc,
 )
 
-pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
-
 FEBRUARY, FEB_28 = date(2025, 2, 1), date(2025, 2, 28)
 CLOSED = datetime(2025, 3, 4, 3, tzinfo=UTC)
 # 70 days after February's last day: long past every sensor's look-back.
@@ -109,6 +107,7 @@ def test_a_clean_source_finds_nothing_and_writes_nothing(engine, database_url, f
     assert findings(engine) == 0
 
 
+@pytest.mark.citus
 def test_a_hard_deleted_bucket_is_found_and_no_longer_billed(
     engine, database_url, february, monkeypatch
 ):
@@ -140,6 +139,7 @@ def test_an_update_that_did_not_bump_recorded_at_is_found(engine, february):
     assert differing == {"2025-02-10": ["dep-a"], "2025-02-11": ["dep-a"], "2025-02-12": ["dep-a"]}
 
 
+@pytest.mark.citus
 def test_a_correction_seventy_days_back_into_a_closed_month_is_adjusted(
     engine, database_url, february, monkeypatch
 ):
