@@ -1,14 +1,16 @@
 """Speed and memory of the metering pipeline at scale, measured side by side in one run.
 
-    scripts/bench.sh [--quick | --scale N]      (make bench / make bench BENCH_ARGS=--quick)
+    scripts/bench.sh [--quick | --scale N] [--no-citus]   (make bench, BENCH_ARGS=--quick)
 
-Needs ARCADIA_DATABASE_URL pointing at a PostgreSQL server (scripts/bench.sh starts a
-throwaway one). On that server it creates the database `arcadia_bench`, migrates it, creates
-the source tables and fills them with a synthetic inventory (one set-based statement per
-table), then materialises the four assets and their checks — each configuration in its own
+Needs ARCADIA_DATABASE_URL pointing at a PostgreSQL server, and for the Citus column a Citus
+coordinator with its workers in ARCADIA_BENCH_CITUS_URL, ARCADIA_BENCH_CITUS_ADMIN_URL and
+ARCADIA_BENCH_CITUS_WORKERS (HOST:PORT,…); scripts/bench.sh starts a throwaway one of each.
+On each it creates the database `arcadia_bench` (on Citus on every node), migrates it,
+creates the source tables and fills them with a synthetic inventory (one set-based statement
+per table), then materialises the four assets and their checks — each configuration in its own
 subprocess, so that the peak RSS reported is that configuration's — and prints the figures
 with the ratios that matter next to them. Machines are noisy: nothing here is a pass/fail
-threshold, the ratios are what to read. The database is dropped at the end.
+threshold, the ratios are what to read. The databases are dropped at the end.
 
 Measurements (N = --scale, default 1,000,000 resources; --quick uses 100,000):
   (a) one day at N/10 vs one day at N       seconds ≈ ×10 (linear), peak RSS ≈ ×1 (flat)
@@ -20,6 +22,9 @@ Measurements (N = --scale, default 1,000,000 resources; --quick uses 100,000):
   (g) a year as one run vs 365 × one day    10,000 resources
   (h) usage_for_period p50/p99 (lookups.py) on ≥ 10M records
   (i) a corrections tick (lookups.py)       1% of the resources corrected
+  (j), (k) reconciling a day, the weekly sweep (reconcile.py)
+  Citus: (a)'s day at N/10 and at N on the coordinator and its workers against the single
+  node's (a): rows written, seconds per step, µs per inventory version and per usage record
 and the targets of each, met or not, in one table at the end.
 """
 
@@ -132,20 +137,61 @@ FROM v
 """
 
 
-def admin_url(server_url: str) -> str:
-    """A superuser's URL for CREATE DATABASE and CHECKPOINT (scripts/pg-cluster.sh exports
-    ARCADIA_ADMIN_DATABASE_URL; the pipeline itself runs as the warehouse login)."""
-    return os.getenv("ARCADIA_ADMIN_DATABASE_URL") or server_url
+@dataclass(frozen=True)
+class Backend:
+    """Where the bench database is made: one PostgreSQL server, or a Citus coordinator and
+    its workers (the database then exists on every node, and `db upgrade` distributes it)."""
+
+    name: str  # "single" or "citus", as the report names it
+    server_url: str  # the warehouse login on the server (its database part is replaced)
+    admin_url: str  # a superuser: CREATE/DROP DATABASE and CHECKPOINT
+    workers: tuple[tuple[str, int], ...] = ()  # (host, port) of each Citus worker
+
+    @property
+    def url(self) -> str:
+        """The bench database, as the warehouse login (which owns it and meters)."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.server_url).set(database=BENCH_DATABASE)
+        return url.render_as_string(hide_password=False)
+
+    def node_admin_urls(self) -> list[str]:
+        """The superuser's URL on each node (the coordinator first), database postgres."""
+        from sqlalchemy.engine import make_url
+
+        admin = make_url(self.admin_url).set(database="postgres")
+        nodes = [admin, *(admin.set(host=host, port=port) for host, port in self.workers)]
+        return [node.render_as_string(hide_password=False) for node in nodes]
 
 
-def checkpoint(url: str) -> None:
-    """Write dirty pages out so each measurement starts alike (needs the admin login)."""
+def single_backend(server_url: str) -> Backend:
+    """The server of ARCADIA_DATABASE_URL; its superuser is ARCADIA_ADMIN_DATABASE_URL
+    (scripts/pg-cluster.sh exports it; the pipeline itself runs as the warehouse login)."""
+    return Backend("single", server_url, os.getenv("ARCADIA_ADMIN_DATABASE_URL") or server_url)
+
+
+def citus_backend() -> Backend | None:
+    """The Citus cluster scripts/bench.sh started beside the single node (its
+    ARCADIA_BENCH_CITUS_* variables), or None when there is none."""
+    from arcadia_pipeline.db import citus
+
+    url, admin = os.getenv("ARCADIA_BENCH_CITUS_URL"), os.getenv("ARCADIA_BENCH_CITUS_ADMIN_URL")
+    workers = os.getenv("ARCADIA_BENCH_CITUS_WORKERS", "")
+    if not (url and admin and workers):
+        return None
+    return Backend("citus", url, admin, citus.parse_workers(workers.split(",")))
+
+
+def checkpoint(backend: Backend) -> None:
+    """Write dirty pages out on every node so each measurement starts alike (as the
+    superuser: CHECKPOINT is per server, and on Citus the workers hold the rows)."""
     from sqlalchemy import text
 
-    engine = _engine(admin_url(url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("CHECKPOINT"))
-    engine.dispose()
+    for node in backend.node_admin_urls():
+        engine = _engine(node, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text("CHECKPOINT"))
+        engine.dispose()
 
 
 def _engine(url: str, **options):
@@ -155,21 +201,26 @@ def _engine(url: str, **options):
     return make_engine(url).execution_options(**options)
 
 
-def create_bench_database(server_url: str) -> str:
-    """Drop and create `arcadia_bench` on the server; migrate it; create the source tables."""
+def create_bench_database(backend: Backend) -> str:
+    """Drop and create `arcadia_bench` (on Citus: on every node, attached to the workers);
+    migrate it; create the source tables. Its URL, as the warehouse login."""
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
+    from arcadia_pipeline.db import citus
     from arcadia_pipeline.db.migrate import upgrade
     from arcadia_pipeline.db.source import create_source_tables
 
-    owner = make_url(server_url).username
-    admin = _engine(admin_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
-        connection.execute(text(f'CREATE DATABASE {BENCH_DATABASE} OWNER "{owner}"'))
-    admin.dispose()
-    url = make_url(server_url).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+    owner = make_url(backend.server_url).username
+    if backend.workers:
+        citus.create_database(backend.admin_url, BENCH_DATABASE, owner, backend.workers)
+    else:
+        admin = _engine(backend.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
+            connection.execute(text(f'CREATE DATABASE {BENCH_DATABASE} OWNER "{owner}"'))
+        admin.dispose()
+    url = backend.url
     upgrade(url)
     engine = _engine(url)
     with engine.begin() as connection:
@@ -178,10 +229,15 @@ def create_bench_database(server_url: str) -> str:
     return url
 
 
-def drop_bench_database(server_url: str) -> None:
+def drop_bench_database(backend: Backend) -> None:
     from sqlalchemy import text
 
-    admin = _engine(admin_url(server_url), isolation_level="AUTOCOMMIT")
+    from arcadia_pipeline.db import citus
+
+    if backend.workers:
+        citus.drop_database(backend.admin_url, BENCH_DATABASE, backend.workers)
+        return
+    admin = _engine(backend.admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
     admin.dispose()
@@ -195,10 +251,11 @@ class Inventory:
     seconds: float
 
 
-def seed(url: str, resources: int) -> Inventory:
+def seed(backend: Backend, resources: int) -> Inventory:
     """Replace the source inventory by `resources` synthetic resources; reset metering."""
     from sqlalchemy import text
 
+    url = backend.url
     deployments = -(-resources // RESOURCES_PER_DEPLOYMENT)
     started = time.perf_counter()
     engine = _engine(url)
@@ -230,23 +287,23 @@ def seed(url: str, resources: int) -> Inventory:
             text("SELECT count(*) FROM arcadia.resource_versions")
         ).scalar_one()
     engine.dispose()
-    reset_metering(url)
+    reset_metering(backend)
     return Inventory(resources, deployments, versions, time.perf_counter() - started)
 
 
-def reset_metering(url: str) -> None:
+def reset_metering(backend: Backend) -> None:
     """Every measurement starts from the same state: no metering rows, daily granularity."""
     from sqlalchemy import text
 
     from arcadia_pipeline.flow import DAILY_FLOW
 
-    engine = _engine(url)
+    engine = _engine(backend.url)
     with engine.begin() as connection:
         tables = ", ".join(table.fullname for table in DAILY_FLOW.tables)
         connection.execute(text(f"TRUNCATE {tables}"))
         connection.execute(text("UPDATE metering.metering_config SET granularity = 'day'"))
     engine.dispose()
-    checkpoint(url)
+    checkpoint(backend)
 
 
 def set_granularity(url: str, billing_kind: str, granularity: str) -> None:
@@ -328,6 +385,9 @@ class Figures:
     wall_seconds: float = 0.0  # the whole child process: interpreter, imports, run
     runs: int = 1
     steps: dict[str, float] = field(default_factory=dict)
+    # Rows the run left for its day, per WRITTEN label, and its Σ qty / Σ quote totals
+    # (measure_day only): what the per-row costs are per, and what both backends must agree on.
+    written: dict[str, int | str] = field(default_factory=dict)
 
 
 def measure(url: str, first: date, last: date) -> Figures:
@@ -358,6 +418,96 @@ def measure(url: str, first: date, last: date) -> Figures:
     return Figures(
         out["seconds"], out["max_rss_mb"], out["records"], wall_seconds, steps=out["steps"]
     )
+
+
+# What a day's run wrote, per table, with the condition that selects the day's rows.
+WRITTEN = (
+    ("inventory versions", "metering.resource_inventory", "day = :day"),
+    ("inventory deployments", "metering.inventory_deployments", "day = :day"),
+    ("usage records", "metering.usage_records", "period_start >= :d0 AND period_start < :d1"),
+    ("aggregates", "metering.usage_period_aggregates", "as_of_date = :day"),
+    ("quotes", "metering.deployment_quotes", "as_of_date = :day"),
+    ("quote lines", "metering.deployment_quote_lines", "as_of_date = :day"),
+)
+# The day's figures themselves, as text (exact numerics): equal on both backends.
+TOTALS = (
+    (
+        "Σ qty",
+        "SELECT sum(qty) FROM metering.usage_records "
+        "WHERE period_start >= :d0 AND period_start < :d1",
+    ),
+    (
+        "Σ quote totals",
+        "SELECT sum(total_usd) FROM metering.deployment_quotes WHERE as_of_date = :day",
+    ),
+)
+
+
+def written_rows(url: str, day: date) -> dict[str, int | str]:
+    """The rows the day's run left, per WRITTEN label, and its TOTALS (read after the run,
+    outside the measuring process, so that its seconds are as before)."""
+    from sqlalchemy import text
+
+    d0 = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    bounds = {"day": day, "d0": d0, "d1": d0 + timedelta(days=1)}
+    engine = _engine(url)
+    with engine.connect() as connection:
+        rows: dict[str, int | str] = {
+            label: connection.execute(
+                text(f"SELECT count(*) FROM {table} WHERE {where}"), bounds
+            ).scalar_one()
+            for label, table, where in WRITTEN
+        }
+        for label, query in TOTALS:
+            rows[label] = str(connection.execute(text(query), bounds).scalar_one())
+    engine.dispose()
+    return rows
+
+
+def measure_day(url: str) -> Figures:
+    """(a): the one day DAY, one run in its own process, with the rows it wrote."""
+    figures = measure(url, DAY, DAY)
+    figures.written = written_rows(url, DAY)
+    return figures
+
+
+@dataclass
+class CitusDay:
+    """The Citus column: (a)'s day at N/10 and at N on the coordinator and its workers."""
+
+    small: Figures
+    big: Figures
+    small_inventory: Inventory
+    big_inventory: Inventory
+    workers: int
+    shards: int  # of each distributed table (ARCADIA_CITUS_SHARD_COUNT of the cluster)
+
+
+def measure_citus_day(backend: Backend, scale: int, step) -> CitusDay:
+    """(a)'s day at N/10 and at N on `backend` (a Citus cluster): the same seed and the same
+    measuring process as the single node's, in a bench database made on every node."""
+    from sqlalchemy import text
+
+    url = create_bench_database(backend)
+    try:
+        engine = _engine(url)
+        with engine.connect() as connection:
+            shards = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_dist_shard "
+                    "WHERE logicalrelid = 'metering.usage_records'::regclass"
+                )
+            ).scalar_one()
+        engine.dispose()
+        step(f"  Citus: seeding N/10 = {scale // 10:,} resources; one day")
+        small_inventory = seed(backend, scale // 10)
+        small = measure_day(url)
+        step(f"  Citus: seeding N = {scale:,} resources; one day")
+        big_inventory = seed(backend, scale)
+        big = measure_day(url)
+    finally:
+        drop_bench_database(backend)
+    return CitusDay(small, big, small_inventory, big_inventory, len(backend.workers), shards)
 
 
 def measure_days_one_by_one(url: str, first: date, last: date) -> Figures:
@@ -522,11 +672,102 @@ def report(
     return "\n".join(lines)
 
 
+def _us(seconds: float, rows) -> str:
+    return f"{seconds / rows * 1e6:.2f}" if rows else "n/a"
+
+
+def citus_report(day: CitusDay, single_small: Figures, single_big: Figures) -> str:
+    """The Citus column: (a)'s day on the cluster beside the single node's (a), per step.
+    No speed target: on one machine the workers share its cores with the coordinator; what
+    to read is each step's ratio (what pushes down, what meets the coordinator) and what
+    each row costs."""
+    pairs = (("N/10", single_small, day.small), ("N", single_big, day.big))
+    width = 58
+    lines = [
+        "",
+        f"Citus: (a)'s day {DAY}, coordinator + {day.workers} workers ({day.shards} shards "
+        "per distributed table), against single node (the (a) runs above)",
+        f"inventory N/10: {day.small_inventory.versions:,} versions (seeded in "
+        f"{day.small_inventory.seconds:.1f} s); N: {day.big_inventory.versions:,} versions "
+        f"(seeded in {day.big_inventory.seconds:.1f} s)",
+        "",
+        f"{'rows written':<{width}}{'N/10 single':>14}{'N/10 citus':>14}{'N single':>14}"
+        f"{'N citus':>14}",
+        "-" * (width + 56),
+    ]
+    for label in [label for label, _, _ in WRITTEN] + [label for label, _ in TOTALS]:
+        cells = "".join(
+            f"{_cell(f.written.get(label)):>14}"
+            for _, single, citus in pairs
+            for f in (single, citus)
+        )
+        lines.append(f"{label:<{width}}{cells}")
+    same = all(single.written == citus.written for _, single, citus in pairs)
+    lines.append(f"the same rows and totals on both backends: {'yes' if same else 'NO'}")
+    steps = sorted(
+        set(single_big.steps) | set(day.big.steps), key=lambda k: -day.big.steps.get(k, 0.0)
+    )
+    lines += [
+        "",
+        f"{'seconds per step':<{width}}{'N/10 single':>12}{'citus':>8}{'ratio':>9}"
+        f"{'N single':>11}{'citus':>8}{'ratio':>9}",
+        "-" * (width + 57),
+    ]
+    rows = [(key, lambda f, key=key: f.steps.get(key, 0.0)) for key in steps] + [
+        ("whole run (4 assets + 5 checks)", lambda f: f.seconds),
+        ("wall s (the measuring process)", lambda f: f.wall_seconds),
+        ("peak RSS MB", lambda f: f.max_rss_mb),
+    ]
+    for label, value in rows:
+        cells = "".join(
+            f"{value(single):>{12 if size == 'N/10' else 11}.1f}{value(citus):>8.1f}"
+            f"{_ratio(value(citus), value(single)):>9}"
+            for size, single, citus in pairs
+        )
+        lines.append(f"{label:<{width}}{cells}")
+    versions = "inventory versions"
+    lines += [
+        "",
+        f"per-row cost at N, µs: step seconds ÷ the day's inventory versions "
+        f"({single_big.written.get(versions, 0):,}) and ÷ its usage records "
+        f"({single_big.records:,})",
+        f"{'step':<{width}}{'µs/version single':>19}{'citus':>8}{'µs/record single':>19}"
+        f"{'citus':>8}",
+        "-" * (width + 54),
+    ]
+    for label, value in rows[:-2]:
+        lines.append(
+            f"{label:<{width}}"
+            f"{_us(value(single_big), single_big.written.get(versions)):>19}"
+            f"{_us(value(day.big), day.big.written.get(versions)):>8}"
+            f"{_us(value(single_big), single_big.records):>19}"
+            f"{_us(value(day.big), day.big.records):>8}"
+        )
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    """A count, or a total to the cent (compared exactly, shown rounded)."""
+    from decimal import Decimal, InvalidOperation
+
+    if isinstance(value, int):
+        return f"{value:,}"
+    try:
+        return f"{Decimal(value):,.2f}"
+    except (InvalidOperation, TypeError):
+        return str(value)
+
+
 def _billing_seconds(figures: Figures) -> float:
     return sum(figures.steps.get(k, 0.0) for k in ("usage_period_aggregates", "deployment_quotes"))
 
 
-def targets_report(results: dict[str, Figures], extra: dict, year_inventory: Inventory) -> str:
+def targets_report(
+    results: dict[str, Figures],
+    extra: dict,
+    year_inventory: Inventory,
+    citus_day: CitusDay | None = None,
+) -> str:
     """Each target of the issue: the figures it compares, the ratio, the target, met or not."""
     day, floor, seeds = results["day_big"], extra["floor"], extra["seeds_way"]
     usage = day.steps.get("usage_records", 0.0)
@@ -625,6 +866,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     size.add_argument("--quick", action="store_true", help=f"smoke run: --scale {QUICK_SCALE:,}")
     parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
+    parser.add_argument(
+        "--no-citus",
+        action="store_true",
+        help="skip the Citus column (scripts/bench.sh then starts no Citus cluster)",
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: the child's spec
     args = parser.parse_args(argv)
 
@@ -645,31 +891,43 @@ def main(argv: list[str] | None = None) -> int:
     def step(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
+    single = single_backend(server_url)
+    citus = None if args.no_citus else citus_backend()
+    if not args.no_citus and citus is None:
+        raise SystemExit(
+            "no Citus cluster (ARCADIA_BENCH_CITUS_URL, _ADMIN_URL, _WORKERS): run it with "
+            "scripts/bench.sh, or pass --no-citus"
+        )
     revision = _revision()
     started = time.perf_counter()
-    url = create_bench_database(server_url)
+    # The Citus column first: a statement Citus refuses stops the run before the long part.
+    citus_day = None
+    if citus is not None:
+        step(f"Citus: one day at N/10 and at N on the coordinator + {len(citus.workers)} workers")
+        citus_day = measure_citus_day(citus, scale, step)
+    url = create_bench_database(single)
     results: dict[str, Figures] = {}
     extra: dict = {}
     year_resources = YEAR_RESOURCES if scale >= DEFAULT_SCALE else max(scale // 100, 100)
     try:
         step(f"seeding N/10 = {scale // 10:,} resources")
-        small = seed(url, scale // 10)
+        small = seed(single, scale // 10)
         step(f"  {small.versions:,} versions in {small.seconds:.1f} s; (a) one day at N/10")
-        results["day_small"] = measure(url, DAY, DAY)
-        reset_metering(url)
+        results["day_small"] = measure_day(url)
+        reset_metering(single)
         step("(b) 7 days as one run at N/10")
         results["range_one_run"] = measure(url, *RANGE)
-        reset_metering(url)
+        reset_metering(single)
         step("(b) 7 one-day runs at N/10")
         results["range_seven_runs"] = measure_days_one_by_one(url, *RANGE)
-        reset_metering(url)
+        reset_metering(single)
         step("(c) droplet_hours daily at N/10")
         results["daily"] = measure(url, DAY, DAY)
-        reset_metering(url)
+        reset_metering(single)
         set_granularity(url, "droplet_hours", "hour")
         step("(c) droplet_hours hourly at N/10")
         results["hourly"] = measure(url, DAY, DAY)
-        reset_metering(url)
+        reset_metering(single)
         step("(f) day 1, days 2..30 as one run, day 31 at N/10")
         results["month_day_1"] = measure(url, MONTH, MONTH)
         results["month_days_2_30"] = measure(
@@ -684,20 +942,20 @@ def main(argv: list[str] | None = None) -> int:
         results["february"] = measure(url, SWEEP[0], MONTH - timedelta(days=1))
         extra["sweep"] = reconcile.time_reconciliation(url, *SWEEP)
         step(f"seeding {year_resources:,} resources; (g) one day, then a year as one run")
-        year_inventory = seed(url, year_resources)
+        year_inventory = seed(single, year_resources)
         results["year_day"] = measure(url, YEAR_DAY, YEAR_DAY)
-        reset_metering(url)
+        reset_metering(single)
         results["year"] = measure(url, *YEAR)
         step(f"seeding N = {scale:,} resources")
-        big = seed(url, scale)
+        big = seed(single, scale)
         step(f"  {big.versions:,} versions in {big.seconds:.1f} s; (a) one day at N")
-        results["day_big"] = measure(url, DAY, DAY)
+        results["day_big"] = measure_day(url)
         step("(j) reconciling the day at N")
         extra["reconcile_day"] = reconcile.time_reconciliation(url, DAY, DAY)
         engine = _engine(url)
         extra["bytes_per_record"] = baselines.bytes_per_record(engine, DAY)
         step("(d) the floor: one hand-written INSERT … SELECT of the day")
-        extra["floor"] = baselines.measure_floor(engine, DAY, lambda: checkpoint(url))
+        extra["floor"] = baselines.measure_floor(engine, DAY, lambda: checkpoint(single))
         step(f"(e) the seed's way on {SEED_SAMPLE:,} resources")
         extra["seeds_way"] = baselines.measure_seeds_way(engine, DAY, big.resources, SEED_SAMPLE)
         step("(i) corrections tick at N, the day metered, 1% corrected")
@@ -716,10 +974,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep_database:
             step(f"kept database {BENCH_DATABASE}")
         else:
-            drop_bench_database(server_url)
+            drop_bench_database(single)
     print()
     print(report(command, scale, small, big, results, time.perf_counter() - started, revision))
-    print(targets_report(results, extra, year_inventory))
+    if citus_day is not None:
+        print(citus_report(citus_day, results["day_small"], results["day_big"]))
+    else:
+        print("\nCitus: not measured (--no-citus)")
+    print(targets_report(results, extra, year_inventory, citus_day))
     return 0
 
 
