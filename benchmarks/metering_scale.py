@@ -482,6 +482,10 @@ class CitusDay:
     workers: int
     shards: int  # of each distributed table (ARCADIA_CITUS_SHARD_COUNT of the cluster)
 
+    def same_as(self, single_small: Figures, single_big: Figures) -> bool:
+        """Whether both days wrote the single node's rows, per table, and its totals."""
+        return single_small.written == self.small.written and single_big.written == self.big.written
+
 
 def measure_citus_day(backend: Backend, scale: int, step) -> CitusDay:
     """(a)'s day at N/10 and at N on `backend` (a Citus cluster): the same seed and the same
@@ -702,7 +706,7 @@ def citus_report(day: CitusDay, single_small: Figures, single_big: Figures) -> s
             for f in (single, citus)
         )
         lines.append(f"{label:<{width}}{cells}")
-    same = all(single.written == citus.written for _, single, citus in pairs)
+    same = day.same_as(single_small, single_big)
     lines.append(f"the same rows and totals on both backends: {'yes' if same else 'NO'}")
     steps = sorted(
         set(single_big.steps) | set(day.big.steps), key=lambda k: -day.big.steps.get(k, 0.0)
@@ -852,6 +856,17 @@ def targets_report(
         row("weekly sweep / metering its days (N/10)", f"{sweep.seconds:.0f} s / "
             f"{swept_metering:.0f} s", _ratio(sweep.seconds, swept_metering), "(reported)", True),
     ]  # fmt: skip
+    if citus_day is not None:
+        # No speed target on one machine (the workers share its cores): the same figures, and
+        # the whole day's ratio as it is.
+        same = citus_day.same_as(results["day_small"], day)
+        lines += [
+            row("Citus day = single-node day (N/10, N)", "rows per table, Σ qty, Σ quote totals",
+                "", "equal", same),
+            row("Citus / single, whole day (N)", f"{citus_day.big.seconds:.1f} s / "
+                f"{day.seconds:.1f} s", _ratio(citus_day.big.seconds, day.seconds),
+                "(reported)", True),
+        ]  # fmt: skip
     return "\n".join(lines)
 
 
