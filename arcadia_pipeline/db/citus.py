@@ -112,10 +112,7 @@ def is_citus(connection) -> bool:
     (a coordinator alone distributes nothing)."""
     return bool(
         connection.execute(
-            text(
-                "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
-                " AND to_regclass('pg_catalog.pg_dist_node') IS NOT NULL"
-            )
+            text("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')")
         ).scalar_one()
         and connection.execute(
             text("SELECT count(*) FROM pg_dist_node WHERE noderole = 'primary' AND groupid <> 0")
@@ -129,7 +126,10 @@ def main(argv: Sequence[str]) -> int:
         return 2
     admin_url = os.environ.get("ARCADIA_ADMIN_DATABASE_URL")
     if not admin_url:
-        print("citus: ARCADIA_ADMIN_DATABASE_URL (the coordinator's superuser) is not set")
+        print(
+            "citus: ARCADIA_ADMIN_DATABASE_URL (the coordinator's superuser) is not set",
+            file=sys.stderr,
+        )
         return 2
     attach_database(admin_url, argv[1], argv[2], parse_workers(argv[3:]))
     return 0
