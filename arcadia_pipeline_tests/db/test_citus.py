@@ -174,3 +174,32 @@ def test_a_terms_change_reaching_a_closed_month_is_refused_naming_the_table(engi
                 " effective_from) VALUES ('droplet_hours', 0.02, '2031-02-01')"
             )
         )
+
+
+def test_the_shards_statements_run_with_the_pipelines_settings(citus_scratch):
+    # The workers' own defaults are 4MB and JIT on: a session option on the coordinator
+    # does not reach them, so a day's GROUP BYs on the shards would spill and JIT-compile.
+    engine = make_engine(citus_scratch)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE public.probe (deployment_id text)"))
+        connection.execute(text("SELECT create_distributed_table('public.probe', 'deployment_id')"))
+        connection.execute(
+            text("INSERT INTO public.probe SELECT 'dep-' || n FROM generate_series(1, 40) n")
+        )
+    with engine.connect() as connection:
+        on_shards = connection.execute(
+            text(
+                "SELECT DISTINCT current_setting('work_mem'), current_setting('jit')"
+                " FROM public.probe"
+            )
+        ).all()
+        placements = connection.execute(
+            text(
+                "SELECT count(DISTINCT nodeport) FROM pg_dist_shard_placement"
+                " JOIN pg_dist_shard USING (shardid)"
+                " WHERE logicalrelid = 'public.probe'::regclass"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert placements == 2, "the probe's shards are on both workers"
+    assert on_shards == [("128MB", "off")]
