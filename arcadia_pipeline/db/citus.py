@@ -82,8 +82,10 @@ def attach_database(
     admin_url: str, name: str, owner: str, workers: Sequence[tuple[str, int]]
 ) -> None:
     """Make the existing database `name` (on every node) a Citus database: the extension on
-    each worker, then on the coordinator, the coordinator's own address (it holds the
-    reference tables' placements too) and its workers. Idempotent.
+    each worker, then on the coordinator, the workers already registered at their current
+    addresses, the coordinator's own address (it holds the reference tables' placements too)
+    and the workers not yet registered. Idempotent; `workers` in the order
+    they were first attached, so that a worker now on another port is moved, not added.
 
     The owner is handed back and forth last: that makes the role a distributed object, so
     `db upgrade`, run as the owner, may create functions (Citus would otherwise first
@@ -95,11 +97,32 @@ def attach_database(
     url = _node_url(admin_url, coordinator.host, coordinator.port, name)
     with _autocommit(url) as connection:
         connection.execute(text("CREATE EXTENSION IF NOT EXISTS citus"))
+        # The workers in the order first attached: a worker restarted on another port (its
+        # own taken) keeps its node id, and with it its shards, at its new address. Before
+        # anything else, which would sync the metadata to it at the old one.
+        registered = connection.execute(
+            text(
+                "SELECT nodeid, nodename, nodeport FROM pg_dist_node"
+                " WHERE groupid <> 0 AND noderole = 'primary' ORDER BY nodeid"
+            )
+        ).all()
+        moved = [
+            (node_id, host, port)
+            for (node_id, *address), (host, port) in zip(registered, workers, strict=False)
+            if tuple(address) != (host, port)
+        ]
+        for node_id, host, port in moved:
+            connection.execute(
+                text("SELECT citus_update_node(:id, :host, :port)"),
+                {"id": node_id, "host": host, "port": port},
+            )
+        if moved:  # Citus resyncs the workers in the background; what follows needs it done
+            connection.execute(text("SELECT start_metadata_sync_to_all_nodes()"))
         connection.execute(
             text("SELECT citus_set_coordinator_host(:host, :port)"),
             {"host": coordinator.host, "port": coordinator.port},
         )
-        for host, port in workers:  # an address already registered keeps its node id
+        for host, port in workers[len(registered) :]:
             connection.execute(
                 text("SELECT citus_add_node(:host, :port)"), {"host": host, "port": port}
             )

@@ -4,6 +4,8 @@ deletes them; without Citus and its installer the script stops in one line, befo
 anything."""
 
 import os
+import shlex
+import socket
 import subprocess
 from pathlib import Path
 
@@ -91,6 +93,34 @@ def test_the_readme_block_starts_three_nodes_and_db_upgrade_distributes(tmp_path
 
         assert cluster("stop", directory).returncode == 0
         assert running(directory) == {"data": False, "worker1": False, "worker2": False}
+
+        # Restarted with worker1's port taken: it comes up elsewhere, and the coordinator
+        # finds its shards there (the same node, moved; not a third worker).
+        with socket.socket() as taken:
+            # SO_REUSEADDR: the stopped worker's connections may hold the port in TIME_WAIT.
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            taken.bind(workers[0])
+            taken.listen()
+            restarted = cluster("start", directory, ARCADIA_PG_CITUS="1")
+        assert restarted.returncode == 0, restarted.stderr[-3000:]
+        exported = dict(
+            shlex.split(line)[1].split("=", 1)
+            for line in restarted.stdout.splitlines()
+            if line.startswith("export ")
+        )
+        moved = citus.parse_workers(exported["ARCADIA_CITUS_WORKERS"].split(","))
+        assert moved[0] != workers[0] and moved[1] == workers[1]
+        engine = make_engine(exported["ARCADIA_DATABASE_URL"])
+        with engine.connect() as connection:
+            nodes = connection.execute(
+                text("SELECT nodename, nodeport FROM pg_dist_node WHERE groupid <> 0"
+                     " ORDER BY nodeid")
+            ).all()  # fmt: skip
+            every_shard = connection.execute(text("SELECT count(*) FROM metering.usage_records"))
+            assert every_shard.scalar_one() == 0
+        engine.dispose()
+        assert [tuple(node) for node in nodes] == list(moved)
+        assert cluster("stop", directory).returncode == 0
     finally:
         destroyed = cluster("destroy", directory)
     assert destroyed.returncode == 0, destroyed.stderr
