@@ -6,7 +6,8 @@
 #   citus   a Citus coordinator with two workers: the `citus` tier again, with the same
 #           expectations, and the `citus_only` tests (shards, distributed plans).
 # ARCADIA_TEST_BACKENDS picks passes (default "single citus"); ARCADIA_TEST_MARK is a marker
-# expression both passes keep (make test-fast: the slow tiers left out).
+# expression both passes keep (make test-fast: the slow tiers left out). Each pass ends with
+# its slowest tests (--durations): where `make test`'s hour would go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +42,7 @@ if [[ " $backends " == *" single "* ]]; then
     eval "$(ARCADIA_PG_FSYNC=off scripts/pg-cluster.sh start "$single")"
     # The fault-injection tests stop and restart this cluster (a database outage).
     export ARCADIA_TEST_PG_CLUSTER="$single"
-    .venv/bin/python -m pytest ${mark:+-m "$mark"} "$@"
+    .venv/bin/python -m pytest --durations=25 ${mark:+-m "$mark"} "$@"
   ) || status=$?
 fi
 if [[ " $backends " == *" citus "* ]]; then
@@ -49,7 +50,7 @@ if [[ " $backends " == *" citus "* ]]; then
   (
     eval "$citus_env"
     export ARCADIA_TEST_PG_CLUSTER="$citus"
-    .venv/bin/python -m pytest -m "(citus or citus_only)${mark:+ and ($mark)}" "$@" || {
+    .venv/bin/python -m pytest --durations=10 -m "(citus or citus_only)${mark:+ and ($mark)}" "$@" || {
       code=$?  # 5: the arguments selected none of the tier (a folder without it)
       [ "$code" -eq 5 ] && echo "no test of the citus tier among these arguments" || exit "$code"
     }
