@@ -14,6 +14,7 @@ threshold, the ratios are what to read. The databases are dropped at the end.
 
 Measurements (N = --scale, default 1,000,000 resources; --quick uses 100,000):
   (a) one day at N/10 vs one day at N       seconds ≈ ×10 (linear), peak RSS ≈ ×1 (flat)
+                                            at N: its slowest statements (statements.py)
   (b) 7 days as one run vs 7 one-day runs   at N/10: one single-run backfill vs the schedule
   (c) droplet_hours hourly vs daily         at N/10: records and seconds
   (d) the floor (baselines.py)              a hand-written INSERT … SELECT of the day at N
@@ -45,6 +46,7 @@ from datetime import UTC, date, datetime, timedelta
 import baselines  # benchmarks/ is the script's folder, first on sys.path
 import lookups
 import reconcile
+import statements
 
 BENCH_DATABASE = "arcadia_bench"
 METERING_START_DATE = "2025-01-01"
@@ -332,6 +334,8 @@ def run_measurement(spec: dict) -> dict:
 
     first, last = date.fromisoformat(spec["first"]), date.fromisoformat(spec["last"])
     instance = DagsterInstance.ephemeral()
+    timer = statements.StatementTimer()
+    timer.install()
     started = time.perf_counter()
     # The daily job (the four assets and their checks), one run for [first, last], as a
     # single-run range backfill launches it.
@@ -345,6 +349,7 @@ def run_measurement(spec: dict) -> dict:
     failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
     # Seconds per step (each asset and each check is a step of the run).
     steps: dict[str, float] = {}
+    spans: dict[str, tuple[float, float]] = {}
     started_at: dict[str, float] = {}
     for entry in instance.all_logs(result.run_id):
         event = entry.dagster_event
@@ -354,6 +359,8 @@ def run_measurement(spec: dict) -> dict:
             started_at[entry.step_key] = entry.timestamp
         elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
             steps[entry.step_key] = entry.timestamp - started_at[entry.step_key]
+            spans[entry.step_key] = (started_at[entry.step_key], entry.timestamp)
+    slowest, in_statements = timer.by_statement(spans), timer.per_step(spans)
     engine = _engine(warehouse_url())
     with engine.connect() as connection:
         records = connection.execute(
@@ -374,6 +381,8 @@ def run_measurement(spec: dict) -> dict:
         "success": result.success,
         "failed_checks": failed_checks,
         "steps": steps,
+        "statements": slowest,
+        "in_statements": in_statements,
     }
 
 
@@ -388,6 +397,9 @@ class Figures:
     # Rows the run left for its day, per WRITTEN label, and its Σ qty / Σ quote totals
     # (measure_day only): what the per-row costs are per, and what both backends must agree on.
     written: dict[str, int | str] = field(default_factory=dict)
+    # The run's slowest statements and each step's seconds in SQL (benchmarks/statements.py).
+    statements: list[dict] = field(default_factory=list)
+    in_statements: dict[str, float] = field(default_factory=dict)
 
 
 def measure(url: str, first: date, last: date) -> Figures:
@@ -416,7 +428,13 @@ def measure(url: str, first: date, last: date) -> Figures:
             f"measurement {first}..{last}: run failed or checks failed: {out['failed_checks']}"
         )
     return Figures(
-        out["seconds"], out["max_rss_mb"], out["records"], wall_seconds, steps=out["steps"]
+        out["seconds"],
+        out["max_rss_mb"],
+        out["records"],
+        wall_seconds,
+        steps=out["steps"],
+        statements=out["statements"],
+        in_statements=out["in_statements"],
     )
 
 
@@ -992,6 +1010,18 @@ def main(argv: list[str] | None = None) -> int:
             drop_bench_database(single)
     print()
     print(report(command, scale, small, big, results, time.perf_counter() - started, revision))
+    day = results["day_big"]
+    print(
+        "\n".join(
+            statements.report(
+                f"(a) one day, N = {scale:,}",
+                day.statements,
+                day.steps,
+                day.seconds,
+                day.in_statements,
+            )
+        )
+    )
     if citus_day is not None:
         print(citus_report(citus_day, results["day_small"], results["day_big"]))
     else:
