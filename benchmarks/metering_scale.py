@@ -334,8 +334,11 @@ def run_measurement(spec: dict) -> dict:
 
     first, last = date.fromisoformat(spec["first"]), date.fromisoformat(spec["last"])
     instance = DagsterInstance.ephemeral()
+    # Only the runs whose statements are reported are timed: the others' figures stay
+    # those of the bare run.
     timer = statements.StatementTimer()
-    timer.install()
+    if spec["timed"]:
+        timer.install()
     started = time.perf_counter()
     # The daily job (the four assets and their checks), one run for [first, last], as a
     # single-run range backfill launches it.
@@ -402,13 +405,14 @@ class Figures:
     in_statements: dict[str, float] = field(default_factory=dict)
 
 
-def measure(url: str, first: date, last: date) -> Figures:
-    """Run one materialisation of [first, last] in a fresh interpreter; its figures."""
+def measure(url: str, first: date, last: date, timed: bool = False) -> Figures:
+    """Run one materialisation of [first, last] in a fresh interpreter; its figures, with
+    its statements timed (benchmarks/statements.py) when `timed`."""
     env = dict(os.environ)
     env["ARCADIA_DATABASE_URL"] = url
     env.pop("ARCADIA_SOURCE_DATABASE_URL", None)  # the source is the bench database itself
     env["ARCADIA_METERING_START_DATE"] = METERING_START_DATE
-    spec = {"first": first.isoformat(), "last": last.isoformat()}
+    spec = {"first": first.isoformat(), "last": last.isoformat(), "timed": timed}
     started = time.perf_counter()
     child = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--measure", json.dumps(spec)],
@@ -483,8 +487,9 @@ def written_rows(url: str, day: date) -> dict[str, int | str]:
 
 
 def measure_day(url: str) -> Figures:
-    """(a): the one day DAY, one run in its own process, with the rows it wrote."""
-    figures = measure(url, DAY, DAY)
+    """(a): the one day DAY, one run in its own process, with the rows it wrote and its
+    statements timed."""
+    figures = measure(url, DAY, DAY, timed=True)
     figures.written = written_rows(url, DAY)
     return figures
 

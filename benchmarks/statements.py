@@ -39,13 +39,18 @@ class StatementTimer:
         started = connection.info["statement_started"].pop()
         self.timings.append((started, time.time() - started, statement))
 
-    def by_statement(self, spans: dict[str, tuple[float, float]]) -> list[dict]:
-        """The KEPT slowest statements, summed over their calls, as
-        [{"step", "calls", "seconds", "sql"}]; `spans`: step -> (start, end), epoch seconds
-        (Dagster's event timestamps). A statement outside every step is in step "-"."""
-        summed: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    def _in_steps(self, spans: dict[str, tuple[float, float]]):
+        """(step, seconds, statement) of every timing; `spans`: step -> (start, end), epoch
+        seconds (Dagster's event timestamps). A statement outside every step is in step "-"."""
         for started, seconds, statement in self.timings:
             step = next((k for k, (a, b) in spans.items() if a <= started <= b), "-")
+            yield step, seconds, statement
+
+    def by_statement(self, spans: dict[str, tuple[float, float]]) -> list[dict]:
+        """The KEPT slowest statements, summed over their calls, as
+        [{"step", "calls", "seconds", "sql"}]."""
+        summed: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+        for step, seconds, statement in self._in_steps(spans):
             entry = summed[(step, statement)]
             entry[0] += 1
             entry[1] += seconds
@@ -58,8 +63,7 @@ class StatementTimer:
     def per_step(self, spans: dict[str, tuple[float, float]]) -> dict[str, float]:
         """step -> seconds of its statements (the rest of the step is Python and COPY)."""
         totals: dict[str, float] = defaultdict(float)
-        for started, seconds, _ in self.timings:
-            step = next((k for k, (a, b) in spans.items() if a <= started <= b), "-")
+        for step, seconds, _ in self._in_steps(spans):
             totals[step] += seconds
         return dict(totals)
 
