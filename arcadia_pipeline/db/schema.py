@@ -56,6 +56,7 @@ plans = Table(
     Column("plan_code", Text, primary_key=True),
     Column("base_usd", MONEY, nullable=False),
     Column("effective_from", Date, primary_key=True),
+    Column("minimum_usd", MONEY),  # the minimum commitment, prorated; NULL: none (0012)
 )
 
 plan_items = Table(
@@ -72,6 +73,28 @@ overage_prices = Table(
     metadata,
     Column("billing_kind", Text, primary_key=True),
     Column("unit_price_usd", Numeric, nullable=False),
+    Column("effective_from", Date, primary_key=True),
+)
+
+# Graduated overage tiers of a (plan, kind): its rows with the latest effective_from on or
+# before a month; up_to_qty the tier's upper bound in overage quantity, NULL for the last,
+# open one (0012; pricing/tiers.py).
+overage_tiers = Table(
+    "overage_tiers",
+    metadata,
+    Column("plan_code", Text, nullable=False),
+    Column("billing_kind", Text, nullable=False),
+    Column("up_to_qty", Numeric),
+    Column("unit_price_usd", Numeric, nullable=False),
+    Column("effective_from", Date, nullable=False),
+)
+
+# A resource's quantity of a kind in one billing month counts at most the cap (0012).
+billing_caps = Table(
+    "billing_caps",
+    metadata,
+    Column("billing_kind", Text, primary_key=True),
+    Column("monthly_cap_qty", Numeric, nullable=False),
     Column("effective_from", Date, primary_key=True),
 )
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Subquery, Table, select
+from sqlalchemy import Subquery, Table, func, select
 
 from arcadia_pipeline.db.schema import (
+    billing_caps,
     kind_map,
     metering_config,
     overage_prices,
+    overage_tiers,
     plan_items,
     plans,
 )
@@ -27,13 +29,25 @@ TERM_KEYS: dict[Table, tuple[str, ...]] = {
     plans: ("plan_code",),
     plan_items: ("plan_code", "billing_kind"),
     overage_prices: ("billing_kind",),
+    billing_caps: ("billing_kind",),
+    overage_tiers: ("plan_code", "billing_kind"),  # a term of several rows: its tiers
 }
+# The terms whose one term is a set of rows (all those of its latest effective_from).
+ROW_SETS = (overage_tiers,)
 
 
 def in_effect(table: Table, month: date, name: str | None = None) -> Subquery:
     """The rows of a terms table in effect for the billing month of `month` (any day of it),
     with the table's columns; named `name` (default: the table's name)."""
     keys = [table.c[column] for column in TERM_KEYS[table]]
+    if table in ROW_SETS:
+        latest = func.max(table.c.effective_from).over(partition_by=keys).label("latest")
+        rows = select(table, latest).where(table.c.effective_from <= month).subquery("rows")
+        return (
+            select(*(rows.c[column.name] for column in table.columns))
+            .where(rows.c.effective_from == rows.c.latest)
+            .subquery(name or table.name)
+        )
     return (
         select(table)
         .where(table.c.effective_from <= month)

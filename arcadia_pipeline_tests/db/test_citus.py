@@ -37,6 +37,8 @@ ON_EVERY_NODE = {
     "plans",
     "plan_items",
     "overage_prices",
+    "overage_tiers",
+    "billing_caps",
     "inventory_snapshots",
 }
 

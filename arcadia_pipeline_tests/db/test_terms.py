@@ -16,8 +16,6 @@ from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import upgrade
 from arcadia_pipeline.db.schema import (
     kind_map,
-    metering_config,
-    overage_prices,
     plan_items,
     plans,
 )
@@ -52,6 +50,19 @@ ROWS = {
         {"billing_kind": "droplet_hours", "unit_price_usd": Decimal("0.00893")},
         {"unit_price_usd": Decimal("0.01")},
         {"billing_kind": "volume_gb_month", "unit_price_usd": Decimal("0.10")},
+    ),
+    "overage_tiers": (  # the one open tier 0012 carried over from each price
+        {
+            "plan_code": "starter",
+            "billing_kind": "droplet_hours",
+            "unit_price_usd": Decimal("0.00893"),
+        },
+        {"unit_price_usd": Decimal("0.01")},
+        {
+            "plan_code": "starter",
+            "billing_kind": "volume_gb_month",
+            "unit_price_usd": Decimal("0.1"),
+        },
     ),
 }
 TABLES = {table.name: table for table in TERM_KEYS}
@@ -362,7 +373,7 @@ def test_in_effect_keys_a_term_by_every_column_naming_it(engine):
 
 
 def test_in_effect_serves_every_terms_table(engine):
-    for table in (kind_map, metering_config, plans, plan_items, overage_prices):
+    for table in TERM_KEYS:
         chosen = in_effect(table, MAY)
         assert [c.name for c in chosen.c] == [c.name for c in table.c]
         with engine.connect() as connection:

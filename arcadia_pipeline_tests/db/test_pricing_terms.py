@@ -1,0 +1,162 @@
+"""Migration 0012's pricing terms: caps, graduated tiers and minimums as catalog data,
+today's prices carried over as one open tier, bad rows refused by name, guarded like every
+term, and a downgrade that refuses to lose terms of their own."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from arcadia_pipeline.db.engine import make_engine
+from arcadia_pipeline.db.migrate import downgrade, upgrade
+from arcadia_pipeline.db.schema import overage_tiers
+from arcadia_pipeline.db.terms import in_effect
+
+MAY, JUNE = date(2026, 5, 1), date(2026, 6, 1)
+
+
+def rows(engine, query: str, **params) -> list[tuple]:
+    with engine.connect() as connection:
+        return [tuple(r) for r in connection.execute(text(query), params)]
+
+
+def test_todays_prices_are_one_open_tier_per_plan_and_nothing_else_is_shipped(engine):
+    tiers = rows(
+        engine,
+        "SELECT plan_code, billing_kind, up_to_qty, unit_price_usd, effective_from"
+        " FROM metering.overage_tiers",
+    )
+    expected = rows(
+        engine,
+        "SELECT p.plan_code, o.billing_kind, NULL::numeric, o.unit_price_usd, o.effective_from"
+        " FROM metering.overage_prices o CROSS JOIN (SELECT DISTINCT plan_code FROM"
+        " metering.plans) p",
+    )
+    assert sorted(tiers) == sorted(expected)
+    assert len(tiers) == 3 * 5  # three plans, five billing kinds
+    assert rows(engine, "SELECT * FROM metering.billing_caps") == []
+    assert rows(engine, "SELECT count(*) FROM metering.plans WHERE minimum_usd IS NOT NULL") == [
+        (0,)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("statement", "constraint"),
+    [
+        (
+            "INSERT INTO metering.overage_tiers VALUES"
+            " ('starter', 'droplet_hours', 'NaN', 0.01, '2026-06-01')",
+            "overage_tiers_bound_is_positive_and_finite",
+        ),
+        (
+            "INSERT INTO metering.overage_tiers VALUES"
+            " ('starter', 'droplet_hours', 'Infinity', 0.01, '2026-06-01')",
+            "overage_tiers_bound_is_positive_and_finite",
+        ),
+        (
+            "INSERT INTO metering.overage_tiers VALUES"
+            " ('starter', 'droplet_hours', 0, 0.01, '2026-06-01')",
+            "overage_tiers_bound_is_positive_and_finite",
+        ),
+        (
+            "INSERT INTO metering.overage_tiers VALUES"
+            " ('starter', 'droplet_hours', 200, -0.01, '2026-06-01')",
+            "overage_tiers_price_is_not_negative_and_finite",
+        ),
+        (
+            "INSERT INTO metering.overage_tiers VALUES"
+            " ('starter', 'droplet_hours', 200, 'NaN', '2026-06-01')",
+            "overage_tiers_price_is_not_negative_and_finite",
+        ),
+        (  # a second open tier of starter's droplet hours from 1970-01
+            "INSERT INTO metering.overage_tiers VALUES"
+            " ('starter', 'droplet_hours', NULL, 0.02, '1970-01-01')",
+            "overage_tiers_one_tier_per_bound",
+        ),
+        (
+            "INSERT INTO metering.billing_caps VALUES ('droplet_hours', 0, '2026-06-01')",
+            "billing_caps_cap_is_positive_and_finite",
+        ),
+        (
+            "INSERT INTO metering.billing_caps VALUES ('droplet_hours', 'NaN', '2026-06-01')",
+            "billing_caps_cap_is_positive_and_finite",
+        ),
+        (
+            "INSERT INTO metering.billing_caps VALUES ('droplet_hours', 672, '2026-06-15')",
+            "billing_caps_effective_from_is_a_month",
+        ),
+        (
+            "UPDATE metering.plans SET minimum_usd = -1 WHERE plan_code = 'starter'",
+            "plans_minimum_is_not_negative",
+        ),
+    ],
+)
+def test_a_bad_row_is_refused_naming_its_rule(engine, statement, constraint):
+    with pytest.raises(IntegrityError, match=constraint), engine.begin() as connection:
+        connection.execute(text(statement))
+
+
+def test_a_cap_reaching_a_closed_month_is_refused_and_one_after_it_is_logged(engine):
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO metering.statement_months (month, closed_at, repriced_at)"
+                " VALUES ('2026-05-01', now(), now())"
+            )
+        )
+        connection.execute(text("TRUNCATE metering.terms_changes"))
+    refused = r"metering\.billing_caps: a row in effect from 2026-05 would change"
+    with pytest.raises(IntegrityError, match=refused), engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO metering.billing_caps VALUES ('droplet_hours', 672, '2026-05-01')")
+        )
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO metering.billing_caps VALUES ('droplet_hours', 672, '2026-06-01')")
+        )
+    assert rows(engine, "SELECT terms, effective_from FROM metering.terms_changes") == [
+        ("billing_caps", JUNE)
+    ]
+
+
+def test_a_month_reads_every_tier_of_its_latest_version_and_no_older_one(engine):
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO metering.overage_tiers VALUES"
+                " ('starter', 'droplet_hours', 200, 0.01, '2026-06-01'),"
+                " ('starter', 'droplet_hours', NULL, 0.008, '2026-06-01')"
+            )
+        )
+
+    def tiers(month: date, plan: str) -> list[tuple]:
+        t = in_effect(overage_tiers, month).c
+        with engine.connect() as connection:
+            return connection.execute(
+                select(t.up_to_qty, t.unit_price_usd)
+                .where(t.plan_code == plan, t.billing_kind == "droplet_hours")
+                .order_by(t.up_to_qty.nulls_last())
+            ).all()
+
+    assert tiers(MAY, "starter") == [(None, Decimal("0.00893"))]
+    assert tiers(JUNE, "starter") == [(Decimal(200), Decimal("0.01")), (None, Decimal("0.008"))]
+    assert tiers(JUNE, "studio") == [(None, Decimal("0.00893"))]
+
+
+def test_downgrade_keeps_no_term_of_its_own_silently(scratch_database):
+    upgrade(scratch_database)
+    downgrade(scratch_database, "0011")  # only what 0012 carried over: it may go
+    upgrade(scratch_database)
+    engine = make_engine(scratch_database)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO metering.billing_caps VALUES ('droplet_hours', 672, '2026-06-01')")
+        )
+    with pytest.raises(OperationalError, match="would lose caps, tiers or minimums"):
+        downgrade(scratch_database, "0011")
+    assert rows(engine, "SELECT count(*) FROM metering.billing_caps") == [(1,)]
+    engine.dispose()
