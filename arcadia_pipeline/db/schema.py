@@ -87,7 +87,11 @@ overage_tiers = Table(
     Column("up_to_qty", Numeric),
     Column("unit_price_usd", Numeric, nullable=False),
     Column("effective_from", Date, nullable=False),
-)
+    UniqueConstraint(
+        "plan_code", "billing_kind", "effective_from", "up_to_qty",
+        name="overage_tiers_one_tier_per_bound", postgresql_nulls_not_distinct=True,
+    ),
+)  # fmt: skip
 
 # A resource's quantity of a kind in one billing month counts at most the cap (0012).
 billing_caps = Table(
