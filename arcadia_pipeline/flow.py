@@ -88,7 +88,7 @@ DEPLOYMENT_QUOTES = DailyStep(
         # The deployment versions of the month to date: the prorated terms.
         Read(RESOURCE_INVENTORY, "month_to_date"),
     ),
-    terms=(schema.plans, schema.plan_items, schema.overage_prices),
+    terms=(schema.plans, schema.plan_items, schema.overage_tiers),
     checks=(
         DailyCheck(
             "quote_totals_add_up",

@@ -50,10 +50,20 @@ def aggregate_mismatches(connection: Connection, day: date) -> Problems:
 def quote_mismatches(connection: Connection, day: date) -> Problems:
     """Quotes whose total is not base + lines, or whose lines do not follow the rule."""
     q, ql = deployment_quotes.c, deployment_quote_lines.c
-    lines = lines_per_deployment(
-        ql.as_of_date == day, ql.deployment_id, ql.usage, ql.included, ql.unit_price_usd,
-        ql.overage_qty, ql.overage_usd,
+    written = (
+        select(
+            ql.deployment_id, q.plan_code, ql.billing_kind, ql.usage.label("qty"),
+            ql.included.label("included_qty"), ql.overage_qty, ql.unit_price_usd,
+            ql.overage_usd.label("amount_usd"),
+        )
+        .join_from(
+            deployment_quote_lines, deployment_quotes,
+            (q.as_of_date == ql.as_of_date) & (q.deployment_id == ql.deployment_id),
+        )
+        .where(ql.as_of_date == day)
+        .subquery("written")
     )  # fmt: skip
+    lines = lines_per_deployment(written, day)
     overage = func.coalesce(lines.c.amount, 0)
     rows = connection.execute(
         select(

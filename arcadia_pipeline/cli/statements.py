@@ -26,6 +26,7 @@ from arcadia_pipeline.cli.output import (
     check_month,
 )
 from arcadia_pipeline.cli.stale import warn_if_stale
+from arcadia_pipeline.cli.usage import tiers_json
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import (
     monthly_statement_lines,
@@ -36,6 +37,8 @@ from arcadia_pipeline.db.schema import (
 from arcadia_pipeline.flow import USAGE_RECORDS
 from arcadia_pipeline.pricing.proration import plan_periods
 from arcadia_pipeline.pricing.rules import decimal_text, money_text
+from arcadia_pipeline.pricing.terms import load_tiers
+from arcadia_pipeline.pricing.tiers import tier_charges
 from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.statements.export import (
     FORMATS,
@@ -91,6 +94,7 @@ def statement_json(connection: Connection, deployment_id: str, month: date) -> d
             statement.plan_periods,
             statement.plan_code,
         )
+    tiers = load_tiers(connection, plan_code, month) if plan_code else {}
     total = statement.total_usd if statement else Decimal("0.00")
     adjusted = sum((a.amount_usd for a in adjustments), Decimal("0.00"))
     return {
@@ -109,6 +113,12 @@ def statement_json(connection: Connection, deployment_id: str, month: date) -> d
                 "overage_qty": exact(r.overage_qty),
                 "unit_price_usd": exact(r.unit_price_usd),
                 "amount_usd": money_text(r.amount_usd),
+                # The closed month's tiers never change (migration 0007's guard).
+                "tiers": tiers_json(
+                    tier_charges(r.overage_qty, tiers[r.billing_kind])
+                    if r.billing_kind in tiers
+                    else []
+                ),
             }
             for r in lines
         ],

@@ -5,7 +5,7 @@ quote DEPLOYMENT --as-of YYYY-MM-DD                  the month-to-date quote, pr
 quotes --as-of YYYY-MM-DD                            the materialised quotes, as a table
 
 The quote's lines use the statement's names (`qty`, `included_qty`, `overage_qty`,
-`unit_price_usd`, `amount_usd`), so either can be checked by hand the same way. `quote` and
+`unit_price_usd`, `amount_usd`, `tiers`), so either can be checked by hand the same way. `quote` and
 `quotes` share one rule: a day with nothing to show (not metered, or not over yet) is one
 line on stderr and exit 1.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
@@ -34,6 +35,7 @@ from arcadia_pipeline.db.schema import deployment_quotes
 from arcadia_pipeline.flow import DEPLOYMENT_QUOTES, USAGE_RECORDS
 from arcadia_pipeline.pricing.reference import Quote, month_to_date_quote
 from arcadia_pipeline.pricing.rules import decimal_text, money_text
+from arcadia_pipeline.pricing.tiers import TierCharge
 from arcadia_pipeline.pricing.usage import usage_for_period
 from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.utc import DAY, days_text, iter_days, month_start
@@ -45,10 +47,27 @@ def require_known(deployment_id: str) -> None:
             raise CliError(f"unknown deployment {deployment_id!r} ({UNKNOWN})")
 
 
+def tiers_json(charges: Iterable[TierCharge]) -> list[dict]:
+    """A line's overage cut into its graduated tiers (pricing/tiers.py), exact decimal
+    strings: from_qty, up_to_qty (None: the open tier), qty, unit_price_usd, amount_usd
+    (unrounded: the line rounds their sum once)."""
+    return [
+        {
+            "from_qty": decimal_text(c.from_qty),
+            "up_to_qty": None if c.up_to_qty is None else decimal_text(c.up_to_qty),
+            "qty": decimal_text(c.qty),
+            "unit_price_usd": decimal_text(c.unit_price_usd),
+            "amount_usd": decimal_text(c.amount_usd),
+        }
+        for c in charges
+    ]
+
+
 def quote_json(quote: Quote) -> dict:
     """The quote as `quote` prints it, a statement line's keys for its lines: base_usd,
     amount_usd and total_usd as two-decimal strings, quantities and unit_price_usd as exact
-    decimal strings; per line amount_usd = round_half_up(overage_qty x unit_price_usd, 0.01)."""
+    decimal strings; per line amount_usd = round_half_up(Σ tiers' amount_usd, 0.01), its
+    unit_price_usd the price of the tier its last unit falls in (tiers_json)."""
     return {
         "deployment_id": quote.deployment_id,
         "plan_code": quote.plan_code,
@@ -63,6 +82,7 @@ def quote_json(quote: Quote) -> dict:
                 "overage_qty": decimal_text(line.overage_qty),
                 "unit_price_usd": decimal_text(line.unit_price_usd),
                 "amount_usd": money_text(line.overage_usd),
+                "tiers": tiers_json(line.tiers),
             }
             for line in quote.lines
         ],

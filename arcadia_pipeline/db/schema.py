@@ -68,17 +68,9 @@ plan_items = Table(
     Column("effective_from", Date, primary_key=True),
 )
 
-overage_prices = Table(
-    "overage_prices",
-    metadata,
-    Column("billing_kind", Text, primary_key=True),
-    Column("unit_price_usd", Numeric, nullable=False),
-    Column("effective_from", Date, primary_key=True),
-)
-
 # Graduated overage tiers of a (plan, kind): its rows with the latest effective_from on or
 # before a month; up_to_qty the tier's upper bound in overage quantity, NULL for the last,
-# open one (0012; pricing/tiers.py).
+# open one (0012, replacing overage_prices; pricing/tiers.py).
 overage_tiers = Table(
     "overage_tiers",
     metadata,

@@ -16,7 +16,6 @@ from arcadia_pipeline.db.schema import (
     billing_caps,
     kind_map,
     metering_config,
-    overage_prices,
     overage_tiers,
     plan_items,
     plans,
@@ -28,7 +27,6 @@ TERM_KEYS: dict[Table, tuple[str, ...]] = {
     metering_config: ("billing_kind",),
     plans: ("plan_code",),
     plan_items: ("plan_code", "billing_kind"),
-    overage_prices: ("billing_kind",),
     billing_caps: ("billing_kind",),
     overage_tiers: ("plan_code", "billing_kind"),  # a term of several rows: its tiers
 }

@@ -1,26 +1,46 @@
 """Whether written totals balance: a quote's or a statement's total is its base plus its
-lines, each line priced by the quote rule (both balance checks are built on this)."""
+lines, each line priced by the quote rule on its plan's tiers (both balance checks are built
+on this)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from datetime import date
 
-from arcadia_pipeline.pricing.rules import mispriced_sql
+from sqlalchemy import func, or_, select
+
+from arcadia_pipeline.db.schema import overage_tiers
+from arcadia_pipeline.db.terms import in_effect
+from arcadia_pipeline.pricing.rules import overage_qty_sql
+from arcadia_pipeline.pricing.tiers import graduated_usd_sql
 
 
-def lines_per_deployment(where, deployment_id, usage, included, unit_price, overage_qty, amount):
-    """Per deployment, the written lines matching `where`: their total amount and how many
-    are not priced by the rule (what a quote's or a statement's total must agree with)."""
+def lines_per_deployment(written, month: date):
+    """Per deployment, the written lines `written` (a subquery of deployment_id, plan_code,
+    billing_kind, qty, included_qty, overage_qty, unit_price_usd, amount_usd): their total
+    amount and how many are not priced by the rule on the tiers of their plan in effect for
+    `month` (what a quote's or a statement's total must agree with)."""
+    w = written.c
+    repriced = graduated_usd_sql(
+        written, in_effect(overage_tiers, month), "deployment_id", "billing_kind"
+    ).subquery("repriced")
+    r = repriced.c
+    mispriced = or_(
+        w.overage_qty != overage_qty_sql(w.qty, w.included_qty),
+        w.amount_usd.is_distinct_from(r.amount_usd),
+        w.unit_price_usd.is_distinct_from(r.unit_price_usd),
+    )
     return (
         select(
-            deployment_id.label("deployment_id"),
-            func.sum(amount).label("amount"),
-            func.count()
-            .filter(mispriced_sql(usage, included, unit_price, overage_qty, amount))
-            .label("mispriced"),
+            w.deployment_id,
+            func.sum(w.amount_usd).label("amount"),
+            func.count().filter(mispriced).label("mispriced"),
         )
-        .where(where)
-        .group_by(deployment_id)
+        .outerjoin_from(
+            written,
+            repriced,
+            (r.deployment_id == w.deployment_id) & (r.billing_kind == w.billing_kind),
+        )
+        .group_by(w.deployment_id)
         .subquery("lines")
     )
 

@@ -21,18 +21,18 @@ from sqlalchemy import (
     Numeric,
     Text,
     and_,
-    cast,
     func,
     not_,
-    null,
     select,
+    union,
     union_all,
 )
 
-from arcadia_pipeline.db.schema import overage_prices
+from arcadia_pipeline.db.schema import overage_tiers
 from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.errors import MAX_LISTED, BadSourceData
-from arcadia_pipeline.pricing.rules import overage_qty_sql, overage_usd_sql
+from arcadia_pipeline.pricing.rules import overage_qty_sql
+from arcadia_pipeline.pricing.tiers import graduated_usd_sql
 
 LINE_COLUMNS = (
     "deployment_id", "billing_kind", "qty", "included_qty", "overage_qty", "unit_price_usd",
@@ -67,8 +67,9 @@ def same_line(left, right):
 
 
 class PricingError(BadSourceData):
-    """A scope cannot be priced: a deployment's plan, or a billing kind's overage price, is
-    missing from the catalog. Raised before anything is written, naming them."""
+    """A scope cannot be priced: a deployment's plan, or the overage tiers of its plan and a
+    billing kind, are missing from the catalog. Raised before anything is written, naming
+    them."""
 
 
 def _open_inclusions(heads, inclusions):
@@ -81,37 +82,32 @@ def _open_inclusions(heads, inclusions):
 
 def priced_lines(heads, inclusions, usage, month: date, frozen=None):
     """SELECT LINE_COLUMNS: a line for every billing kind a head used or its terms include,
-    quantities in the kind's unit and money in USD (amount rounded half-up to the cent).
+    quantities in the kind's unit and money in USD: the overage priced on the graduated tiers
+    of the head's plan and the kind in effect for `month` (pricing/tiers.py), the amount
+    rounded half-up to the cent once, unit_price_usd the tier price of its last unit.
 
     heads, inclusions: see the module; usage: (deployment_id, billing_kind, qty) of those
-    deployments; month: the billing month whose overage prices apply (db/terms.py); frozen:
+    deployments; month: the billing month whose tiers apply (db/terms.py); frozen:
     pricing.terms.frozen_lines of the month (None: no head is frozen). A frozen head's lines
-    keep their included quantity and price; a kind it used only after its close takes its
-    prorated inclusion and the month's price. One hashed full join
-    of the terms with the usage."""
+    keep their included quantity; a kind it used only after its close takes its prorated
+    inclusion. Its tiers are the closed month's, which never change (migration 0007's guard).
+    One hashed full join of the terms with the usage, then one join with the tiers."""
     h = heads.c
     open_terms = _open_inclusions(heads, inclusions).subquery("open_terms")
-    terms = select(
-        open_terms.c.deployment_id,
-        open_terms.c.billing_kind,
-        open_terms.c.included_qty,
-        cast(null(), Numeric).label("unit_price_usd"),
-    )
+    terms = select(open_terms.c.deployment_id, open_terms.c.billing_kind, open_terms.c.included_qty)
     if frozen is not None:
         f = frozen.c
-        terms = union_all(
-            terms, select(f.deployment_id, f.billing_kind, f.included_qty, f.unit_price_usd)
-        )
+        terms = union_all(terms, select(f.deployment_id, f.billing_kind, f.included_qty))
     terms = terms.subquery("terms")
     joined = terms.join(usage, same_line(usage, terms), full=True)
     deployment_id = func.coalesce(terms.c.deployment_id, usage.c.deployment_id)
     billing_kind = func.coalesce(terms.c.billing_kind, usage.c.billing_kind)
     qty = func.coalesce(usage.c.qty, 0)
     included = func.coalesce(terms.c.included_qty, 0)
-    query = select().select_from(joined)
+    query = select().select_from(joined).join(heads, h.deployment_id == deployment_id)
     if frozen is not None:  # a frozen head's kind used after its close: its inclusion now
         later = inclusions.alias("later")
-        query = query.join(heads, h.deployment_id == deployment_id).outerjoin(
+        query = query.outerjoin(
             later,
             and_(
                 h.frozen,
@@ -120,26 +116,23 @@ def priced_lines(heads, inclusions, usage, month: date, frozen=None):
             ),
         )
         included = func.coalesce(terms.c.included_qty, later.c.included_qty, 0)
-    prices = in_effect(overage_prices, month, "prices")
-    price = func.coalesce(terms.c.unit_price_usd, prices.c.unit_price_usd)
-    return query.outerjoin(prices, prices.c.billing_kind == billing_kind).add_columns(
+    quantities = query.add_columns(
         deployment_id.label("deployment_id"),
         billing_kind.label("billing_kind"),
         qty.label("qty"),
         included.label("included_qty"),
         overage_qty_sql(qty, included).label("overage_qty"),
-        price.label("unit_price_usd"),
-        overage_usd_sql(qty, included, price).label("amount_usd"),
-    )
+        h.plan_code,
+    ).subquery("quantities")
+    return graduated_usd_sql(quantities, in_effect(overage_tiers, month), *LINE_COLUMNS[:5])
 
 
 def raise_if_unpriceable(
     connection: Connection, heads, inclusions, usage, month: date, frozen, scope: str
 ) -> None:
-    """Raise PricingError naming the heads without a plan in the catalog, then the billing
-    kinds without a price in effect for `month`, of the scope ("quoted on 2025-03-04", "of
-    2025-02"). Each side is filtered to the unpriced kinds first: a handful of rows, not
-    every line."""
+    """Raise PricingError naming the heads without a plan in the catalog, then the (plan,
+    billing kind) of its lines without an open (last) overage tier in effect for `month`, of
+    the scope ("quoted on 2025-03-04", "of 2025-02"), each with one deployment."""
     h = heads.c
     unplanned = connection.execute(
         select(h.deployment_id, h.plan_code, func.count().over().label("total"))
@@ -155,24 +148,40 @@ def raise_if_unpriceable(
         raise PricingError(
             f"{unplanned[0].total} deployment(s) {scope} have no plan in metering.plans: {listed}"
         )
-    priced = select(in_effect(overage_prices, month).c.billing_kind)
+    # Every line needs an open (last) tier for its head's plan and its kind.
+    tiers = in_effect(overage_tiers, month).c
     open_terms = _open_inclusions(heads, inclusions).subquery("open_terms")
     t, u = open_terms.c, usage.c
-    kinds = [
-        select(t.deployment_id, t.billing_kind).where(t.billing_kind.not_in(priced)),
-        select(u.deployment_id, u.billing_kind).where(u.billing_kind.not_in(priced)),
-    ]
-    if frozen is not None:  # a closed line keeps its own price
-        f = frozen.c
-        kinds[1] = kinds[1].where(~select(f.billing_kind).where(same_line(frozen, usage)).exists())
-    unpriced = union_all(*kinds).subquery("unpriced")
+    kinds = [select(t.deployment_id, t.billing_kind), select(u.deployment_id, u.billing_kind)]
+    if frozen is not None:
+        kinds.append(select(frozen.c.deployment_id, frozen.c.billing_kind))
+    needed = union(*kinds).subquery("needed")
+    n = needed.c
+    untiered = (
+        select(h.plan_code, n.billing_kind, n.deployment_id)
+        .join_from(needed, heads, h.deployment_id == n.deployment_id)
+        .where(
+            ~select(tiers.plan_code)
+            .where(
+                tiers.plan_code == h.plan_code,
+                tiers.billing_kind == n.billing_kind,
+                tiers.up_to_qty.is_(None),
+            )
+            .exists()
+        )
+        .subquery("untiered")
+    )
+    x = untiered.c
     rows = connection.execute(
-        select(unpriced.c.billing_kind, func.min(unpriced.c.deployment_id))
-        .group_by(unpriced.c.billing_kind)
-        .order_by(unpriced.c.billing_kind)
+        select(x.plan_code, x.billing_kind, func.min(x.deployment_id))
+        .group_by(x.plan_code, x.billing_kind)
+        .order_by(x.plan_code, x.billing_kind)
     ).all()
     if rows:
-        listed = ", ".join(f"{kind} (e.g. deployment {dep})" for kind, dep in rows)
+        listed = ", ".join(
+            f"{kind} of plan {plan!r} (e.g. deployment {dep})" for plan, kind, dep in rows
+        )
         raise PricingError(
-            f"billing kinds {scope} have no overage price in metering.overage_prices: {listed}"
+            f"billing kinds {scope} have no open (last) overage tier in metering.overage_tiers:"
+            f" {listed}"
         )

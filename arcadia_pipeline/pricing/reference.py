@@ -20,8 +20,15 @@ from arcadia_pipeline.pricing.proration import (
     month_seconds,
     prorated_plan,
 )
-from arcadia_pipeline.pricing.rules import overage_qty, overage_usd
-from arcadia_pipeline.pricing.terms import load_plan, load_prices
+from arcadia_pipeline.pricing.rules import overage_qty
+from arcadia_pipeline.pricing.terms import load_plan, load_tiers
+from arcadia_pipeline.pricing.tiers import (
+    Tier,
+    TierCharge,
+    graduated_usd,
+    marginal_price,
+    tier_charges,
+)
 from arcadia_pipeline.pricing.usage import usage_for_period
 from arcadia_pipeline.utc import month_start
 
@@ -32,8 +39,9 @@ class QuoteLine:
     usage: Decimal  # in the kind's unit
     included: Decimal
     overage_qty: Decimal
-    unit_price_usd: Decimal
-    overage_usd: Decimal  # rounded half-up to the cent
+    unit_price_usd: Decimal  # the price of the tier its last unit of overage falls in
+    overage_usd: Decimal  # Σ tiers' amounts, rounded half-up to the cent once
+    tiers: tuple[TierCharge, ...] = ()  # the overage cut into the plan's tiers
 
 
 @dataclass(frozen=True)
@@ -51,36 +59,40 @@ class Quote:
 
 
 class UnpricedKind(PricingError):
-    """A billing kind has usage or an inclusion but no overage price."""
+    """A billing kind has usage or an inclusion but no overage tiers for the plan."""
 
 
 def price_quote(
     deployment_id: str,
     plan: Plan,
-    prices: dict[str, Decimal],
+    tiers: dict[str, list[Tier]],
     usage: dict[str, Decimal],
     period_start: date,
     as_of: date,
 ) -> Quote:
-    """A line for every kind the plan includes or the deployment used, sorted by kind;
-    raises UnpricedKind for a kind without a price in `prices`."""
+    """A line for every kind the plan includes or the deployment used, sorted by kind, its
+    overage priced on the kind's graduated `tiers` (pricing/tiers.py; a single open tier is a
+    flat price); raises UnpricedKind for a kind without tiers, BadTiers for a tier set that
+    does not end open."""
     lines = []
     for kind in sorted(set(plan.included) | set(usage)):
-        if kind not in prices:
+        if kind not in tiers:
             raise UnpricedKind(
                 f"billing kind {kind!r} in the quote of deployment {deployment_id!r} has "
-                "no overage price in metering.overage_prices"
+                f"no overage tier for plan {plan.plan_code!r} in metering.overage_tiers"
             )
         used = usage.get(kind, Decimal(0))
         included = plan.included.get(kind, Decimal(0))
+        over = overage_qty(used, included)
         lines.append(
             QuoteLine(
                 billing_kind=kind,
                 usage=used,
                 included=included,
-                overage_qty=overage_qty(used, included),
-                unit_price_usd=prices[kind],
-                overage_usd=overage_usd(used, included, prices[kind]),
+                overage_qty=over,
+                unit_price_usd=marginal_price(over, tiers[kind]),
+                overage_usd=graduated_usd(over, tiers[kind]),
+                tiers=tuple(tier_charges(over, tiers[kind])),
             )
         )
     return Quote(deployment_id, plan.plan_code, period_start, as_of, plan.base_usd, lines)
@@ -108,5 +120,7 @@ def month_to_date_quote(connection: Connection, deployment_id: str, as_of: date)
         [PlanPeriod(plans[code], seconds) for code, seconds in covered], month_seconds(as_of)
     )
     usage = usage_for_period(connection, deployment_id, period_start, as_of)
-    prices = load_prices(connection, as_of)
-    return price_quote(deployment_id, terms, prices, usage, period_start, as_of)
+    # After a plan change in the month, the last plan's tiers price the overage (as the heads
+    # of pricing/lines.py carry the last plan).
+    tiers = load_tiers(connection, terms.plan_code, as_of)
+    return price_quote(deployment_id, terms, tiers, usage, period_start, as_of)

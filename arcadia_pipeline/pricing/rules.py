@@ -1,5 +1,6 @@
-"""The quote rule (docs/domain.md "Plan catalog"): plan base (not prorated) plus, per billing
-kind, round_half_up(max(0, usage - included) * unit_price, 0.01).
+"""The quote rule's quantities and money (docs/domain.md "Plan catalog"): a line's overage
+is max(0, usage - included), priced on the graduated tiers of pricing/tiers.py and rounded
+half-up to the cent once; money and exact decimals as people read them.
 
 The pure functions are the reference (pricing/reference.py prices with them); the `_sql`
 twins generate the same arithmetic for quotes and statements, and the tests check that the
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlalchemy.sql.elements import ColumnElement
 
 CENT = Decimal("0.01")
@@ -43,23 +44,5 @@ def overage_qty(usage: Decimal, included: Decimal) -> Decimal:
         return max(Decimal(0), usage - included)
 
 
-def overage_usd(usage: Decimal, included: Decimal, unit_price: Decimal) -> Decimal:
-    with localcontext(prec=EXACT_DIGITS):
-        return round_cents(overage_qty(usage, included) * unit_price)
-
-
 def overage_qty_sql(usage, included) -> ColumnElement:
     return func.greatest(usage - included, 0)
-
-
-def overage_usd_sql(usage, included, unit_price) -> ColumnElement:
-    # PostgreSQL's round(numeric, 2) rounds half away from zero: half-up for amounts >= 0.
-    return func.round(overage_qty_sql(usage, included) * unit_price, 2)
-
-
-def mispriced_sql(usage, included, unit_price, overage_qty, overage_usd) -> ColumnElement[bool]:
-    """A written line whose overage quantity or amount is not what the rule gives."""
-    return or_(
-        overage_qty != overage_qty_sql(usage, included),
-        overage_usd != overage_usd_sql(usage, included, unit_price),
-    )

@@ -1,11 +1,10 @@
 """The terms a deployment is priced on: the catalog in effect for a billing month
-(`metering.plans`, `plan_items`, `overage_prices`: db/terms.py), or the terms a closed month
-froze (its statements' plan and base fee, its lines' included quantities and unit prices)."""
+(`metering.plans`, `plan_items`, `overage_tiers`: db/terms.py), or the terms a closed month
+froze (its statements' plan and base fee, its lines' included quantities)."""
 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
@@ -13,12 +12,13 @@ from arcadia_pipeline.catalog.plans import Plan
 from arcadia_pipeline.db.schema import (
     monthly_statement_lines,
     monthly_statements,
-    overage_prices,
+    overage_tiers,
     plan_items,
     plans,
 )
 from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.errors import BadSourceData
+from arcadia_pipeline.pricing.tiers import Tier
 from arcadia_pipeline.utc import month_text
 
 
@@ -37,11 +37,19 @@ def load_plan(connection: Connection, plan_code: str, month: date) -> Plan:
     return Plan(plan_code, base, {kind: qty for kind, qty in included})
 
 
-def load_prices(connection: Connection, month: date) -> dict[str, Decimal]:
-    """The overage unit price (USD) of each billing kind for the billing month of `month`."""
-    p = in_effect(overage_prices, month).c
-    rows = connection.execute(select(p.billing_kind, p.unit_price_usd)).all()
-    return {kind: price for kind, price in rows}
+def load_tiers(connection: Connection, plan_code: str, month: date) -> dict[str, list[Tier]]:
+    """{billing_kind: its graduated overage tiers, lowest first} of the plan for the billing
+    month of `month` (USD per unit of the kind; the last tier open)."""
+    t = in_effect(overage_tiers, month).c
+    rows = connection.execute(
+        select(t.billing_kind, t.up_to_qty, t.unit_price_usd)
+        .where(t.plan_code == plan_code)
+        .order_by(t.billing_kind, t.up_to_qty.asc().nulls_last())
+    ).all()
+    tiers: dict[str, list[Tier]] = {}
+    for kind, up_to, price in rows:  # a plan's handful of tiers
+        tiers.setdefault(kind, []).append(Tier(up_to, price))
+    return tiers
 
 
 def frozen_heads(month: date):
@@ -55,11 +63,12 @@ def frozen_heads(month: date):
 
 
 def frozen_lines(month: date):
-    """(deployment_id, billing_kind, included_qty, unit_price_usd) of the month's closed
-    statement lines: the terms each closed line keeps whatever the catalog says later."""
+    """(deployment_id, billing_kind, included_qty) of the month's closed statement lines: the
+    inclusion each closed line keeps whatever the deployment's history says later (its tiers
+    are the closed month's catalog, which never changes)."""
     line, s = monthly_statement_lines.c, monthly_statements.c
     return (
-        select(line.deployment_id, line.billing_kind, line.included_qty, line.unit_price_usd)
+        select(line.deployment_id, line.billing_kind, line.included_qty)
         .join_from(
             monthly_statement_lines,
             monthly_statements,

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from sqlalchemy import Numeric, and_, cast, func, literal, select
+from sqlalchemy import ARRAY, Numeric, and_, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 
 from arcadia_pipeline.pricing.rules import EXACT_DIGITS, round_cents
@@ -110,6 +111,13 @@ def graduated_usd(overage_qty: Decimal, tiers: Sequence[Tier]) -> Decimal:
         )
 
 
+def marginal_price(overage_qty: Decimal, tiers: Sequence[Tier]) -> Decimal:
+    """The unit price a line shows: that of the tier its last unit of overage falls in, the
+    first tier's with no overage (a single open tier: the kind's flat price)."""
+    charges = tier_charges(overage_qty, tiers)
+    return charges[-1].unit_price_usd if charges else tiers[0].unit_price_usd
+
+
 def minimum_true_up(total_usd: Decimal, minimum_usd: Decimal | None) -> Decimal:
     """What lifts a total to the (prorated, cent-rounded) minimum commitment; 0 when the total
     reaches it or there is none."""
@@ -139,8 +147,9 @@ def tier_lower_sql(tiers) -> ColumnElement:
 
 
 def graduated_usd_sql(lines, tiers, *keys: str):
-    """SELECT keys…, amount_usd: graduated_usd of each line of `lines` (its keys, plan_code,
-    billing_kind, overage_qty) on its plan's and kind's `tiers`; a line with no overage costs
+    """SELECT keys…, unit_price_usd, amount_usd: marginal_price and graduated_usd of each line
+    of `lines` (its keys, plan_code, billing_kind, overage_qty) on its plan's and kind's
+    `tiers`, one row per distinct keys (keys must name a line); a line with no overage costs
     0.00; a line whose kind has no tier is left out (the caller refuses it, naming it)."""
     t = tiers.c
     bounded = select(
@@ -155,9 +164,17 @@ def graduated_usd_sql(lines, tiers, *keys: str):
         func.least(line.overage_qty, func.coalesce(b.up_to_qty, line.overage_qty)) - b.lower_qty,
         0,
     )
+    # The tier holding the last unit: the highest whose lower bound the overage passes (the
+    # first with none).
+    reached = or_(b.lower_qty < line.overage_qty, b.lower_qty == 0)
+    marginal = func.array_agg(
+        aggregate_order_by(b.unit_price_usd, b.lower_qty.desc()), type_=ARRAY(Numeric)
+    ).filter(reached)[1]
     return (
         select(
             *(line[k] for k in keys),
+            marginal.label("unit_price_usd"),
+            # round(numeric, 2) rounds half away from zero: half-up, amounts being >= 0.
             func.round(cast(func.sum(in_tier * b.unit_price_usd), Numeric), 2).label("amount_usd"),
         )
         .join_from(

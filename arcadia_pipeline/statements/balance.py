@@ -23,10 +23,19 @@ from arcadia_pipeline.statements.month import PricedMonth, price_month
 def unbalanced_statements(connection: Connection, month: date) -> Problems:
     """Statements whose total is not base + lines or whose lines do not follow the rule."""
     s, line = monthly_statements.c, monthly_statement_lines.c
-    lines = lines_per_deployment(
-        line.month == month, line.deployment_id, line.qty, line.included_qty,
-        line.unit_price_usd, line.overage_qty, line.amount_usd,
+    written = (
+        select(
+            line.deployment_id, s.plan_code, line.billing_kind, line.qty, line.included_qty,
+            line.overage_qty, line.unit_price_usd, line.amount_usd,
+        )
+        .join_from(
+            monthly_statement_lines, monthly_statements,
+            (s.month == line.month) & (s.deployment_id == line.deployment_id),
+        )
+        .where(line.month == month)
+        .subquery("written")
     )  # fmt: skip
+    lines = lines_per_deployment(written, month)
     amount = func.coalesce(lines.c.amount, 0)
     rows = connection.execute(
         select(

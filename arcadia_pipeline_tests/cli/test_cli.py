@@ -54,6 +54,7 @@ MONTH_SECONDS = 28 * 86400
 # A quote line's keys, in order: those of a statement line.
 STATEMENT_LINE_KEYS = (
     "billing_kind", "qty", "included_qty", "overage_qty", "unit_price_usd", "amount_usd",
+    "tiers",
 )  # fmt: skip
 
 
@@ -286,6 +287,13 @@ def test_quote_prints_the_month_to_date_quote_as_json(demo, deployment_id):
         )
         assert over == max(Decimal(0), qty - included_qty)
         assert Decimal(line["amount_usd"]) == cents(over * price)
+        # The shipped catalog's one open tier per kind: all the overage in it, or no tier.
+        tier = {"from_qty": "0", "up_to_qty": None, "qty": line["overage_qty"],
+                "unit_price_usd": line["unit_price_usd"]}  # fmt: skip
+        assert [{k: v for k, v in t.items() if k != "amount_usd"} for t in line["tiers"]] == (
+            [tier] if over else []
+        )
+        assert sum(Decimal(t["amount_usd"]) for t in line["tiers"]) == over * price
 
     total = base + sum(line["amount_usd"] for line in lines.values())
     assert MONEY.fullmatch(printed["total_usd"])

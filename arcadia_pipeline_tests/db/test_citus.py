@@ -36,7 +36,6 @@ ON_EVERY_NODE = {
     "metering_config",
     "plans",
     "plan_items",
-    "overage_prices",
     "overage_tiers",
     "billing_caps",
     "inventory_snapshots",
@@ -105,8 +104,9 @@ def test_a_terms_change_is_recorded_once_not_once_per_node(engine):
     with engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO metering.overage_prices (billing_kind, unit_price_usd,"
-                " effective_from) VALUES ('droplet_hours', 0.02, '2031-01-01')"
+                "INSERT INTO metering.overage_tiers (plan_code, billing_kind, up_to_qty,"
+                " unit_price_usd, effective_from)"
+                " VALUES ('starter', 'droplet_hours', NULL, 0.02, '2031-01-01')"
             )
         )
         recorded = connection.execute(
@@ -115,7 +115,7 @@ def test_a_terms_change_is_recorded_once_not_once_per_node(engine):
                 " WHERE effective_from = '2031-01-01'"
             )
         ).all()
-    assert recorded == [("overage_prices", date(2031, 1, 1))]
+    assert recorded == [("overage_tiers", date(2031, 1, 1))]
 
 
 @pytest.fixture
@@ -168,12 +168,13 @@ def test_a_terms_change_reaching_a_closed_month_is_refused_naming_the_table(engi
                 " VALUES ('2031-02-01', now(), now())"
             )
         )
-    refused = r"metering\.overage_prices: a row in effect from 2031-02"
+    refused = r"metering\.overage_tiers: a row in effect from 2031-02"
     with pytest.raises(Exception, match=refused), engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO metering.overage_prices (billing_kind, unit_price_usd,"
-                " effective_from) VALUES ('droplet_hours', 0.02, '2031-02-01')"
+                "INSERT INTO metering.overage_tiers (plan_code, billing_kind, up_to_qty,"
+                " unit_price_usd, effective_from)"
+                " VALUES ('starter', 'droplet_hours', NULL, 0.02, '2031-02-01')"
             )
         )
 

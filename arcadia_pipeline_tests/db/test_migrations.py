@@ -19,7 +19,7 @@ from arcadia_pipeline.db.schema import (
     day_fingerprints,
     kind_map,
     metering_config,
-    overage_prices,
+    overage_tiers,
     plan_items,
     plans,
     resource_inventory,
@@ -87,9 +87,12 @@ def test_head_on_an_empty_database_holds_what_the_code_ships(scratch_database):
             for plan, items in PLAN_INCLUDED.items()
             for kind, qty in items.items()
         }
-        assert rows(overage_prices, "billing_kind", "unit_price_usd") == set(
-            OVERAGE_UNIT_PRICE_USD.items()
-        )
+        # Each plan's overage price of a kind: one open tier (no upper bound), a flat price.
+        assert rows(overage_tiers, "plan_code", "billing_kind", "up_to_qty", "unit_price_usd") == {
+            (plan, kind, None, price)
+            for plan in PLAN_BASE_USD
+            for kind, price in OVERAGE_UNIT_PRICE_USD.items()
+        }
 
 
 # ---- 0006: deployments have a history ------------------------------------------------------
@@ -241,6 +244,7 @@ def test_0006_reads_each_old_snapshot_row_as_one_version_covering_its_day(scratc
 # ---- 0010: keys and guards a Citus cluster accepts --------------------------------------------
 
 JAN_5 = date(2025, 1, 5)
+# The terms tables as of 0010 (0012 replaced overage_prices by overage_tiers).
 TERMS_TABLES = ("kind_map", "metering_config", "plans", "plan_items", "overage_prices")
 
 

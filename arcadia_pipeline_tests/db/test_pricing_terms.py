@@ -1,6 +1,7 @@
 """Migration 0012's pricing terms: caps, graduated tiers and minimums as catalog data,
-today's prices carried over as one open tier, bad rows refused by name, guarded like every
-term, and a downgrade that refuses to lose terms of their own."""
+today's prices carried over as one open tier per plan (overage_prices dropped), bad rows
+refused by name, guarded like every term, and a downgrade that gives overage_prices back
+and refuses to lose terms of their own."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ from arcadia_pipeline.db.schema import overage_tiers
 from arcadia_pipeline.db.terms import in_effect
 
 MAY, JUNE = date(2026, 5, 1), date(2026, 6, 1)
+SINCE_ALWAYS = date(1970, 1, 1)
+PLAN_CODES = ("starter", "studio", "agency")
+# The overage prices migration 0001 shipped, in effect since 1970-01 (0007): what 0012 carried
+# over as one open tier per plan before dropping overage_prices.
+SHIPPED_PRICES = {
+    "droplet_hours": Decimal("0.00893"),
+    "spaces_gb_month": Decimal("0.02"),
+    "snapshot_gb_month": Decimal("0.06"),
+    "droplet_backup_gb_month": Decimal("0.05"),
+    "dns_zones": Decimal("0.50"),
+}
 
 
 def rows(engine, query: str, **params) -> list[tuple]:
@@ -30,14 +42,15 @@ def test_todays_prices_are_one_open_tier_per_plan_and_nothing_else_is_shipped(en
         "SELECT plan_code, billing_kind, up_to_qty, unit_price_usd, effective_from"
         " FROM metering.overage_tiers",
     )
-    expected = rows(
-        engine,
-        "SELECT p.plan_code, o.billing_kind, NULL::numeric, o.unit_price_usd, o.effective_from"
-        " FROM metering.overage_prices o CROSS JOIN (SELECT DISTINCT plan_code FROM"
-        " metering.plans) p",
-    )
+    expected = [
+        (plan, kind, None, price, SINCE_ALWAYS)
+        for plan in PLAN_CODES
+        for kind, price in SHIPPED_PRICES.items()
+    ]
     assert sorted(tiers) == sorted(expected)
     assert len(tiers) == 3 * 5  # three plans, five billing kinds
+    # Replaced, not kept alongside: no price in two places.
+    assert rows(engine, "SELECT to_regclass('metering.overage_prices')") == [(None,)]
     assert rows(engine, "SELECT * FROM metering.billing_caps") == []
     assert rows(engine, "SELECT count(*) FROM metering.plans WHERE minimum_usd IS NOT NULL") == [
         (0,)
@@ -147,16 +160,79 @@ def test_a_month_reads_every_tier_of_its_latest_version_and_no_older_one(engine)
     assert tiers(JUNE, "studio") == [(None, Decimal("0.00893"))]
 
 
-def test_downgrade_keeps_no_term_of_its_own_silently(scratch_database):
-    upgrade(scratch_database)
-    downgrade(scratch_database, "0011")  # only what 0012 carried over: it may go
+OVERAGE_PRICES = "SELECT billing_kind, unit_price_usd, effective_from FROM metering.overage_prices"
+TIERS = "SELECT * FROM metering.overage_tiers"
+A_FLAT_PRICE_FROM_JUNE = (  # a price change as a data load makes it: one open tier per plan
+    "INSERT INTO metering.overage_tiers (plan_code, billing_kind, up_to_qty, unit_price_usd,"
+    " effective_from) SELECT DISTINCT plan_code, 'droplet_hours', NULL::numeric, 0.01,"
+    " DATE '2026-06-01' FROM metering.plans"
+)
+
+
+def test_downgrade_gives_overage_prices_back_each_kinds_flat_price(scratch_database):
     upgrade(scratch_database)
     engine = make_engine(scratch_database)
     with engine.begin() as connection:
+        connection.execute(text(A_FLAT_PRICE_FROM_JUNE))
+    tiers = set(rows(engine, TIERS))
+    downgrade(scratch_database, "0011")  # one flat price per kind and month: it may go back
+    assert sorted(rows(engine, OVERAGE_PRICES)) == sorted(
+        [
+            *((kind, price, SINCE_ALWAYS) for kind, price in SHIPPED_PRICES.items()),
+            ("droplet_hours", Decimal("0.01"), JUNE),
+        ]
+    )
+    with engine.begin() as connection:  # guarded again, as 0011 left it
         connection.execute(
-            text("INSERT INTO metering.billing_caps VALUES ('droplet_hours', 672, '2026-06-01')")
+            text(
+                "INSERT INTO metering.statement_months (month, closed_at, repriced_at)"
+                " VALUES ('2026-05-01', now(), now())"
+            )
         )
+    refused = r"metering\.overage_prices: a row in effect from 2026-05 would change"
+    with pytest.raises(IntegrityError, match=refused), engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO metering.overage_prices VALUES ('dns_zones', 0.60, '2026-05-01')")
+        )
+    upgrade(scratch_database)  # and up again: the same tiers
+    assert set(rows(engine, TIERS)) == tiers
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "term",
+    [
+        "INSERT INTO metering.billing_caps VALUES ('droplet_hours', 672, '2026-06-01')",
+        "UPDATE metering.plans SET minimum_usd = 10 WHERE plan_code = 'starter'",
+        # a bounded tier, even priced as the open tier after it, on every plan
+        "INSERT INTO metering.overage_tiers SELECT DISTINCT plan_code, 'droplet_hours', up_to,"
+        " 0.01, DATE '2026-06-01' FROM metering.plans, (VALUES (200), (NULL)) bounds (up_to)",
+        # one flat price per plan, not the same on every plan
+        "INSERT INTO metering.overage_tiers VALUES"
+        " ('starter', 'droplet_hours', NULL, 0.01, '2026-06-01'),"
+        " ('studio', 'droplet_hours', NULL, 0.02, '2026-06-01'),"
+        " ('agency', 'droplet_hours', NULL, 0.01, '2026-06-01')",
+        # a new price for some plans only: as overage_prices it would reprice the others
+        "INSERT INTO metering.overage_tiers VALUES"
+        " ('starter', 'droplet_hours', NULL, 0.01, '2026-06-01')",
+    ],
+    ids=["a cap", "a minimum", "a bounded tier", "prices apart per plan", "some plans only"],
+)
+def test_downgrade_refuses_to_lose_a_term_of_its_own(scratch_database, term):
+    upgrade(scratch_database)
+    engine = make_engine(scratch_database)
+    with engine.begin() as connection:
+        connection.execute(text(term))
+
+    def terms() -> list[set]:
+        return [
+            set(rows(engine, f"SELECT * FROM metering.{table}"))
+            for table in ("billing_caps", "plans", "overage_tiers")
+        ]
+
+    kept = terms()
     with pytest.raises(OperationalError, match="would lose caps, tiers or minimums"):
         downgrade(scratch_database, "0011")
-    assert rows(engine, "SELECT count(*) FROM metering.billing_caps") == [(1,)]
+    assert terms() == kept
+    assert rows(engine, "SELECT to_regclass('metering.overage_prices')") == [(None,)]
     engine.dispose()

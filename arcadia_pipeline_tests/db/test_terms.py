@@ -46,11 +46,6 @@ ROWS = {
         {"included_qty": 500},
         {"plan_code": "starter", "billing_kind": "volume_gb_month", "included_qty": 10},
     ),
-    "overage_prices": (
-        {"billing_kind": "droplet_hours", "unit_price_usd": Decimal("0.00893")},
-        {"unit_price_usd": Decimal("0.01")},
-        {"billing_kind": "volume_gb_month", "unit_price_usd": Decimal("0.10")},
-    ),
     "overage_tiers": (  # the one open tier 0012 carried over from each price
         {
             "plan_code": "starter",

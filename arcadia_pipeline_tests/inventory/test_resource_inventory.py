@@ -217,14 +217,15 @@ def load_balancer_kind(engine):
         "effective_from) VALUES ('lb_hours', 'day', 400, '2025-03-01')",
         "INSERT INTO metering.plan_items SELECT DISTINCT plan_code, 'lb_hours', 100, "
         "DATE '2025-03-01' FROM metering.plans",
-        "INSERT INTO metering.overage_prices VALUES ('lb_hours', 0.015, '2025-03-01')",
+        "INSERT INTO metering.overage_tiers SELECT DISTINCT plan_code, 'lb_hours', "
+        "NULL::numeric, 0.015, DATE '2025-03-01' FROM metering.plans",
     ]
     with engine.begin() as connection:
         for statement in statements:
             connection.execute(text(statement))
     yield "lb_hours"
     with engine.begin() as connection:
-        for table in ("overage_prices", "plan_items", "metering_config"):
+        for table in ("overage_tiers", "plan_items", "metering_config"):
             connection.execute(
                 text(f"DELETE FROM metering.{table} WHERE billing_kind = 'lb_hours'")
             )

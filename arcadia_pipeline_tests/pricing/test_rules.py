@@ -1,6 +1,7 @@
 """The quote rule (docs/domain.md "Plan catalog"): base + per kind
-round_half_up(max(0, usage - included) x unit_price, 0.01), the pure reference and its SQL
-twin `overage_usd_sql` evaluated on a real PostgreSQL.
+round_half_up(max(0, usage - included) x unit_price, 0.01) for a kind on one open tier (the
+shipped catalog), the pure reference and its SQL twin `graduated_usd_sql` evaluated on a
+real PostgreSQL. Several tiers: test_tiers.py.
 """
 
 from __future__ import annotations
@@ -12,17 +13,13 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Numeric, literal, select, text
+from sqlalchemy import text
 
 from arcadia_pipeline.catalog.plans import Plan
 from arcadia_pipeline.pricing.reference import UnpricedKind, price_quote
-from arcadia_pipeline.pricing.rules import (
-    decimal_text,
-    money_text,
-    overage_qty,
-    overage_usd,
-    overage_usd_sql,
-)
+from arcadia_pipeline.pricing.rules import decimal_text, money_text, overage_qty
+from arcadia_pipeline.pricing.tiers import Tier, graduated_usd
+from arcadia_pipeline_tests.pricing.graduated_sql import sql_graduated
 from arcadia_pipeline_tests.shipped_catalog import (
     OVERAGE_UNIT_PRICE_USD,
     PLAN_BASE_USD,
@@ -52,16 +49,15 @@ STARTER = Plan(
 )
 
 
+def overage_usd(usage: Decimal, included: Decimal, unit_price: Decimal) -> Decimal:
+    """The line amount of a kind on one open tier at unit_price."""
+    return graduated_usd(overage_qty(usage, included), [Tier(None, unit_price)])
+
+
 def sql_overages(engine, cases) -> list[Decimal]:
-    """overage_usd_sql of every (usage, included, unit_price), all in one SELECT."""
-    columns = [
-        overage_usd_sql(literal(u, Numeric), literal(i, Numeric), literal(p, Numeric)).label(
-            f"o{n}"
-        )
-        for n, (u, i, p) in enumerate(cases)
-    ]
-    with engine.connect() as connection:
-        return list(connection.execute(select(*columns)).one())
+    """The SQL twin's amount of every (usage, included, unit_price), all in one SELECT."""
+    lines = [(overage_qty(u, i), [Tier(None, p)]) for u, i, p in cases]
+    return [amount for _, amount in sql_graduated(engine, lines)]
 
 
 # ---- cent rounding -----------------------------------------------------------------------
@@ -126,18 +122,22 @@ def test_shipped_catalog_is_the_design_catalog(engine):
         assert PLAN_INCLUDED[plan] == dict(zip(KINDS, map(D, included), strict=True))
     # ... and it is what the migration loaded into the database the SQL quotes read.
     with engine.connect() as connection:
-        prices = dict(
-            connection.execute(
-                text("SELECT billing_kind, unit_price_usd FROM metering.overage_prices")
-            ).all()
-        )
+        tiers = connection.execute(
+            text("SELECT plan_code, billing_kind, up_to_qty, unit_price_usd"
+                 " FROM metering.overage_tiers")
+        ).all()  # fmt: skip
         bases = dict(
             connection.execute(text("SELECT plan_code, base_usd FROM metering.plans")).all()
         )
         items = connection.execute(
             text("SELECT plan_code, billing_kind, included_qty FROM metering.plan_items")
         ).all()
-    assert prices == CONTRACT_PRICES
+    # One open tier per plan and kind, at the kind's one price.
+    assert sorted(tiers) == sorted(
+        (plan, kind, None, price)
+        for plan in CONTRACT_PLANS
+        for kind, price in CONTRACT_PRICES.items()
+    )
     assert bases == {plan: base for plan, (base, *_) in CONTRACT_PLANS.items()}
     assert {(p, k): q for p, k, q in items} == {
         (plan, kind): D(n)
@@ -191,7 +191,8 @@ def round_half_up_cents(amount: Fraction) -> Decimal:
 
 
 def quote(usage, plan=STARTER, prices=CONTRACT_PRICES):
-    return price_quote("dep-1", plan, prices, usage, date(2025, 3, 1), date(2025, 3, 17))
+    tiers = {kind: [Tier(None, price)] for kind, price in prices.items()}
+    return price_quote("dep-1", plan, tiers, usage, date(2025, 3, 1), date(2025, 3, 17))
 
 
 def test_quote_total_is_base_plus_lines():

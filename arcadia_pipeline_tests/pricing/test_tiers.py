@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Numeric, Text, cast, column, literal, select, values
+from sqlalchemy import Numeric, literal, select
 
 from arcadia_pipeline.pricing.rules import overage_qty
 from arcadia_pipeline.pricing.tiers import (
@@ -18,11 +18,12 @@ from arcadia_pipeline.pricing.tiers import (
     billable_qty_sql,
     check_tiers,
     graduated_usd,
-    graduated_usd_sql,
+    marginal_price,
     minimum_true_up,
     minimum_true_up_sql,
     tier_charges,
 )
+from arcadia_pipeline_tests.pricing.graduated_sql import sql_graduated
 
 D = Decimal
 STARTER_BASE = D("20.00")
@@ -105,49 +106,24 @@ def tier_lists(draw):
     return [Tier(b, draw(prices)) for b in bounds] + [Tier(None, draw(prices))]
 
 
-def sql_graduated(engine, cases) -> list[Decimal]:
-    """graduated_usd_sql of every (overage, tiers), each its own plan, in one SELECT."""
-    lines = values(
-        column("n", Text), column("plan_code", Text), column("billing_kind", Text),
-        column("overage_qty", Numeric), name="lines",
-    ).data([(str(n), f"p{n}", "droplet_hours", o) for n, (o, _) in enumerate(cases)])  # fmt: skip
-    rows = values(
-        column("plan_code", Text), column("billing_kind", Text), column("up_to_qty", Numeric),
-        column("unit_price_usd", Numeric), name="rows",
-    ).data([
-        (f"p{n}", "droplet_hours", t.up_to_qty, t.unit_price_usd)
-        for n, (_, tier_list) in enumerate(cases) for t in tier_list
-    ])  # fmt: skip
-    # Typed as metering.overage_tiers' columns are (a VALUES column of NULLs reads as text).
-    r = rows.c
-    tiers = select(
-        r.plan_code, r.billing_kind, cast(r.up_to_qty, Numeric).label("up_to_qty"),
-        cast(r.unit_price_usd, Numeric).label("unit_price_usd"),
-    ).subquery("tiers")  # fmt: skip
-    query = graduated_usd_sql(lines, tiers, "n")
-    with engine.connect() as connection:
-        amounts = dict(connection.execute(query).all())
-    return [amounts[str(n)] for n in range(len(cases))]
-
-
-SQL_EXAMPLES = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-
-
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(cases=st.lists(st.tuples(quantities, tier_lists()), min_size=1, max_size=8))
 def test_graduated_usd_sql_agrees_to_the_cent(engine, cases):
-    assert sql_graduated(engine, cases) == [graduated_usd(o, t) for o, t in cases]
+    assert sql_graduated(engine, cases) == [
+        (marginal_price(o, t), graduated_usd(o, t)) for o, t in cases
+    ]
 
 
 def test_the_issues_tiers_in_sql(engine):
-    assert sql_graduated(engine, [(D(600), STARTER_TIERS), (D(744), FLAT), (D(0), FLAT)]) == [
-        D("5.20"),
-        D("6.64"),
-        D("0.00"),
+    assert sql_graduated(
+        engine, [(D(600), STARTER_TIERS), (D(744), FLAT), (D(0), FLAT), (D(0), STARTER_TIERS)]
+    ) == [
+        (D("0.008"), D("5.20")),
+        (DROPLET_PRICE, D("6.64")),
+        (DROPLET_PRICE, D("0.00")),
+        (D("0.01"), D("0.00")),  # no overage: the first tier's price
     ]
 
 

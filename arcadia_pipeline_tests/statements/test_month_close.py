@@ -21,7 +21,7 @@ from sqlalchemy import text
 from arcadia_pipeline import cli
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.pricing.reference import price_quote
-from arcadia_pipeline.pricing.terms import load_plan, load_prices
+from arcadia_pipeline.pricing.terms import load_plan, load_tiers
 from arcadia_pipeline.pricing.usage import usage_for_period
 from arcadia_pipeline.retention.expiry import apply_retention, remove_inventory_before
 from arcadia_pipeline.statements.export import (
@@ -96,7 +96,7 @@ def reference_total(connection, deployment_id: str, plan_code: str) -> Decimal:
     quote = price_quote(
         deployment_id,
         load_plan(connection, plan_code, FEBRUARY),
-        load_prices(connection, FEBRUARY),
+        load_tiers(connection, plan_code, FEBRUARY),
         usage,
         FEBRUARY,
         month_end(FEBRUARY),

@@ -192,8 +192,9 @@ def try_to_change_may(engine, story: Story) -> None:
             "VALUES ('starter', 25, DATE '2026-05-01')",
         ),
         "move the 1970 price to June": (
-            "UPDATE metering.overage_prices SET unit_price_usd = 0.01, "
-            "effective_from = DATE '2026-06-01' WHERE billing_kind = 'droplet_hours'",
+            "UPDATE metering.overage_tiers SET unit_price_usd = 0.01, "
+            "effective_from = DATE '2026-06-01' "
+            "WHERE billing_kind = 'droplet_hours' AND up_to_qty IS NULL",
         ),
         "delete the 1970 inclusion": (
             "DELETE FROM metering.plan_items "
@@ -215,8 +216,9 @@ def change_the_kind_map_from_june(engine) -> None:
         "('spaces_bucket', NULL, NULL, DATE '2026-06-01')",
         "INSERT INTO metering.metering_config (billing_kind, granularity, retention_days, "
         "effective_from) VALUES ('volume_gb_month', 'day', 400, DATE '2026-06-01')",
-        "INSERT INTO metering.overage_prices (billing_kind, unit_price_usd, effective_from) "
-        "VALUES ('volume_gb_month', 0.10, DATE '2026-06-01')",
+        "INSERT INTO metering.overage_tiers (plan_code, billing_kind, up_to_qty, "
+        "unit_price_usd, effective_from) SELECT DISTINCT plan_code, 'volume_gb_month', "
+        "NULL::numeric, 0.10, DATE '2026-06-01' FROM metering.plans",
     ):
         execute(engine, sql)
 
@@ -227,8 +229,9 @@ def change_the_catalog_from_june(engine) -> None:
         "VALUES ('starter', 25.00, DATE '2026-06-01')",
         "INSERT INTO metering.plan_items (plan_code, billing_kind, included_qty, effective_from) "
         "VALUES ('starter', 'droplet_hours', 500, DATE '2026-06-01')",
-        "INSERT INTO metering.overage_prices (billing_kind, unit_price_usd, effective_from) "
-        "VALUES ('droplet_hours', 0.01, DATE '2026-06-01')",
+        "INSERT INTO metering.overage_tiers (plan_code, billing_kind, up_to_qty, "
+        "unit_price_usd, effective_from) SELECT DISTINCT plan_code, 'droplet_hours', "
+        "NULL::numeric, 0.01, DATE '2026-06-01' FROM metering.plans",
     ):
         execute(engine, sql)
 
@@ -238,10 +241,10 @@ def change_june_again(engine) -> None:
     for sql in (
         "UPDATE metering.plans SET base_usd = 30.00 "
         "WHERE plan_code = 'starter' AND effective_from = DATE '2026-06-01'",
-        "UPDATE metering.overage_prices SET unit_price_usd = 0.02 "
-        "WHERE billing_kind = 'droplet_hours' AND effective_from = DATE '2026-06-01'",
-        "UPDATE metering.overage_prices SET unit_price_usd = 0.20 "
-        "WHERE billing_kind = 'volume_gb_month' AND effective_from = DATE '2026-06-01'",
+        "UPDATE metering.overage_tiers SET unit_price_usd = 0.02 WHERE billing_kind = "
+        "'droplet_hours' AND up_to_qty IS NULL AND effective_from = DATE '2026-06-01'",
+        "UPDATE metering.overage_tiers SET unit_price_usd = 0.20 WHERE billing_kind = "
+        "'volume_gb_month' AND up_to_qty IS NULL AND effective_from = DATE '2026-06-01'",
     ):
         execute(engine, sql)
 
@@ -289,8 +292,8 @@ def refresh_june(engine, database_url, instance, monkeypatch, story: Story) -> N
         engine,
         database_url,
         instance,
-        "UPDATE metering.overage_prices SET unit_price_usd = 0.30 "
-        "WHERE billing_kind = 'volume_gb_month' AND effective_from = DATE '2026-06-01'",
+        "UPDATE metering.overage_tiers SET unit_price_usd = 0.30 WHERE billing_kind = "
+        "'volume_gb_month' AND up_to_qty IS NULL AND effective_from = DATE '2026-06-01'",
     )
     story.volume_quotes["refreshed"] = quote_line(engine, "dep-may", JUNE_10, "volume_gb_month")
 
@@ -384,7 +387,7 @@ def test_the_refusals_name_the_table_and_the_month_the_row_is_in_effect_from(sto
     )
     # Moving a row to June still changes what May reads: its old month is the one named.
     assert str(story.refusals["move the 1970 price to June"].orig).startswith(
-        "metering.overage_prices: a row in effect from 1970-01 would change"
+        "metering.overage_tiers: a row in effect from 1970-01 would change"
     )
 
 

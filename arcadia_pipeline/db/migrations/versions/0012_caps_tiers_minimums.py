@@ -10,8 +10,10 @@ Revises: 0011
 - `overage_tiers (plan_code, billing_kind, up_to_qty, unit_price_usd, effective_from)`: the
   tiers of a (plan, kind) in effect for a month are all its rows with the latest
   `effective_from` on or before it; `up_to_qty` is the tier's upper bound in overage
-  quantity, NULL for the last, open tier (one per plan, kind and month). Filled with one open
-  tier per plan and overage price, each from that price's month: today's prices stand.
+  quantity, NULL for the last, open tier (one per plan, kind and month). It replaces
+  `overage_prices`: filled with one open tier per plan and overage price, each from that
+  price's month (today's prices stand), then `overage_prices` is dropped, so no price is
+  kept in two places.
 - `plans.minimum_usd`: the minimum commitment, prorated by existence like the base fee; NULL
   for none (every shipped plan).
 
@@ -66,7 +68,17 @@ INSERT INTO metering.overage_tiers (plan_code, billing_kind, up_to_qty, unit_pri
                                     effective_from)
 SELECT DISTINCT p.plan_code, o.billing_kind, NULL::numeric, o.unit_price_usd, o.effective_from
   FROM metering.overage_prices o CROSS JOIN metering.plans p""",
+    "DROP TABLE metering.overage_prices",
 )
+
+# overage_prices as 0011 left it, for the downgrade.
+OVERAGE_PRICES = """
+CREATE TABLE metering.overage_prices (
+  billing_kind   text    NOT NULL,
+  unit_price_usd numeric NOT NULL CHECK (unit_price_usd >= 0),
+  effective_from date    NOT NULL,
+  PRIMARY KEY (billing_kind, effective_from)
+)"""
 
 
 def on_citus() -> bool:
@@ -102,20 +114,21 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Only what 0012 carried over may go: a cap, a bounded tier, a tier priced otherwise than
-    # the overage price of its month, or a minimum would be terms lost without a trace.
+    # Only what 0012 carried over may go back: a cap, a bounded tier, a kind priced apart (or
+    # for only some plans) in a month, or a minimum would be terms lost without a trace.
     op.execute(
         """
         DO $$
         BEGIN
           IF EXISTS (SELECT FROM metering.billing_caps)
              OR EXISTS (SELECT FROM metering.plans WHERE minimum_usd IS NOT NULL)
+             OR EXISTS (SELECT FROM metering.overage_tiers WHERE up_to_qty IS NOT NULL)
              OR EXISTS (
-               SELECT FROM metering.overage_tiers t
-                WHERE t.up_to_qty IS NOT NULL OR NOT EXISTS (
-                  SELECT FROM metering.overage_prices o
-                   WHERE (o.billing_kind, o.effective_from, o.unit_price_usd)
-                         = (t.billing_kind, t.effective_from, t.unit_price_usd)))
+               SELECT FROM metering.overage_tiers
+                GROUP BY billing_kind, effective_from
+               HAVING count(DISTINCT unit_price_usd) > 1
+                   OR count(DISTINCT plan_code)
+                      < (SELECT count(DISTINCT plan_code) FROM metering.plans))
           THEN
             RAISE EXCEPTION 'downgrade below 0012 would lose caps, tiers or minimums: '
               'metering.billing_caps, overage_tiers or plans.minimum_usd hold terms of their own'
@@ -123,6 +136,20 @@ def downgrade() -> None:
           END IF;
         END $$
         """
+    )
+    op.execute(OVERAGE_PRICES)
+    op.execute(
+        "INSERT INTO metering.overage_prices (billing_kind, unit_price_usd, effective_from)"
+        " SELECT DISTINCT billing_kind, unit_price_usd, effective_from FROM metering.overage_tiers"
+    )
+    if on_citus():
+        op.execute("SET LOCAL citus.enable_unsafe_triggers = on")
+        op.execute("SELECT create_reference_table('metering.overage_prices')")
+        op.execute("SELECT truncate_local_data_after_distributing_table('metering.overage_prices')")
+    op.execute(
+        "CREATE TRIGGER overage_prices_closed_months_never_change"
+        " BEFORE INSERT OR UPDATE OR DELETE ON metering.overage_prices"
+        " FOR EACH ROW EXECUTE FUNCTION metering.guard_terms('overage_prices')"
     )
     op.execute("DROP TABLE metering.overage_tiers, metering.billing_caps")
     op.execute("ALTER TABLE metering.plans DROP COLUMN minimum_usd")
