@@ -12,7 +12,11 @@ from arcadia_pipeline.db.schema import (
     usage_period_aggregates,
 )
 from arcadia_pipeline.errors import MAX_LISTED
-from arcadia_pipeline.pricing.balance import lines_per_deployment, unbalanced_text
+from arcadia_pipeline.pricing.balance import (
+    lines_per_deployment,
+    unbalanced_sql,
+    unbalanced_text,
+)
 from arcadia_pipeline.pricing.lines import same_line
 from arcadia_pipeline.pricing.usage import usage_of
 from arcadia_pipeline.utc import month_start
@@ -48,7 +52,8 @@ def aggregate_mismatches(connection: Connection, day: date) -> Problems:
 
 
 def quote_mismatches(connection: Connection, day: date) -> Problems:
-    """Quotes whose total is not base + lines, or whose lines do not follow the rule."""
+    """Quotes whose total is not base + lines + the minimum true-up, whose true-up or lines
+    do not follow the rule."""
     q, ql = deployment_quotes.c, deployment_quote_lines.c
     written = (
         select(
@@ -67,21 +72,25 @@ def quote_mismatches(connection: Connection, day: date) -> Problems:
     overage = func.coalesce(lines.c.amount, 0)
     rows = connection.execute(
         select(
-            q.deployment_id, q.base_usd, q.overage_usd, q.total_usd,
+            q.deployment_id, q.base_usd, q.overage_usd, q.minimum_true_up_usd, q.total_usd,
             overage.label("lines"), lines.c.mispriced, func.count().over().label("total"),
         )
         .outerjoin(lines, lines.c.deployment_id == q.deployment_id)
         .where(
             q.as_of_date == day,
             or_(
-                q.total_usd != q.base_usd + overage,
                 q.overage_usd != overage,
                 lines.c.mispriced > 0,
+                unbalanced_sql(
+                    q.total_usd, q.base_usd, overage, q.minimum_usd, q.minimum_true_up_usd
+                ),
             ),
         )
         .limit(MAX_LISTED)
     ).all()  # fmt: skip
     return Problems.of_rows(
         rows,
-        lambda r: unbalanced_text(r.deployment_id, r.total_usd, r.base_usd, r.lines, r.mispriced),
+        lambda r: unbalanced_text(
+            r.deployment_id, r.total_usd, r.base_usd, r.lines, r.minimum_true_up_usd, r.mispriced
+        ),
     )

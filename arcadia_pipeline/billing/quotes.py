@@ -30,6 +30,7 @@ from arcadia_pipeline.db.schema import (
 )
 from arcadia_pipeline.pricing.lines import LINE_COLUMNS, priced_lines, raise_if_unpriceable
 from arcadia_pipeline.pricing.proration import StagedTerms, stage_terms
+from arcadia_pipeline.pricing.tiers import minimum_true_up_sql
 from arcadia_pipeline.utc import month_start
 
 # The quote lines' columns, in LINE_COLUMNS' order (their names predate the statements').
@@ -45,6 +46,7 @@ class QuotedDay:
     quotes: int
     base_usd: Decimal
     overage_usd: Decimal
+    minimum_true_up_usd: Decimal
     total_usd: Decimal
     top: list[dict]  # the largest quotes, for a table in the UI
 
@@ -55,7 +57,13 @@ def quoted_heads(terms: StagedTerms, day: date):
     no plan (pricing refuses it, naming it): the heads of pricing/lines.py."""
     a, h = usage_period_aggregates.c, terms.heads.c
     unknown = (
-        select(a.deployment_id, cast(null(), Text), cast(null(), Numeric), false())
+        select(
+            a.deployment_id,
+            cast(null(), Text),
+            cast(null(), Numeric),
+            false(),
+            cast(null(), Numeric),
+        )  # fmt: skip
         .distinct()
         .where(a.as_of_date == day, a.deployment_id.not_in(select(h.deployment_id)))
     )
@@ -68,7 +76,8 @@ def _usage(day: date):
 
 
 def replace_quotes_day(connection: Connection, day: date, run_id: str) -> QuotedDay:
-    """Month-to-date quote per deployment as of day, from that day's aggregates.
+    """Month-to-date quote per deployment as of day, from that day's aggregates: total =
+    base + lines + the minimum true-up (pricing/tiers.py).
 
     One statement writes the quotes and their lines: the lines are priced once (a CTE), the
     quotes take their totals from them, the lines are inserted from the same rows."""
@@ -88,13 +97,16 @@ def replace_quotes_day(connection: Connection, day: date, run_id: str) -> Quoted
         .subquery("overage")
     )
     overage_usd = func.coalesce(overage.c.overage_usd, 0)
+    h = heads.c
+    true_up = minimum_true_up_sql(h.base_usd + overage_usd, h.minimum_usd)
     quotes = insert(deployment_quotes).from_select(
         ["as_of_date", "deployment_id", "plan_code", "period_start", "base_usd", "overage_usd",
-         "total_usd", "run_id"],
+         "minimum_usd", "minimum_true_up_usd", "total_usd", "run_id"],
         select(
-            literal(day), heads.c.deployment_id, heads.c.plan_code, literal(month_start(day)),
-            heads.c.base_usd, overage_usd, heads.c.base_usd + overage_usd, literal(run_id),
-        ).outerjoin_from(heads, overage, overage.c.deployment_id == heads.c.deployment_id),
+            literal(day), h.deployment_id, h.plan_code, literal(month_start(day)), h.base_usd,
+            overage_usd, h.minimum_usd, true_up, h.base_usd + overage_usd + true_up,
+            literal(run_id),
+        ).outerjoin_from(heads, overage, overage.c.deployment_id == h.deployment_id),
     ).cte("quotes")  # fmt: skip
     # The quotes' statement runs before the lines' foreign key is checked (at its end).
     connection.execute(
@@ -110,14 +122,22 @@ def replace_quotes_day(connection: Connection, day: date, run_id: str) -> Quoted
 
 def summarise_quotes(connection: Connection, day: date) -> QuotedDay:
     q = deployment_quotes.c
-    count, base, over, total = connection.execute(
+    count, *sums = connection.execute(
         select(
-            func.count(), func.sum(q.base_usd), func.sum(q.overage_usd), func.sum(q.total_usd)
+            func.count(), func.sum(q.base_usd), func.sum(q.overage_usd),
+            func.sum(q.minimum_true_up_usd), func.sum(q.total_usd),
         ).where(q.as_of_date == day)
-    ).one()
+    ).one()  # fmt: skip
     top = (
         connection.execute(
-            select(q.deployment_id, q.plan_code, q.base_usd, q.overage_usd, q.total_usd)
+            select(
+                q.deployment_id,
+                q.plan_code,
+                q.base_usd,
+                q.overage_usd,
+                q.minimum_true_up_usd,
+                q.total_usd,
+            )  # fmt: skip
             .where(q.as_of_date == day)
             .order_by(q.total_usd.desc(), q.deployment_id)
             .limit(10)
@@ -126,4 +146,4 @@ def summarise_quotes(connection: Connection, day: date) -> QuotedDay:
         .all()
     )
     zero = Decimal("0.00")
-    return QuotedDay(day, count, base or zero, over or zero, total or zero, [dict(r) for r in top])
+    return QuotedDay(day, count, *(amount or zero for amount in sums), [dict(r) for r in top])

@@ -26,7 +26,7 @@ from arcadia_pipeline.cli.output import (
     check_month,
 )
 from arcadia_pipeline.cli.stale import warn_if_stale
-from arcadia_pipeline.cli.usage import tiers_json
+from arcadia_pipeline.cli.usage import minimum_json, tiers_json
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.schema import (
     monthly_statement_lines,
@@ -122,6 +122,10 @@ def statement_json(connection: Connection, deployment_id: str, month: date) -> d
             }
             for r in lines
         ],
+        **minimum_json(
+            statement.minimum_usd if statement else None,
+            statement.minimum_true_up_usd if statement else Decimal("0.00"),
+        ),
         "total_usd": money_text(total),
         "adjustments": [
             {

@@ -63,11 +63,20 @@ def tiers_json(charges: Iterable[TierCharge]) -> list[dict]:
     ]
 
 
+def minimum_json(minimum_usd: Decimal | None, true_up_usd: Decimal) -> dict:
+    """The minimum commitment (prorated; None: none) and its true-up, as money strings."""
+    return {
+        "minimum_usd": None if minimum_usd is None else money_text(minimum_usd),
+        "minimum_true_up_usd": money_text(true_up_usd),
+    }
+
+
 def quote_json(quote: Quote) -> dict:
     """The quote as `quote` prints it, a statement line's keys for its lines: base_usd,
     amount_usd and total_usd as two-decimal strings, quantities and unit_price_usd as exact
     decimal strings; per line amount_usd = round_half_up(Σ tiers' amount_usd, 0.01), its
-    unit_price_usd the price of the tier its last unit falls in (tiers_json)."""
+    unit_price_usd the price of the tier its last unit falls in (tiers_json); total_usd =
+    base_usd + the lines + minimum_true_up_usd."""
     return {
         "deployment_id": quote.deployment_id,
         "plan_code": quote.plan_code,
@@ -86,6 +95,7 @@ def quote_json(quote: Quote) -> dict:
             }
             for line in quote.lines
         ],
+        **minimum_json(quote.minimum_usd, quote.minimum_true_up_usd),
         "total_usd": money_text(quote.total_usd),
     }
 

@@ -250,6 +250,9 @@ deployment_quotes = Table(
     Column("total_usd", MONEY, nullable=False),
     Column("run_id", Text),
     Column("computed_at", TSTZ, nullable=False, server_default=text("now()")),
+    # The prorated minimum commitment (NULL: none) and what lifts the total to it (0013).
+    Column("minimum_usd", MONEY),
+    Column("minimum_true_up_usd", MONEY, nullable=False, server_default=text("0")),
 )
 
 deployment_quote_lines = Table(
@@ -335,6 +338,8 @@ monthly_statements = Table(
     Column("total_usd", MONEY, nullable=False),
     Column("run_id", Text),
     Column("computed_at", TSTZ, nullable=False, server_default=text("now()")),
+    Column("minimum_usd", MONEY),  # as on deployment_quotes (0013)
+    Column("minimum_true_up_usd", MONEY, nullable=False, server_default=text("0")),
 )
 
 monthly_statement_lines = Table(

@@ -1,17 +1,18 @@
 """Whether written totals balance: a quote's or a statement's total is its base plus its
-lines, each line priced by the quote rule on its plan's tiers (both balance checks are built
-on this)."""
+lines plus its minimum true-up, each line priced by the quote rule on its plan's tiers and
+the true-up by the minimum commitment (both balance checks are built on this)."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from arcadia_pipeline.db.schema import overage_tiers
 from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.pricing.rules import overage_qty_sql
-from arcadia_pipeline.pricing.tiers import graduated_usd_sql
+from arcadia_pipeline.pricing.tiers import graduated_usd_sql, minimum_true_up_sql
 
 
 def lines_per_deployment(written, month: date):
@@ -45,7 +46,18 @@ def lines_per_deployment(written, month: date):
     )
 
 
-def unbalanced_text(deployment_id, total, base, lines, mispriced) -> str:
-    """How a total that is not base + lines (or has mispriced lines) is reported."""
+def unbalanced_sql(total, base, lines, minimum, true_up) -> ColumnElement[bool]:
+    """A written total that is not base + lines + true-up, or a true-up that is not what the
+    minimum commitment gives (pricing/tiers.minimum_true_up)."""
+    return or_(
+        total != base + lines + true_up,
+        true_up != minimum_true_up_sql(base + lines, minimum),
+    )
+
+
+def unbalanced_text(deployment_id, total, base, lines, true_up, mispriced) -> str:
+    """How a total that is not base + lines + true-up (or has mispriced lines or a wrong
+    true-up) is reported."""
     text = f"{deployment_id}: total {total} != base {base} + lines {lines}"
+    text += f" + true-up {true_up}" if true_up else ""
     return text + (f" ({mispriced} mispriced line(s))" if mispriced else "")

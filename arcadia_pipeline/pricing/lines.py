@@ -3,9 +3,9 @@ their terms. Quotes, statement drafts and adjustments are all written from `pric
 `raise_if_unpriceable` refuses, naming them, the deployments and kinds it cannot price.
 
 A scope's *heads* are its deployments, one row each: (deployment_id, plan_code, base_usd,
-frozen), base_usd the prorated base fee (NULL when a plan is not in the month's catalog),
-frozen true for a deployment of a closed month (priced on the terms it closed with:
-pricing/terms.py).
+frozen, minimum_usd), base_usd the prorated base fee (NULL when a plan is not in the month's
+catalog), frozen true for a deployment of a closed month (priced on the terms it closed with:
+pricing/terms.py), minimum_usd the prorated minimum commitment (NULL: none).
 Its *inclusions* are (deployment_id, billing_kind, included_qty), the prorated included
 quantities of its deployments' plans (pricing/proration.py).
 """
@@ -47,6 +47,7 @@ def head_columns() -> list[Column]:
         Column("plan_code", Text),
         Column("base_usd", Numeric),  # NULL: a plan not in the catalog
         Column("frozen", Boolean),  # priced on the terms its closed month kept
+        Column("minimum_usd", Numeric),  # prorated; NULL: no minimum commitment
     ]
 
 

@@ -4,6 +4,7 @@ the version covers, to the microsecond.
 
     share(version)   = seconds the version covers in the month / seconds in the month
     base_usd         = round_half_up(Σ base(plan) × share, 0.01)
+    minimum_usd      = round_half_up(Σ minimum(plan) × share, 0.01)  (none: 0; all none: NULL)
     included_qty(k)  = R(Σ included(plan, k) × share),  R = round half-up to 1e-18 (exact
                        to the quantities' scale, like accrual: no other rounding)
 
@@ -94,14 +95,20 @@ def _rounded(exact: Fraction, places: int) -> Decimal:
 
 def prorated_plan(periods: list[PlanPeriod], seconds_in_month: int) -> Plan:
     """The terms of a deployment's month: a Plan named for its last period's plan, with the
-    prorated base fee (USD, to the cent) and included quantities (the kinds' units, to
-    1e-18). Raises ValueError for no periods or more seconds than the month has."""
+    prorated base fee (USD, to the cent), included quantities (the kinds' units, to 1e-18)
+    and minimum commitment (USD, to the cent; a plan without one counts 0 for its time, and
+    None when none of them has one). Raises ValueError for no periods or more seconds than
+    the month has."""
     if not periods:
         raise ValueError("a deployment with no version in the month has no terms for it")
     total = sum((Fraction(p.seconds) for p in periods), Fraction(0))
     if total > seconds_in_month or any(p.seconds < 0 for p in periods):
         raise ValueError(f"periods cover {total} s, outside 0..{seconds_in_month} s")
     base = sum((Fraction(p.plan.base_usd) * Fraction(p.seconds) for p in periods), Fraction(0))
+    minimum = sum(
+        (Fraction(p.plan.minimum_usd or 0) * Fraction(p.seconds) for p in periods), Fraction(0)
+    )
+    committed = any(p.plan.minimum_usd is not None for p in periods)
     included: dict[str, Fraction] = {}
     for period in periods:
         for kind, qty in period.plan.included.items():
@@ -111,6 +118,7 @@ def prorated_plan(periods: list[PlanPeriod], seconds_in_month: int) -> Plan:
         periods[-1].plan.plan_code,
         _rounded(base / seconds_in_month, CENT_PLACES),
         {kind: _rounded(q / seconds_in_month, QTY_SCALE) for kind, q in included.items()},
+        _rounded(minimum / seconds_in_month, CENT_PLACES) if committed else None,
     )
 
 
@@ -217,16 +225,23 @@ def plan_shares(as_of: date):
 
 
 def prorated_heads(as_of: date):
-    """(deployment_id, plan_code, base_usd, frozen): the heads of pricing/lines.py for every
-    deployment that existed in as_of's month through as_of, plan_code its last plan and
-    base_usd its prorated base fee (NULL when one of its plans is not in the month's
-    metering.plans)."""
+    """(deployment_id, plan_code, base_usd, frozen, minimum_usd): the heads of
+    pricing/lines.py for every deployment that existed in as_of's month through as_of,
+    plan_code its last plan, base_usd its prorated base fee (NULL when one of its plans is
+    not in the month's metering.plans) and minimum_usd its prorated minimum commitment
+    (prorated_plan's rule; NULL when none of its plans has one)."""
     shares = plan_shares(as_of)
     s = shares.c
     month_plans = in_effect(plans, as_of)
     seconds_in_month = literal(month_seconds(as_of), Numeric)
     all_known = func.count(month_plans.c.plan_code) == func.count()
     base = prorated_sql(func.sum(month_plans.c.base_usd * s.seconds), seconds_in_month, CENT_PLACES)
+    minimum = prorated_sql(
+        func.sum(func.coalesce(month_plans.c.minimum_usd, 0) * s.seconds),
+        seconds_in_month,
+        CENT_PLACES,
+    )
+    committed = func.count(month_plans.c.minimum_usd) > 0
     last_plan = func.array_agg(aggregate_order_by(s.plan_code, s.last_end.desc()))[1]
     return (
         select(
@@ -234,6 +249,7 @@ def prorated_heads(as_of: date):
             last_plan.label("plan_code"),
             case((all_known, base)).label("base_usd"),
             false().label("frozen"),
+            case((committed, minimum)).label("minimum_usd"),
         )
         .outerjoin_from(shares, month_plans, month_plans.c.plan_code == s.plan_code)
         .group_by(s.deployment_id)

@@ -27,6 +27,7 @@ from arcadia_pipeline.pricing.tiers import (
     TierCharge,
     graduated_usd,
     marginal_price,
+    minimum_true_up,
     tier_charges,
 )
 from arcadia_pipeline.pricing.usage import usage_for_period
@@ -52,10 +53,18 @@ class Quote:
     as_of: date
     base_usd: Decimal
     lines: list[QuoteLine] = field(default_factory=list)
+    minimum_usd: Decimal | None = None  # the prorated minimum commitment; None: none
+
+    @property
+    def minimum_true_up_usd(self) -> Decimal:
+        """What lifts base + lines to the minimum (pricing/tiers.minimum_true_up)."""
+        lines = sum((line.overage_usd for line in self.lines), Decimal(0))
+        return minimum_true_up(self.base_usd + lines, self.minimum_usd)
 
     @property
     def total_usd(self) -> Decimal:
-        return self.base_usd + sum((line.overage_usd for line in self.lines), Decimal(0))
+        lines = sum((line.overage_usd for line in self.lines), Decimal(0))
+        return self.base_usd + lines + self.minimum_true_up_usd
 
 
 class UnpricedKind(PricingError):
@@ -95,7 +104,9 @@ def price_quote(
                 tiers=tuple(tier_charges(over, tiers[kind])),
             )
         )
-    return Quote(deployment_id, plan.plan_code, period_start, as_of, plan.base_usd, lines)
+    return Quote(
+        deployment_id, plan.plan_code, period_start, as_of, plan.base_usd, lines, plan.minimum_usd
+    )
 
 
 def month_to_date_quote(connection: Connection, deployment_id: str, as_of: date) -> Quote | None:

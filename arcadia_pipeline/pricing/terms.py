@@ -26,15 +26,15 @@ def load_plan(connection: Connection, plan_code: str, month: date) -> Plan:
     """The plan as the catalog has it for the billing month of `month`; BadSourceData when
     it is not in that month's `metering.plans`."""
     p, i = in_effect(plans, month).c, in_effect(plan_items, month).c
-    base = connection.execute(
-        select(p.base_usd).where(p.plan_code == plan_code)
-    ).scalar_one_or_none()
-    if base is None:
+    row = connection.execute(
+        select(p.base_usd, p.minimum_usd).where(p.plan_code == plan_code)
+    ).one_or_none()
+    if row is None:
         raise BadSourceData(f"plan {plan_code!r} is not in metering.plans for {month_text(month)}")
     included = connection.execute(
         select(i.billing_kind, i.included_qty).where(i.plan_code == plan_code)
     ).all()
-    return Plan(plan_code, base, {kind: qty for kind, qty in included})
+    return Plan(plan_code, row.base_usd, {kind: qty for kind, qty in included}, row.minimum_usd)
 
 
 def load_tiers(connection: Connection, plan_code: str, month: date) -> dict[str, list[Tier]]:
@@ -53,10 +53,11 @@ def load_tiers(connection: Connection, plan_code: str, month: date) -> dict[str,
 
 
 def frozen_heads(month: date):
-    """(deployment_id, plan_code, base_usd, plan_periods) of the month's closed statements."""
+    """(deployment_id, plan_code, base_usd, plan_periods, minimum_usd) of the month's closed
+    statements."""
     s = monthly_statements.c
     return (
-        select(s.deployment_id, s.plan_code, s.base_usd, s.plan_periods)
+        select(s.deployment_id, s.plan_code, s.base_usd, s.plan_periods, s.minimum_usd)
         .where(s.month == month, s.status == "closed")
         .subquery("frozen_heads")
     )

@@ -14,14 +14,19 @@ from arcadia_pipeline.db.schema import (
     statement_adjustments,
 )
 from arcadia_pipeline.errors import MAX_LISTED
-from arcadia_pipeline.pricing.balance import lines_per_deployment, unbalanced_text
+from arcadia_pipeline.pricing.balance import (
+    lines_per_deployment,
+    unbalanced_sql,
+    unbalanced_text,
+)
 from arcadia_pipeline.pricing.lines import PricingError
 from arcadia_pipeline.statements.ledger import differences
 from arcadia_pipeline.statements.month import PricedMonth, price_month
 
 
 def unbalanced_statements(connection: Connection, month: date) -> Problems:
-    """Statements whose total is not base + lines or whose lines do not follow the rule."""
+    """Statements whose total is not base + lines + the minimum true-up, or whose true-up or
+    lines do not follow the rule."""
     s, line = monthly_statements.c, monthly_statement_lines.c
     written = (
         select(
@@ -39,17 +44,24 @@ def unbalanced_statements(connection: Connection, month: date) -> Problems:
     amount = func.coalesce(lines.c.amount, 0)
     rows = connection.execute(
         select(
-            s.deployment_id, s.base_usd, s.total_usd, amount.label("lines"), lines.c.mispriced,
-            func.count().over().label("total"),
+            s.deployment_id, s.base_usd, s.total_usd, s.minimum_true_up_usd, amount.label("lines"),
+            lines.c.mispriced, func.count().over().label("total"),
         )
         .outerjoin(lines, lines.c.deployment_id == s.deployment_id)
-        .where(s.month == month, or_(s.total_usd != s.base_usd + amount, lines.c.mispriced > 0))
+        .where(
+            s.month == month,
+            or_(
+                lines.c.mispriced > 0,
+                unbalanced_sql(s.total_usd, s.base_usd, amount, s.minimum_usd,
+                               s.minimum_true_up_usd),
+            ),
+        )
         .order_by(s.deployment_id)
         .limit(MAX_LISTED)
     ).all()  # fmt: skip
     return Problems.of_rows(
         rows, lambda r: unbalanced_text(r.deployment_id, r.total_usd, r.base_usd, r.lines,
-                                        r.mispriced)
+                                        r.minimum_true_up_usd, r.mispriced)
     )  # fmt: skip
 
 
@@ -75,9 +87,9 @@ def unequal_totals(connection: Connection, priced: PricedMonth) -> Problems:
         .subquery("line_amounts")
     )
     now = (
-        select(ps.deployment_id, (ps.base_usd + func.coalesce(line_amounts.c.amount, 0)).label(
-            "amount"
-        ))
+        select(ps.deployment_id, (
+            ps.base_usd + func.coalesce(line_amounts.c.amount, 0) + ps.minimum_true_up_usd
+        ).label("amount"))
         .outerjoin(line_amounts, line_amounts.c.deployment_id == ps.deployment_id)
         .subquery("now")
     )  # fmt: skip

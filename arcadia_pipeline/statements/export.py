@@ -1,8 +1,9 @@
 """The statements of a billing month for finance: a DataFrame, CSV and Parquet files.
 
-One row per statement line, per base fee and per adjustment (`row_type` line, base or
-adjustment; an adjustment's `qty` is its quantity delta), so a deployment's `amount_usd`
-adds up to its total with adjustments. Quantities and money are exact: Decimals in the
+One row per statement line, per base fee, per minimum true-up (a deployment with a minimum
+commitment) and per adjustment (`row_type` line, base, minimum_true_up or adjustment; an
+adjustment's `qty` is its quantity delta), so a deployment's `amount_usd` adds up to its
+total with adjustments. Quantities and money are exact: Decimals in the
 DataFrame, plain decimal strings in CSV, decimal128 in Parquet (38 digits, 18 after the
 point for quantities and prices; 14 and 2 for money), read back equal to the statement rows
 by read_statement_rows (a plain `pandas.read_csv` would make money float64).
@@ -19,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, Numeric, String, cast, func, literal, null, select, union_all
 
-from arcadia_pipeline.catalog.plans import BASE_FEE
+from arcadia_pipeline.catalog.plans import BASE_FEE, MINIMUM_TRUE_UP
 from arcadia_pipeline.db.schema import (
     monthly_statement_lines,
     monthly_statements,
@@ -50,7 +51,7 @@ COLUMNS = {  # name: its Parquet type
 DECIMAL_COLUMNS = [name for name, kind in COLUMNS.items() if pa.types.is_decimal(kind)]
 TEXT_COLUMNS = [name for name, kind in COLUMNS.items() if pa.types.is_string(kind)]
 TIME_COLUMNS = ["closed_at", "created_at"]
-ROW_ORDER = {"base": 0, "line": 1, "adjustment": 2}
+ROW_ORDER = {"base": 0, "line": 1, "minimum_true_up": 2, "adjustment": 3}
 FORMATS = ("csv", "parquet")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet"}  # what a file's name says it holds
 PARQUET_MAGIC = b"PAR1"  # a Parquet file's first four bytes
@@ -83,6 +84,11 @@ def statement_rows(connection: Connection, month: date) -> pd.DataFrame:
         literal(BASE_FEE), literal(Decimal(1)), no_number, no_number, no_number, s.base_usd,
         no_text, no_time, s.run_id,
     ).where(s.month == month)  # fmt: skip
+    true_ups = select(  # a deployment with a minimum commitment: its true-up, 0.00 or more
+        literal("minimum_true_up"), month_text, s.deployment_id, s.plan_code, s.status,
+        s.closed_at, literal(MINIMUM_TRUE_UP), literal(Decimal(1)), no_number, no_number,
+        no_number, s.minimum_true_up_usd, no_text, no_time, s.run_id,
+    ).where(s.month == month, s.minimum_usd.is_not(None))  # fmt: skip
     adjustments = select(
         literal("adjustment"), month_text, adj.deployment_id, s.plan_code,
         func.coalesce(s.status, "closed"), func.coalesce(s.closed_at, closed), adj.billing_kind,
@@ -94,7 +100,7 @@ def statement_rows(connection: Connection, month: date) -> pd.DataFrame:
         monthly_statements,
         (s.month == adj.month) & (s.deployment_id == adj.deployment_id),
     ).where(adj.month == month)  # fmt: skip
-    rows = connection.execute(union_all(lines, bases, adjustments)).all()
+    rows = connection.execute(union_all(lines, bases, true_ups, adjustments)).all()
     frame = pd.DataFrame([tuple(row) for row in rows], columns=list(COLUMNS))
     return _typed(frame)
 

@@ -1,7 +1,8 @@
 """What a month has billed: its statements as drafts, their close, and every later change of
 a closed month as adjustments.
 
-"Booked" is what a month has billed: its statements' lines and base fees plus every
+"Booked" is what a month has billed: its statements' lines, base fees and minimum true-ups
+(a line of kind MINIMUM_TRUE_UP for a deployment with a minimum commitment) plus every
 adjustment. Re-pricing a closed month writes the difference from booked as one adjustment per
 changed line, so booked always equals the month priced now (statements/month.py).
 """
@@ -25,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 
-from arcadia_pipeline.catalog.plans import BASE_FEE
+from arcadia_pipeline.catalog.plans import BASE_FEE, MINIMUM_TRUE_UP
 from arcadia_pipeline.db.schema import (
     monthly_statement_lines,
     monthly_statements,
@@ -56,6 +57,8 @@ def write_drafts(connection: Connection, priced: PricedMonth, run_id: str) -> No
                 "total_usd",
                 "run_id",
                 "plan_periods",
+                "minimum_usd",
+                "minimum_true_up_usd",
             ],
             select(
                 literal(month),
@@ -63,9 +66,11 @@ def write_drafts(connection: Connection, priced: PricedMonth, run_id: str) -> No
                 ps.plan_code,
                 literal("draft"),
                 ps.base_usd,
-                ps.base_usd + func.coalesce(amounts.c.amount, 0),
+                ps.base_usd + func.coalesce(amounts.c.amount, 0) + ps.minimum_true_up_usd,
                 literal(run_id),
                 ps.plan_periods,
+                ps.minimum_usd,
+                ps.minimum_true_up_usd,
             ).outerjoin_from(
                 priced.statements, amounts, amounts.c.deployment_id == ps.deployment_id
             ),
@@ -88,7 +93,8 @@ def close_drafts(connection: Connection, month: date, now: datetime) -> None:
 
 
 def _booked(month: date):
-    """(deployment, kind, qty, amount) the month has billed: lines, base fees, adjustments."""
+    """(deployment, kind, qty, amount) the month has billed: lines, base fees, minimum
+    true-ups, adjustments."""
     line, s, adj = monthly_statement_lines.c, monthly_statements.c, statement_adjustments.c
     one = cast(literal(1), Numeric)
     rows = union_all(
@@ -96,6 +102,9 @@ def _booked(month: date):
             line.month == month
         ),
         select(s.deployment_id, literal(BASE_FEE), one, s.base_usd).where(s.month == month),
+        select(s.deployment_id, literal(MINIMUM_TRUE_UP), one, s.minimum_true_up_usd).where(
+            s.month == month, s.minimum_usd.is_not(None)
+        ),
         select(adj.deployment_id, adj.billing_kind, adj.qty_delta, adj.amount_usd).where(
             adj.month == month
         ),
@@ -118,6 +127,9 @@ def _priced(priced: PricedMonth):
     return union_all(
         select(pl.deployment_id, pl.billing_kind, pl.qty, pl.amount_usd.label("amount")),
         select(ps.deployment_id, literal(BASE_FEE), one, ps.base_usd),
+        select(ps.deployment_id, literal(MINIMUM_TRUE_UP), one, ps.minimum_true_up_usd).where(
+            ps.minimum_usd.is_not(None)
+        ),
     ).subquery("priced")
 
 

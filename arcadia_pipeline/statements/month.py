@@ -24,6 +24,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
+    Numeric,
     Table,
     and_,
     case,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     insert,
     select,
     union,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -53,6 +55,7 @@ from arcadia_pipeline.pricing.lines import (
 )
 from arcadia_pipeline.pricing.proration import plan_periods, stage_terms
 from arcadia_pipeline.pricing.terms import frozen_heads, frozen_lines
+from arcadia_pipeline.pricing.tiers import minimum_true_up_sql
 from arcadia_pipeline.pricing.usage import usage_of
 from arcadia_pipeline.utc import iter_days, month_end, month_text
 
@@ -64,8 +67,9 @@ CHECK = "statements_equal_the_month_priced_now"
 @dataclass(frozen=True)
 class PricedMonth:
     """The month priced now, valid inside the transaction that priced it: `statements`
-    (deployment_id, plan_code, base_usd, frozen, plan_periods) and `lines`
-    (pricing.lines.LINE_COLUMNS)."""
+    (deployment_id, plan_code, base_usd, frozen, minimum_usd, plan_periods,
+    minimum_true_up_usd) and `lines` (pricing.lines.LINE_COLUMNS); a statement's total is
+    base_usd + its lines + minimum_true_up_usd."""
 
     month: date
     statements: Table
@@ -75,7 +79,10 @@ class PricedMonth:
 def _priced_tables() -> tuple[Table, Table]:
     """Two temporary tables, dropped when the pricing transaction commits."""
     statements = transaction_table(
-        "priced_statements", *head_columns(), Column("plan_periods", JSONB)
+        "priced_statements",
+        *head_columns(),
+        Column("plan_periods", JSONB),
+        Column("minimum_true_up_usd", Numeric),  # once its lines are priced
     )
     return statements, transaction_table("priced_lines", *line_columns())
 
@@ -168,13 +175,14 @@ def price_month(connection: Connection, month: date) -> PricedMonth:
     is_closed = closed.c.deployment_id.is_not(None)
     connection.execute(
         insert(statements).from_select(
-            ["deployment_id", "plan_code", "base_usd", "frozen", "plan_periods"],
+            ["deployment_id", "plan_code", "base_usd", "frozen", "plan_periods", "minimum_usd"],
             select(
                 ids.c.deployment_id,
                 func.coalesce(closed.c.plan_code, existed.c.plan_code),
                 func.coalesce(closed.c.base_usd, existed.c.base_usd),
                 is_closed,
                 case((is_closed, closed.c.plan_periods), else_=periods.c.plan_periods),
+                case((is_closed, closed.c.minimum_usd), else_=existed.c.minimum_usd),
             )
             .select_from(ids)
             .outerjoin(closed, closed.c.deployment_id == ids.c.deployment_id)
@@ -188,5 +196,16 @@ def price_month(connection: Connection, month: date) -> PricedMonth:
     raise_if_unpriceable(connection, statements, inclusions, usage, month, frozen, scope)
     priced = priced_lines(statements, inclusions, usage, month, frozen)
     connection.execute(insert(lines).from_select(list(LINE_COLUMNS), priced))
+    st, pl = statements.c, lines.c
+    amounts = (
+        select(func.coalesce(func.sum(pl.amount_usd), 0))
+        .where(pl.deployment_id == st.deployment_id)
+        .scalar_subquery()
+    )
+    connection.execute(
+        update(statements).values(
+            minimum_true_up_usd=minimum_true_up_sql(st.base_usd + amounts, st.minimum_usd)
+        )
+    )
     connection.exec_driver_sql(f"ANALYZE {statements.name}, {lines.name}")
     return PricedMonth(month, statements, lines)

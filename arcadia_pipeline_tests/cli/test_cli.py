@@ -260,8 +260,10 @@ def test_quote_prints_the_month_to_date_quote_as_json(demo, deployment_id):
 
     assert set(printed) == {
         *("deployment_id", "plan_code", "period_start", "as_of"),
-        *("base_usd", "lines", "total_usd"),
+        *("base_usd", "lines", "minimum_usd", "minimum_true_up_usd", "total_usd"),
     }
+    # No plan of the shipped catalog has a minimum commitment: nothing to true up.
+    assert (printed["minimum_usd"], printed["minimum_true_up_usd"]) == (None, "0.00")
     assert printed["deployment_id"] == deployment_id
     assert printed["plan_code"] == plan  # the last plan of the month
     assert (printed["period_start"], printed["as_of"]) == ("2025-02-01", "2025-02-28")

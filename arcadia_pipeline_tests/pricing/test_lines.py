@@ -39,6 +39,8 @@ from arcadia_pipeline_tests.support import (
     utc,
 )
 
+pytestmark = pytest.mark.citus  # also on the Citus cluster (scripts/test.sh)
+
 D = Decimal
 MAY, MAY_31 = date(2026, 5, 1), date(2026, 5, 31)
 MAY_CLOSED = datetime(2026, 6, 4, 3, tzinfo=UTC)  # after the 3-day grace period
@@ -172,3 +174,70 @@ def test_a_line_without_an_open_tier_is_refused_by_name_and_nothing_is_quoted(
             connection.execute(text("SELECT count(*) FROM metering.deployment_quotes")).scalar()
             == 0
         )
+
+
+STARTER_MINIMUM_FROM_MAY = (
+    "INSERT INTO metering.plans (plan_code, base_usd, minimum_usd, effective_from)"
+    " VALUES ('starter', 20.00, 30.00, '2026-05-01')"
+)
+
+
+def quote_totals(engine, day: date) -> tuple:
+    with engine.connect() as connection:
+        return tuple(
+            connection.execute(
+                text(
+                    "SELECT base_usd, overage_usd, minimum_usd, minimum_true_up_usd, total_usd"
+                    " FROM metering.deployment_quotes WHERE as_of_date = :d"
+                    " AND deployment_id = 'dep-may'"
+                ),
+                {"d": day},
+            ).one()
+        )
+
+
+def test_a_minimum_commitment_trues_up_quotes_statements_and_adjustments(engine, monkeypatch):
+    # Starter from May: 20.00 base, 30.00 minimum, droplet tiers as above.
+    two_droplets_all_may(engine)
+    run(engine, STARTER_DROPLET_TIERS)
+    run(engine, STARTER_MINIMUM_FROM_MAY)
+    instance = DagsterInstance.ephemeral()
+    quoted = materialize_range(MAY, MAY_31, instance=instance)
+    assert all(check_results(quoted).values())
+    # base, overage, minimum, true-up, total: 26.35 lifted by 3.65 to 30.00.
+    assert quote_totals(engine, MAY_31) == (
+        D("20.00"),
+        D("6.35"),
+        D("30.00"),
+        D("3.65"),
+        D("30.00"),
+    )
+    # On the 10th nothing is over yet: the whole minimum is due (the deployment is open to
+    # the month's end, so it exists all month), 10.00 above the base.
+    assert quote_totals(engine, date(2026, 5, 10)) == (
+        D("20.00"), D("0.00"), D("30.00"), D("10.00"), D("30.00"),
+    )  # fmt: skip
+    live = cli_json("quote", "dep-may", "--as-of", "2026-05-31")
+    assert (live["minimum_usd"], live["minimum_true_up_usd"], live["total_usd"]) == (
+        "30.00", "3.65", "30.00",
+    )  # fmt: skip
+
+    assert all(check_results(price_month(MAY, MAY_CLOSED, instance, monkeypatch)).values())
+    statement = statements(engine, MAY)["dep-may"]
+    assert (statement["minimum_usd"], statement["minimum_true_up_usd"], statement["total_usd"]) == (
+        D("30.00"), D("3.65"), D("30.00"),
+    )  # fmt: skip
+
+    # droplet:2 ended on May 16: its line falls by 3.07, the true-up rises by as much.
+    run(
+        engine,
+        "UPDATE arcadia.resource_versions SET valid_to = '2026-05-16', recorded_at ="
+        f" '{CORRECTED.isoformat()}' WHERE resource_id = 'droplet:2'",
+    )
+    materialize_range(date(2026, 5, 16), MAY_31, instance=instance)
+    assert all(check_results(price_month(MAY, CORRECTED, instance, monkeypatch)).values())
+    assert sorted(
+        (a["billing_kind"], a["qty_delta"], a["amount_usd"]) for a in adjustments(engine, MAY)
+    ) == [("droplet_hours", -384, D("-3.07")), ("minimum_true_up", 0, D("3.07"))]
+    shown = cli_json("statement", "dep-may", "--month", "2026-05")
+    assert (shown["minimum_true_up_usd"], shown["total_with_adjustments_usd"]) == ("3.65", "30.00")

@@ -4,6 +4,7 @@ microsecond, and a month on one plan is the plan itself."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -30,6 +31,9 @@ from arcadia_pipeline_tests.shipped_catalog import PLAN_BASE_USD, PLAN_INCLUDED
 
 D = Decimal
 PLANS = {code: Plan(code, PLAN_BASE_USD[code], PLAN_INCLUDED[code]) for code in PLAN_BASE_USD}
+# Minimum commitments for the agreement test: one plan without, so mixes of both are drawn.
+MINIMUMS = {"starter": D("30.00"), "studio": None, "agency": D("100.01")}
+COMMITTED = {code: replace(plan, minimum_usd=MINIMUMS[code]) for code, plan in PLANS.items()}
 MONTHS = (date(2026, 2, 1), date(2026, 4, 1), date(2026, 5, 1))
 DEPLOYMENTS = "metering.inventory_deployments"
 
@@ -119,6 +123,10 @@ def test_sql_proration_equals_the_reference(engine, history):
     with engine.begin() as connection:
         connection.execute(text("TRUNCATE metering.inventory_snapshots, " + DEPLOYMENTS))
         connection.execute(
+            text("UPDATE metering.plans SET minimum_usd = CASE plan_code WHEN 'starter' THEN 30"
+                 " WHEN 'agency' THEN 100.01 END")
+        )  # fmt: skip
+        connection.execute(
             inventory_snapshots.insert(),
             [{"day": d, "versions": 0, "resources": 0, "unattributed_resources": 0} for d in days],
         )
@@ -133,11 +141,12 @@ def test_sql_proration_equals_the_reference(engine, history):
         assert (heads, included, periods) == ([], {}, [])
         return
     expected = prorated_plan(
-        [PlanPeriod(PLANS[plan], seconds) for plan, _, _, seconds in parts], month_seconds(month)
+        [PlanPeriod(COMMITTED[plan], seconds) for plan, _, _, seconds in parts],
+        month_seconds(month),
     )
-    assert [(h["deployment_id"], h["plan_code"], h["base_usd"]) for h in heads] == [
-        ("dep-h", expected.plan_code, expected.base_usd)
-    ]
+    assert [
+        (h["deployment_id"], h["plan_code"], h["base_usd"], h["minimum_usd"]) for h in heads
+    ] == [("dep-h", expected.plan_code, expected.base_usd, expected.minimum_usd)]
     assert included == expected.included
     shown = periods[0]["plan_periods"]
     merged = merged_periods(parts)
@@ -181,6 +190,16 @@ def test_the_issue_s_plan_change_on_the_16th():
     assert (terms.plan_code, terms.base_usd) == ("studio", D("35.48"))
     assert terms.included["droplet_hours"] == 1512
     assert period_bases(periods, 31 * 86400) == [D("9.68"), D("25.80")]
+
+
+def test_a_minimum_is_prorated_like_the_base_fee_a_plan_without_one_counting_zero():
+    # starter (30.00) 05-01 -> 05-16, then studio (none): 30 x 15/31 = 14.516… -> 14.52.
+    day = D(86400)
+    starter, studio = COMMITTED["starter"], COMMITTED["studio"]
+    periods = [PlanPeriod(starter, 15 * day), PlanPeriod(studio, 16 * day)]
+    assert prorated_plan(periods, 31 * 86400).minimum_usd == D("14.52")
+    assert prorated_plan([PlanPeriod(studio, 31 * day)], 31 * 86400).minimum_usd is None
+    assert prorated_plan([PlanPeriod(starter, 31 * day)], 31 * 86400).minimum_usd == D("30.00")
 
 
 def test_a_sign_up_on_the_21st():

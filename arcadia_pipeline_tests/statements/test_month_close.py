@@ -311,6 +311,8 @@ def test_statement_prints_the_closed_statement_with_its_adjustment(cycle, capsys
         "status": "closed",
         "closed_at": "2025-03-04T02:30:00+00:00",
         "base_usd": "20.00",
+        "minimum_usd": None,
+        "minimum_true_up_usd": "0.00",
         "total_usd": "25.36",
         "total_with_adjustments_usd": "22.36",
     }
@@ -321,7 +323,11 @@ def test_statement_prints_the_closed_statement_with_its_adjustment(cycle, capsys
         "overage_qty": "600",
         "unit_price_usd": "0.00893",
         "amount_usd": "5.36",
-    }
+        "tiers": [
+            {"from_qty": "0", "up_to_qty": None, "qty": "600", "unit_price_usd": "0.00893",
+             "amount_usd": "5.358"}
+        ],
+    }  # fmt: skip
     assert len(statement["lines"]) == 5
     assert statement["adjustments"] == [
         {

@@ -19,15 +19,17 @@ def _quoted_metadata(quoted: QuotedDay) -> dict:
         "quotes": MetadataValue.int(quoted.quotes),
         "base_usd": MetadataValue.float(float(quoted.base_usd)),
         "overage_usd": MetadataValue.float(float(quoted.overage_usd)),
+        "minimum_true_up_usd": MetadataValue.float(float(quoted.minimum_true_up_usd)),
         "total_usd": MetadataValue.float(float(quoted.total_usd)),
         "top_quotes": markdown_table(
-            ["deployment", "plan", "base USD", "overage USD", "total USD"],
+            ["deployment", "plan", "base USD", "overage USD", "true-up USD", "total USD"],
             [
                 [r["deployment_id"], r["plan_code"], money_text(r["base_usd"]),
-                 money_text(r["overage_usd"]), money_text(r["total_usd"])]
+                 money_text(r["overage_usd"]), money_text(r["minimum_true_up_usd"]),
+                 money_text(r["total_usd"])]
                 for r in quoted.top
             ],
-            right={2, 3, 4},
+            right={2, 3, 4, 5},
         ),
     }  # fmt: skip
 
