@@ -24,6 +24,8 @@ Measurements (N = --scale, default 1,000,000 resources; --quick uses 100,000):
   (h) usage_for_period p50/p99 (lookups.py) on ≥ 10M records
   (i) a corrections tick (lookups.py)       1% of the resources corrected
   (j), (k) reconciling a day, the weekly sweep (reconcile.py)
+  (l) the day at N again, on the shipped catalog and on three tiers per plan and kind with
+      minimums (pricing_terms.py): the quotes' step and its check, side by side
   Citus: (a)'s day at N/10 and at N on the coordinator and its workers against the single
   node's (a): rows written, seconds per step, µs per inventory version and per usage record
 and the targets of each, met or not, in one table at the end.
@@ -45,6 +47,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import baselines  # benchmarks/ is the script's folder, first on sys.path
 import lookups
+import pricing_terms
 import reconcile
 import statements
 
@@ -695,6 +698,10 @@ def report(
     lines += _step_table(
         "(f) the month, N/10", "day 1", results["month_day_1"], "day 31", results["month_day_31"]
     )
+    lines += _step_table(
+        "(l) the day again at N", "shipped", results["day_big_flat"], "tiered",
+        results["day_big_tiered"],
+    )  # fmt: skip
     lines += ["", f"whole benchmark (seeding included): {total_seconds / 60:.1f} min"]
     return "\n".join(lines)
 
@@ -812,6 +819,11 @@ def targets_report(
     # What metering the sweep's days cost: February as one run, March day by day in (f).
     march = sum(results[k].seconds for k in ("month_day_1", "month_days_2_30", "month_day_31"))
     swept_metering = results["february"].seconds + march
+    # (l): the day metered again on each catalog; the quotes' step and its check.
+    flat_quotes, tiered_quotes = (
+        sum(v for k, v in results[key].steps.items() if k.startswith("deployment_quotes"))
+        for key in ("day_big_flat", "day_big_tiered")
+    )
 
     def row(label, figures, ratio, target, met):
         return f"{label:<44}{figures:<44}{ratio:>10}  {target:<22}{'met' if met else 'NOT MET'}"
@@ -876,6 +888,9 @@ def targets_report(
         row("reconcile a day / meter it (N)", f"{reconciled.seconds:.1f} s / {day.seconds:.1f} s",
             _ratio(reconciled.seconds, day.seconds), "≤ ×0.25",
             reconciled.seconds <= 0.25 * day.seconds),
+        row("quotes on tiers + minimums / shipped (N)", f"{tiered_quotes:.1f} s / "
+            f"{flat_quotes:.1f} s", _ratio(tiered_quotes, flat_quotes), "≤ ×1.5",
+            tiered_quotes <= 1.5 * flat_quotes),
         row("weekly sweep / metering its days (N/10)", f"{sweep.seconds:.0f} s / "
             f"{swept_metering:.0f} s", _ratio(sweep.seconds, swept_metering), "(reported)", True),
     ]  # fmt: skip
@@ -988,6 +1003,10 @@ def main(argv: list[str] | None = None) -> int:
         big = seed(single, scale)
         step(f"  {big.versions:,} versions in {big.seconds:.1f} s; (a) one day at N")
         results["day_big"] = measure_day(url)
+        step("(l) the day at N again: on the shipped catalog, then on tiers and minimums")
+        results["day_big_flat"] = measure(url, DAY, DAY)
+        with pricing_terms.tiered_catalog(_engine(url), MONTH):
+            results["day_big_tiered"] = measure(url, DAY, DAY)
         step("(j) reconciling the day at N")
         extra["reconcile_day"] = reconcile.time_reconciliation(url, DAY, DAY)
         engine = _engine(url)

@@ -236,3 +236,32 @@ def test_downgrade_refuses_to_lose_a_term_of_its_own(scratch_database, term):
     assert terms() == kept
     assert rows(engine, "SELECT to_regclass('metering.overage_prices')") == [(None,)]
     engine.dispose()
+
+
+def test_upgrade_refuses_a_closed_line_priced_otherwise_than_its_months_catalog(
+    scratch_database,
+):
+    # A month closed at 0.00893 a droplet hour, whose price was later edited in place (as
+    # before 0007's guard): from 0012 it would be re-priced at 0.01, so 0012 refuses.
+    upgrade(scratch_database, "0011")
+    engine = make_engine(scratch_database)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO metering.monthly_statements (month, deployment_id, plan_code,"
+                " status, base_usd, total_usd) VALUES"
+                " ('2026-04-01', 'dep-1', 'starter', 'draft', 20.00, 20.00);"
+                " INSERT INTO metering.monthly_statement_lines VALUES ('2026-04-01', 'dep-1',"
+                " 'droplet_hours', 700, 744, 0, 0.00893, 0.00);"
+                " UPDATE metering.monthly_statements SET status = 'closed',"
+                " closed_at = '2026-05-04';"
+                " ALTER TABLE metering.overage_prices"
+                " DISABLE TRIGGER overage_prices_closed_months_never_change;"
+                " UPDATE metering.overage_prices SET unit_price_usd = 0.01"
+                " WHERE billing_kind = 'droplet_hours'"
+            )
+        )
+    with pytest.raises(RuntimeError, match=r"closed 2026-04 billed droplet_hours at 0\.00893"):
+        upgrade(scratch_database)
+    assert rows(engine, "SELECT to_regclass('metering.overage_tiers')") == [(None,)]
+    engine.dispose()

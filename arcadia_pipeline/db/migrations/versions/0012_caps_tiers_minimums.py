@@ -92,7 +92,38 @@ def on_citus() -> bool:
     )
 
 
+def refuse_a_closed_price_the_catalog_lost() -> None:
+    """A closed line keeps its month's catalog price from here on (its tiers are looked up,
+    not copied): refuse, naming it, a closed line priced otherwise than overage_prices says
+    for its month (a price edited in place before 0007's guard)."""
+    bind = op.get_bind()
+    prices = bind.exec_driver_sql(
+        "SELECT billing_kind, effective_from, unit_price_usd FROM metering.overage_prices"
+    ).all()
+    # The distinct (month, kind, price) of the closed lines: a few per month, not every line.
+    closed = bind.exec_driver_sql(
+        "SELECT DISTINCT l.month, l.billing_kind, l.unit_price_usd"
+        " FROM metering.monthly_statement_lines l JOIN metering.monthly_statements s"
+        " ON s.month = l.month AND s.deployment_id = l.deployment_id"
+        " WHERE s.status = 'closed'"
+    ).all()
+    for month, kind, price in closed:
+        in_effect = max(
+            ((since, p) for k, since, p in prices if k == kind and since <= month),
+            default=(None, None),
+        )[1]
+        if in_effect != price:
+            raise RuntimeError(
+                f"0012: the closed {month:%Y-%m} billed {kind} at {price} USD, but "
+                f"metering.overage_prices has {in_effect} for that month, and from 0012 a "
+                "closed line is priced on its month's catalog: restore the price it closed "
+                "on in metering.overage_prices first (the terms guard refuses it: disable "
+                "trigger overage_prices_closed_months_never_change for that fix)"
+            )
+
+
 def upgrade() -> None:
+    refuse_a_closed_price_the_catalog_lost()
     # The tiers are filled before their guard exists: carrying today's prices over changes
     # no month's terms, closed or not.
     for statement in DDL:
