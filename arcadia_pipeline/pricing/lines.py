@@ -24,7 +24,7 @@ from sqlalchemy import (
     func,
     not_,
     select,
-    union,
+    tuple_,
     union_all,
 )
 
@@ -149,29 +149,20 @@ def raise_if_unpriceable(
         raise PricingError(
             f"{unplanned[0].total} deployment(s) {scope} have no plan in metering.plans: {listed}"
         )
-    # Every line needs an open (last) tier for its head's plan and its kind.
-    tiers = in_effect(overage_tiers, month).c
+    # Every line needs an open (last) tier for its head's plan and its kind; each side is
+    # filtered to the lines without one first (an anti-join): a handful of rows, not all.
+    tiers = in_effect(overage_tiers, month)
+    open_tiers = select(tiers.c.plan_code, tiers.c.billing_kind).where(tiers.c.up_to_qty.is_(None))
     open_terms = _open_inclusions(heads, inclusions).subquery("open_terms")
-    t, u = open_terms.c, usage.c
-    kinds = [select(t.deployment_id, t.billing_kind), select(u.deployment_id, u.billing_kind)]
-    if frozen is not None:
-        kinds.append(select(frozen.c.deployment_id, frozen.c.billing_kind))
-    needed = union(*kinds).subquery("needed")
-    n = needed.c
-    untiered = (
-        select(h.plan_code, n.billing_kind, n.deployment_id)
-        .join_from(needed, heads, h.deployment_id == n.deployment_id)
-        .where(
-            ~select(tiers.plan_code)
-            .where(
-                tiers.plan_code == h.plan_code,
-                tiers.billing_kind == n.billing_kind,
-                tiers.up_to_qty.is_(None),
-            )
-            .exists()
+    sides = [open_terms, usage] if frozen is None else [open_terms, usage, frozen]
+    untiered = union_all(
+        *(
+            select(h.plan_code, side.c.billing_kind, side.c.deployment_id)
+            .join_from(side, heads, h.deployment_id == side.c.deployment_id)
+            .where(tuple_(h.plan_code, side.c.billing_kind).not_in(open_tiers))
+            for side in sides
         )
-        .subquery("untiered")
-    )
+    ).subquery("untiered")
     x = untiered.c
     rows = connection.execute(
         select(x.plan_code, x.billing_kind, func.min(x.deployment_id))

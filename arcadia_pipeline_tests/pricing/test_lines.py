@@ -100,6 +100,18 @@ def quote_line(engine, day: date) -> tuple:
         )
 
 
+def end_droplet_2_on_may_16(engine, instance, monkeypatch):
+    """The back-dated removal, learnt on June 20: May's days from the 16th re-metered, then
+    May priced again (the adjusting run's result)."""
+    run(
+        engine,
+        "UPDATE arcadia.resource_versions SET valid_to = '2026-05-16', recorded_at ="
+        f" '{CORRECTED.isoformat()}' WHERE resource_id = 'droplet:2'",
+    )
+    materialize_range(date(2026, 5, 16), MAY_31, instance=instance)
+    return price_month(MAY, CORRECTED, instance, monkeypatch)
+
+
 def test_a_tiered_month_is_quoted_closed_and_adjusted_on_its_tiers(engine, monkeypatch):
     two_droplets_all_may(engine)
     run(engine, STARTER_DROPLET_TIERS)
@@ -124,14 +136,7 @@ def test_a_tiered_month_is_quoted_closed_and_adjusted_on_its_tiers(engine, monke
     )  # fmt: skip
 
     # droplet:2 ended on May 16, learnt on June 20: re-metered, then May priced again.
-    run(
-        engine,
-        "UPDATE arcadia.resource_versions SET valid_to = '2026-05-16', recorded_at ="
-        f" '{CORRECTED.isoformat()}' WHERE resource_id = 'droplet:2'",
-    )
-    materialize_range(date(2026, 5, 16), MAY_31, instance=instance)
-    repriced = price_month(MAY, CORRECTED, instance, monkeypatch)
-    assert all(check_results(repriced).values())
+    assert all(check_results(end_droplet_2_on_may_16(engine, instance, monkeypatch)).values())
     [adjustment] = adjustments(engine, MAY)
     assert (adjustment["billing_kind"], adjustment["qty_delta"], adjustment["amount_usd"]) == (
         "droplet_hours", -384, D("-3.07"),
@@ -229,13 +234,7 @@ def test_a_minimum_commitment_trues_up_quotes_statements_and_adjustments(engine,
     )  # fmt: skip
 
     # droplet:2 ended on May 16: its line falls by 3.07, the true-up rises by as much.
-    run(
-        engine,
-        "UPDATE arcadia.resource_versions SET valid_to = '2026-05-16', recorded_at ="
-        f" '{CORRECTED.isoformat()}' WHERE resource_id = 'droplet:2'",
-    )
-    materialize_range(date(2026, 5, 16), MAY_31, instance=instance)
-    assert all(check_results(price_month(MAY, CORRECTED, instance, monkeypatch)).values())
+    assert all(check_results(end_droplet_2_on_may_16(engine, instance, monkeypatch)).values())
     assert sorted(
         (a["billing_kind"], a["qty_delta"], a["amount_usd"]) for a in adjustments(engine, MAY)
     ) == [("droplet_hours", -384, D("-3.07")), ("minimum_true_up", 0, D("3.07"))]

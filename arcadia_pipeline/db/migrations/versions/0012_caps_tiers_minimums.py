@@ -151,9 +151,9 @@ def downgrade() -> None:
         """
         DO $$
         BEGIN
-          IF EXISTS (SELECT FROM metering.billing_caps)
-             OR EXISTS (SELECT FROM metering.plans WHERE minimum_usd IS NOT NULL)
-             OR EXISTS (SELECT FROM metering.overage_tiers WHERE up_to_qty IS NOT NULL)
+          IF EXISTS (SELECT 1 FROM metering.billing_caps)
+             OR EXISTS (SELECT 1 FROM metering.plans WHERE minimum_usd IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM metering.overage_tiers WHERE up_to_qty IS NOT NULL)
              OR EXISTS (
                SELECT FROM metering.overage_tiers
                 GROUP BY billing_kind, effective_from

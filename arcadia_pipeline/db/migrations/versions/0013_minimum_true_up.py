@@ -36,12 +36,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # A total that holds a true-up would lose the part of it no other column explains.
+    # (`SELECT 1`: Citus refuses an empty select list on a distributed table.)
     op.execute(
         """
         DO $$
         BEGIN
-          IF EXISTS (SELECT FROM metering.deployment_quotes WHERE minimum_true_up_usd <> 0)
-             OR EXISTS (SELECT FROM metering.monthly_statements WHERE minimum_true_up_usd <> 0)
+          IF EXISTS (SELECT 1 FROM metering.deployment_quotes WHERE minimum_true_up_usd <> 0)
+             OR EXISTS (SELECT 1 FROM metering.monthly_statements WHERE minimum_true_up_usd <> 0)
           THEN
             RAISE EXCEPTION 'downgrade below 0013 would lose minimum true-ups held in totals'
               USING ERRCODE = 'object_in_use';
