@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ import requests
 from dagster import DagsterInstance
 from sqlalchemy.engine import make_url
 
+from arcadia_pipeline import utc
 from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import upgrade
 from arcadia_pipeline_tests.conftest import (
@@ -67,6 +69,18 @@ query {
   }
 }
 """
+
+
+def a_whole_utc_day(needed: timedelta) -> date:
+    """Today (UTC), with at least `needed` of it still to come: with less left, sleeps past
+    midnight first. For a module whose dates follow today's, as the demo's do, while what it
+    runs reads the clock again (the README's `date` arithmetic, the UI's partitions): a module
+    run across midnight would compare two days' figures."""
+    now = utc.now()
+    midnight = utc.day_start(now.date() + timedelta(days=1))
+    if midnight - now < needed:
+        time.sleep((midnight - now).total_seconds() + 1)
+    return utc.now().date()
 
 
 def free_port() -> int:

@@ -49,6 +49,7 @@ from arcadia_pipeline_tests.e2e.check_statuses import (
 )
 from arcadia_pipeline_tests.e2e.conftest import (
     DagsterServer,
+    a_whole_utc_day,
     demo_ui,
     fresh_database,
     migrated_warehouse,
@@ -62,25 +63,59 @@ RUN_TIMEOUT_S = 600
 CHECKS = ("usage_records_complete", "usage_records_within_bounds", "usage_records_month_closure")
 
 
-# The demo's history: its 75 days up to today 00:00 UTC, as make demo seeds it.
-END = utc.now().date()
-FIRST = END - timedelta(days=DEMO_DAYS)  # the first partition, as make demo sets it
-LAST = END - timedelta(days=1)
-# The month closed (the latest due to close: covered whole by 75 days) and the next, a draft.
-CLOSED = closing.last_month_due(utc.now(), closing.closes_at)
-DRAFT = add_months(CLOSED, 1)
-# Metered again alone after the range run (a run of one dagster/partition, as the schedule
-# meters a day): the last day before the closed month, so that no later day of its month
-# goes stale (their month-to-date figures would be older than its), and none the correction
-# re-meters. And a day last metered by the history's partition-range run.
-ALONE = CLOSED - timedelta(days=1)
-# The correction: a bucket deleted on the closed month's 15th, 00:00 UTC.
-DELETED_ON = CLOSED.replace(day=15)
-RANGE_DAY = DELETED_ON - timedelta(days=1)
+# The module's run (the demo's fixture, ~8 min under load, then the pages) with room to spare.
+MODULE_RUN = timedelta(minutes=25)
+
+
+@dataclass(frozen=True)
+class DemoDays:
+    """The demo's history: its 75 days up to `end` (today, UTC) 00:00, as make demo seeds
+    it."""
+
+    end: date
+
+    @property
+    def first(self) -> date:  # the first partition, as make demo sets it
+        return self.end - timedelta(days=DEMO_DAYS)
+
+    @property
+    def last(self) -> date:
+        return self.end - timedelta(days=1)
+
+    @property
+    def closed(self) -> date:
+        """The month closed: the latest due to close (covered whole by 75 days)."""
+        return closing.last_month_due(utc.day_start(self.end), closing.closes_at)
+
+    @property
+    def draft(self) -> date:  # the next month: a draft
+        return add_months(self.closed, 1)
+
+    @property
+    def alone(self) -> date:
+        """Metered again alone after the range run (a run of one dagster/partition, as the
+        schedule meters a day): the last day before the closed month, so that no later day of
+        its month goes stale (their month-to-date figures would be older than its), and none
+        the correction re-meters."""
+        return self.closed - timedelta(days=1)
+
+    @property
+    def deleted_on(self) -> date:  # the correction: a bucket deleted on the 15th, 00:00 UTC
+        return self.closed.replace(day=15)
+
+    @property
+    def range_day(self) -> date:  # a day last metered by the history's partition-range run
+        return self.deleted_on - timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def days() -> DemoDays:
+    return DemoDays(a_whole_utc_day(MODULE_RUN))
 
 
 @dataclass
 class Demo:
+    days: DemoDays
     server: DagsterServer
     corrected_at: datetime  # when the correction was learnt (before the month's re-pricing)
     bucket: dict  # the deleted bucket: resource_id, deployment_id, size_gb
@@ -97,7 +132,7 @@ def demo_url(server_url: str, admin_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def demo_server(
-    demo_url: str, server_url: str, tmp_path_factory: pytest.TempPathFactory
+    demo_url: str, server_url: str, tmp_path_factory: pytest.TempPathFactory, days: DemoDays
 ) -> Iterator[DagsterServer]:
     """`dg dev` on the demo's warehouse, its daily partitions from the demo's first day."""
     storage = f"dagster_demo_{os.getpid()}"
@@ -107,7 +142,7 @@ def demo_server(
             demo_url,
             dagster_postgres_url,
             tmp_path_factory.mktemp("demo_dagster_home"),
-            metering_start_date=FIRST.isoformat(),
+            metering_start_date=days.first.isoformat(),
         ) as server,
     ):
         yield server
@@ -127,12 +162,12 @@ def price(server: DagsterServer, client: BackfillClient, month: date) -> str:
     return run(server, client, run_id, f"pricing {month_text(month)}")
 
 
-def billed_all_month_bucket(connection: sa.Connection) -> dict:
+def billed_all_month_bucket(connection: sa.Connection, days: DemoDays) -> dict:
     """The largest Spaces bucket with one open-ended version from before the closed month, of
     a deployment that exists all that month: its whole month is billed, so deleting it on the
     15th removes exactly the month's last days of it."""
     versions, deployments = source.resource_versions.c, source.deployment_versions.c
-    starts = utc.day_start(CLOSED)
+    starts = utc.day_start(days.closed)
     single = (
         sa.select(versions.resource_id)
         .group_by(versions.resource_id)
@@ -142,7 +177,7 @@ def billed_all_month_bucket(connection: sa.Connection) -> dict:
     whole_month = sa.exists().where(
         deployments.deployment_id == versions.deployment_id,
         deployments.valid_from <= starts,
-        sa.or_(deployments.valid_to.is_(None), deployments.valid_to >= utc.day_start(DRAFT)),
+        sa.or_(deployments.valid_to.is_(None), deployments.valid_to >= utc.day_start(days.draft)),
     )
     row = (
         connection.execute(
@@ -164,16 +199,21 @@ def billed_all_month_bucket(connection: sa.Connection) -> dict:
 
 
 @pytest.fixture(scope="module")
-def demo(demo_url: str, demo_server: DagsterServer) -> Demo:
+def demo(demo_url: str, demo_server: DagsterServer, days: DemoDays) -> Demo:
     server, client = demo_server, BackfillClient(demo_server.url)
     engine = make_engine(demo_url)
     with engine.begin() as connection:
-        seed_demo(connection, days=DEMO_DAYS, end_date=END)
-        bucket = billed_all_month_bucket(connection)
-    run(server, client, launch_range(client, "daily_metering_job", FIRST, LAST), "metering")
-    run(server, client, launch_day(client, "daily_metering_job", ALONE), "one day")
-    price(server, client, CLOSED)
-    price(server, client, DRAFT)
+        seed_demo(connection, days=DEMO_DAYS, end_date=days.end)
+        bucket = billed_all_month_bucket(connection, days)
+    run(
+        server,
+        client,
+        launch_range(client, "daily_metering_job", days.first, days.last),
+        "metering",
+    )
+    run(server, client, launch_day(client, "daily_metering_job", days.alone), "one day")
+    price(server, client, days.closed)
+    price(server, client, days.draft)
 
     # Learnt now: the bucket was deleted on the 15th (a back-dated correction).
     corrected_at = utc.now()
@@ -182,26 +222,26 @@ def demo(demo_url: str, demo_server: DagsterServer) -> Demo:
         connection.execute(
             sa.update(source.resource_versions)
             .where(versions.resource_id == bucket["resource_id"])
-            .values(valid_to=utc.day_start(DELETED_ON), recorded_at=sa.func.now())
+            .values(valid_to=utc.day_start(days.deleted_on), recorded_at=sa.func.now())
         )
     run(
         server,
         client,
-        launch_range(client, "daily_metering_job", DELETED_ON, LAST),
+        launch_range(client, "daily_metering_job", days.deleted_on, days.last),
         "re-metering the corrected days",
     )
-    price(server, client, CLOSED)
-    price(server, client, DRAFT)
+    price(server, client, days.closed)
+    price(server, client, days.draft)
     with engine.connect() as connection:
         adj = statement_adjustments.c
         adjustments = connection.execute(
             sa.select(adj.deployment_id, adj.billing_kind, adj.qty_delta, adj.amount_usd)
-            .where(adj.month == CLOSED)
+            .where(adj.month == days.closed)
             .order_by(adj.adjustment_id)
         ).mappings()
         adjustments = [dict(row) for row in adjustments]
     engine.dispose()
-    return Demo(server, corrected_at, bucket, adjustments)
+    return Demo(days, server, corrected_at, bucket, adjustments)
 
 
 def asset_page(page: Page, server: DagsterServer, asset: str, query: dict) -> None:
@@ -230,8 +270,10 @@ def test_the_months_status_and_the_adjustments_list(demo: Demo, artifacts_dir: P
     metered and never priced), and the closed month's adjustments: the bucket's credit."""
     # The deletion removes the bucket's days from the 15th: size x those days / the month's
     # days, in GB-months (docs/domain.md: storage accrues per second of the month).
-    days_removed = days_in_month(CLOSED) - 14
-    removed_gb_months = demo.bucket["size_gb"] * days_removed / Decimal(days_in_month(CLOSED))
+    days_removed = days_in_month(demo.days.closed) - 14
+    removed_gb_months = (
+        demo.bucket["size_gb"] * days_removed / Decimal(days_in_month(demo.days.closed))
+    )
     (credit,) = demo.adjustments  # the one changed line, in the warehouse
     assert (credit["deployment_id"], credit["billing_kind"]) == (
         demo.bucket["deployment_id"],
@@ -242,13 +284,15 @@ def test_the_months_status_and_the_adjustments_list(demo: Demo, artifacts_dir: P
 
     screenshot = artifacts_dir / "ui-monthly-statements-closed-month.png"
     screenshot.unlink(missing_ok=True)
-    months_shown = [month_text(m) for m in (DRAFT, CLOSED, add_months(CLOSED, -1))]
+    months_shown = [
+        month_text(m) for m in (demo.days.draft, demo.days.closed, add_months(demo.days.closed, -1))
+    ]
     with chromium_page(width=1920, height=1500) as page:  # the tables whole
         asset_page(
             page,
             demo.server,
             "monthly_usage_statements",
-            {"view": "partitions", "partition": CLOSED.isoformat()},
+            {"view": "partitions", "partition": demo.days.closed.isoformat()},
         )
         billing_months = metadata_entry(page, "billing_months")
         months = {month: cells(billing_months, month) for month in months_shown}
@@ -285,16 +329,21 @@ def test_readme_screenshot_usage_records_partitions(demo: Demo, artifacts_dir: P
     one's latest materialisation open."""
     screenshot = artifacts_dir / "ui-usage-records-partitions.png"
     screenshot.unlink(missing_ok=True)
-    days = [day.isoformat() for day in iter_days(FIRST, LAST)]
+    days = [day.isoformat() for day in iter_days(demo.days.first, demo.days.last)]
     with chromium_page() as page:
         asset_page(
-            page, demo.server, "usage_records", {"view": "partitions", "partition": str(LAST)}
+            page,
+            demo.server,
+            "usage_records",
+            {"view": "partitions", "partition": str(demo.days.last)},
         )
         visible(page.get_by_text(f"Materialized ({len(days)})"))
         visible(page.get_by_text("Missing (0)"))
         visible(page.get_by_text(f"{len(days)} Partitions Selected"))
-        visible(page.get_by_text(FIRST.isoformat(), exact=True).first)  # the bar's first day
-        visible(page.locator(f'[data-tooltip="{LAST}"]').first)
+        visible(
+            page.get_by_text(demo.days.first.isoformat(), exact=True).first
+        )  # the bar's first day
+        visible(page.locator(f'[data-tooltip="{demo.days.last}"]').first)
         visible(page.get_by_text("unattributed_resources_skipped"))
         visible(page.get_by_text("deployments_metered"))
         page.screenshot(path=str(screenshot), full_page=True)
@@ -331,7 +380,11 @@ def test_a_day_metered_alone_shows_its_checks_passed(demo: Demo, artifacts_dir: 
     with chromium_page() as page:
         statuses = {
             check: check_status_on(
-                page, demo.server, check, ALONE, artifacts_dir / f"ui-check-alone-{check}.png"
+                page,
+                demo.server,
+                check,
+                demo.days.alone,
+                artifacts_dir / f"ui-check-alone-{check}.png",
             )
             for check in CHECKS
         }
@@ -348,5 +401,5 @@ def test_a_day_metered_alone_shows_its_checks_passed(demo: Demo, artifacts_dir: 
 def test_a_day_of_a_range_run_shows_its_checks_passed(demo: Demo, artifacts_dir: Path):
     screenshot = artifacts_dir / "ui-check-range-day-usage_records_complete.png"
     with chromium_page() as page:
-        status = check_status_on(page, demo.server, CHECKS[0], RANGE_DAY, screenshot)
+        status = check_status_on(page, demo.server, CHECKS[0], demo.days.range_day, screenshot)
     assert status == "Passed"

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import text
 
+from arcadia_pipeline.db import source
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline_tests.e2e.conftest import REPO_ROOT
+from arcadia_pipeline.utc import add_months, day_start, iter_days, month_end
+from arcadia_pipeline_tests.e2e.conftest import REPO_ROOT, a_whole_utc_day
 from arcadia_pipeline_tests.e2e.readme import (
     Ran,
     fresh_demo_environment,
@@ -32,9 +36,29 @@ from arcadia_pipeline_tests.e2e.readme import (
 )
 
 DEMO_DAYS = 75  # scripts/demo.sh
-TODAY = datetime.now(UTC).date()
-LAST = TODAY - timedelta(days=1)
-MONTH = (TODAY.replace(day=1) - timedelta(days=1)).replace(day=1)  # the last complete month
+# The module's run (the demo's fixture, ~3 min under load) with room to spare.
+MODULE_RUN = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class DemoDays:
+    """The demo's dates, from the day the module runs on (UTC)."""
+
+    today: date
+
+    @property
+    def last(self) -> date:  # yesterday: the last metered day
+        return self.today - timedelta(days=1)
+
+    @property
+    def month(self) -> date:  # the last complete month
+        return (self.today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+    @property
+    def first(self) -> date:  # the demo's first day
+        return self.today - timedelta(days=DEMO_DAYS)
+
+
 BILLING_KINDS = {
     "droplet_hours",
     "spaces_gb_month",
@@ -99,19 +123,24 @@ def dg_block() -> str:
 
 
 @pytest.fixture(scope="module")
-def demo(server_url, admin_url, tmp_path_factory) -> dict:
+def days() -> DemoDays:
+    return DemoDays(a_whole_utc_day(MODULE_RUN))
+
+
+@pytest.fixture(scope="module")
+def demo(server_url, admin_url, tmp_path_factory, days) -> dict:
     """The demo, metered by the README's `dg` block, then the CLI blocks run on it."""
-    export = REPO_ROOT / f"{MONTH:%Y-%m}.csv"  # the statements example's output
+    export = REPO_ROOT / f"{days.month:%Y-%m}.csv"  # the statements example's output
     if export.exists():
         pytest.fail(f"{export} exists already: the README's CLI block would overwrite it")
     home = tmp_path_factory.mktemp("readme_cli_home")
     with fresh_demo_environment(server_url, admin_url, unique_name("readme_cli"), home) as env:
         # What `export $(cat .local/demo.env)` gives: the demo's first day.
-        env["ARCADIA_METERING_START_DATE"] = str(TODAY - timedelta(days=DEMO_DAYS))
+        env["ARCADIA_METERING_START_DATE"] = str(days.first)
         seeded = run_shell(f"arcadia-pipeline demo seed --days {DEMO_DAYS}", env)
         assert seeded.returncode == 0, seeded.failure()
         dg = run_block(dg_block(), env)
-        priced = run_shell(f"dg launch --job monthly_statements_job --partition {MONTH}", env)
+        priced = run_shell(f"dg launch --job monthly_statements_job --partition {days.month}", env)
         assert priced.returncode == 0, priced.failure()
         setup, examples = cli_blocks()
         try:
@@ -125,11 +154,21 @@ def demo(server_url, admin_url, tmp_path_factory) -> dict:
             metered = connection.execute(
                 text("SELECT min(day), max(day), count(*) FROM metering.inventory_snapshots")
             ).one()
+            # The month's statements: one per deployment that existed in it (the seed's
+            # sign-ups and churns fall on other days of the month as the date moves).
+            versions = source.deployment_versions.c
+            in_the_month = connection.execute(
+                sa.select(sa.func.count(sa.distinct(versions.deployment_id))).where(
+                    versions.valid_from < day_start(add_months(days.month, 1)),
+                    sa.or_(versions.valid_to.is_(None), versions.valid_to > day_start(days.month)),
+                )
+            ).scalar_one()
     return {
         "dg": dg,
         "cli": results,
         "export": exported,
         "metered": tuple(metered),
+        "deployments_in_the_month": in_the_month,
         "month_close": this_month,
     }
 
@@ -151,13 +190,12 @@ def test_only_the_lines_pointing_at_the_demo_cluster_are_left_out():
     assert not re.search(r"\d{4}-\d{2}(-\d{2})?", examples.split("\n", 2)[2])
 
 
-def test_the_dg_block_checks_lists_and_meters_every_day_through_yesterday(demo):
+def test_the_dg_block_checks_lists_and_meters_every_day_through_yesterday(demo, days):
     assert "All definitions loaded successfully." in one(demo["dg"], "dg check defs").stdout
     listed = one(demo["dg"], "dg list defs").stdout
     for name in ("daily_metering_job", "monthly_usage_statements", "statement_months_sensor"):
         assert name in listed
-    first = TODAY - timedelta(days=DEMO_DAYS)
-    assert demo["metered"] == (first, LAST, DEMO_DAYS)
+    assert demo["metered"] == (days.first, days.last, DEMO_DAYS)
 
 
 def test_the_setup_block_prints_yesterdays_quotes(demo):
@@ -166,13 +204,12 @@ def test_the_setup_block_prints_yesterdays_quotes(demo):
     assert quotes == one(demo["cli"], "arcadia-pipeline quotes").stdout  # both of yesterday
 
 
-def test_db_upgrade_and_demo_seed_say_what_they_did(demo):
+def test_db_upgrade_and_demo_seed_say_what_they_did(demo, days):
     upgraded = one(demo["cli"], "arcadia-pipeline db upgrade").stdout
     assert upgraded == "metering schema is at the latest migration\n"
     seeded = one(demo["cli"], "arcadia-pipeline demo seed").stdout
-    first = TODAY - timedelta(days=DEMO_DAYS)
     assert seeded.startswith("seeded 40 deployments (")
-    assert seeded.endswith(f" from {first} to {TODAY}\n")
+    assert seeded.endswith(f" from {days.first} to {days.today}\n")
 
 
 def test_usage_prints_decimals_per_billing_kind_and_no_warning(demo):
@@ -183,10 +220,10 @@ def test_usage_prints_decimals_per_billing_kind_and_no_warning(demo):
     assert result.stderr == ""  # every day of the range is metered
 
 
-def test_quote_prints_the_month_to_date_quote_of_yesterday(demo):
+def test_quote_prints_the_month_to_date_quote_of_yesterday(demo, days):
     quote = json.loads(one(demo["cli"], "arcadia-pipeline quote dep-0001").stdout)
-    assert (quote["deployment_id"], quote["as_of"]) == ("dep-0001", str(LAST))
-    assert quote["period_start"] == str(LAST.replace(day=1))
+    assert (quote["deployment_id"], quote["as_of"]) == ("dep-0001", str(days.last))
+    assert quote["period_start"] == str(days.last.replace(day=1))
     assert {"plan_code", "base_usd", "lines", "total_usd"} <= set(quote)
 
 
@@ -195,28 +232,30 @@ def test_quotes_prints_the_materialised_quotes_as_a_table(demo):
     assert "dep-0001" in table and "dep-0002" in table
 
 
-def test_statement_prints_the_last_complete_months_statement(demo):
+def test_statement_prints_the_last_complete_months_statement(demo, days):
     statement = json.loads(one(demo["cli"], "arcadia-pipeline statement dep-0001").stdout)
-    assert (statement["deployment_id"], statement["month"]) == ("dep-0001", f"{MONTH:%Y-%m}")
+    assert (statement["deployment_id"], statement["month"]) == ("dep-0001", f"{days.month:%Y-%m}")
     assert statement["status"] in {"draft", "closed"}  # closed after the grace days
     assert {"lines", "adjustments", "total_with_adjustments_usd"} <= set(statement)
 
 
-def test_statements_writes_the_months_rows(demo):
+def test_statements_writes_the_months_rows(demo, days):
     printed = one(demo["cli"], "arcadia-pipeline statements").stdout
-    month = f"{MONTH:%Y-%m}"
+    month = f"{days.month:%Y-%m}"
+    count = demo["deployments_in_the_month"]
     assert re.fullmatch(
-        rf"wrote \d+ rows \(40 deployments, 0 adjustments\) of {month} to {month}\.csv\n", printed
+        rf"wrote \d+ rows \({count} deployments, 0 adjustments\) of {month} to {month}\.csv\n",
+        printed,
     ), printed
     rows = int(printed.split()[1])
     assert demo["export"].startswith("row_type,month,deployment_id,")
     assert len(demo["export"].splitlines()) == rows + 1  # and its header
 
 
-def test_close_status_prints_whether_the_month_can_close(demo):
+def test_close_status_prints_whether_the_month_can_close(demo, days):
     status = json.loads(one(demo["cli"], "arcadia-pipeline close-status").stdout)
     assert status == {
-        "month": f"{MONTH:%Y-%m}",
+        "month": f"{days.month:%Y-%m}",
         "can_close": True,
         "missing_days": [],
         "failed_checks": {},
@@ -224,32 +263,32 @@ def test_close_status_prints_whether_the_month_can_close(demo):
     }
 
 
-def test_reconcile_finds_the_reseeded_source_unchanged(demo):
+def test_reconcile_finds_the_reseeded_source_unchanged(demo, days):
     found = json.loads(one(demo["cli"], "arcadia-pipeline reconcile").stdout)
-    first = MONTH
     assert found == {
-        "from": str(first),
-        "to": str(LAST),
-        "metered_days": (LAST - first).days + 1,
+        "from": str(days.month),
+        "to": str(days.last),
+        "metered_days": (days.last - days.month).days + 1,
         "differing": {},
     }
 
 
-def test_the_blocks_dates_are_yesterday_and_the_last_complete_month():
+def test_the_blocks_dates_are_yesterday_and_the_last_complete_month(days):
     """The block's shell arithmetic (GNU date, UTC) gives the days this test expects."""
     assignments, _, _ = commands(cli_blocks()[1])
     printed = run_shell("\n".join([*assignments, 'echo "$last $month"']), {"PATH": "/usr/bin:/bin"})
-    assert printed.stdout == f"{LAST} {MONTH:%Y-%m}\n"
+    assert printed.stdout == f"{days.last} {days.month:%Y-%m}\n"
 
 
-def test_month_close_shows_this_months_close_status_as_the_demo_prints_it(demo):
+def test_month_close_shows_this_months_close_status_as_the_demo_prints_it(demo, days):
     [command] = month_close_status_commands()
     result = demo["month_close"]
     assert result.returncode == 0, result.failure()
     assert json.loads(result.stdout) == {
-        "month": f"{TODAY:%Y-%m}",
+        "month": f"{days.today:%Y-%m}",
         "can_close": False,
-        "missing_days": [str(TODAY)],  # today is not over: not metered
+        # today is not over: it and the month's later days are not metered
+        "missing_days": [str(day) for day in iter_days(days.today, month_end(days.today))],
         "failed_checks": {},
         "stale_days": [],
     }
