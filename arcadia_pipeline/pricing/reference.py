@@ -56,15 +56,19 @@ class Quote:
     minimum_usd: Decimal | None = None  # the prorated minimum commitment; None: none
 
     @property
+    def lines_usd(self) -> Decimal:
+        return sum((line.overage_usd for line in self.lines), Decimal(0))
+
+    @property
     def minimum_true_up_usd(self) -> Decimal:
         """What lifts base + lines to the minimum (pricing/tiers.minimum_true_up)."""
-        lines = sum((line.overage_usd for line in self.lines), Decimal(0))
-        return minimum_true_up(self.base_usd + lines, self.minimum_usd)
+        return minimum_true_up(self.base_usd + self.lines_usd, self.minimum_usd)
 
     @property
     def total_usd(self) -> Decimal:
-        lines = sum((line.overage_usd for line in self.lines), Decimal(0))
-        return self.base_usd + lines + self.minimum_true_up_usd
+        """base + lines + the true-up: the larger of base + lines and the minimum."""
+        before = self.base_usd + self.lines_usd
+        return before + minimum_true_up(before, self.minimum_usd)
 
 
 class UnpricedKind(PricingError):

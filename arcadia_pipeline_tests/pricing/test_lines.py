@@ -84,13 +84,13 @@ def droplet_line(shown: dict) -> dict:
     return line
 
 
-def quote_line(engine, day: date) -> tuple:
+def dep_may_quote(engine, day: date, columns: str) -> tuple:
+    """`columns` of dep-may's quote as of `day`, its droplet line's as `l.…`."""
     with engine.connect() as connection:
         return tuple(
             connection.execute(
                 text(
-                    "SELECT q.total_usd, l.usage, l.included, l.overage_qty, l.unit_price_usd,"
-                    " l.overage_usd FROM metering.deployment_quotes q"
+                    f"SELECT {columns} FROM metering.deployment_quotes q"
                     " JOIN metering.deployment_quote_lines l USING (as_of_date, deployment_id)"
                     " WHERE q.as_of_date = :d AND q.deployment_id = 'dep-may'"
                     " AND l.billing_kind = 'droplet_hours'"
@@ -98,6 +98,14 @@ def quote_line(engine, day: date) -> tuple:
                 {"d": day},
             ).one()
         )
+
+
+def quote_line(engine, day: date) -> tuple:
+    return dep_may_quote(
+        engine,
+        day,
+        "q.total_usd, l.usage, l.included, l.overage_qty, l.unit_price_usd, l.overage_usd",
+    )
 
 
 def end_droplet_2_on_may_16(engine, instance, monkeypatch):
@@ -188,17 +196,11 @@ STARTER_MINIMUM_FROM_MAY = (
 
 
 def quote_totals(engine, day: date) -> tuple:
-    with engine.connect() as connection:
-        return tuple(
-            connection.execute(
-                text(
-                    "SELECT base_usd, overage_usd, minimum_usd, minimum_true_up_usd, total_usd"
-                    " FROM metering.deployment_quotes WHERE as_of_date = :d"
-                    " AND deployment_id = 'dep-may'"
-                ),
-                {"d": day},
-            ).one()
-        )
+    return dep_may_quote(
+        engine,
+        day,
+        "q.base_usd, q.overage_usd, q.minimum_usd, q.minimum_true_up_usd, q.total_usd",
+    )
 
 
 def test_a_minimum_commitment_trues_up_quotes_statements_and_adjustments(engine, monkeypatch):
