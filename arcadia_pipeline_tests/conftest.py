@@ -29,6 +29,8 @@ from arcadia_pipeline.db.schema import (
     day_failures,
     retention_removals,
     source_findings,
+    spend_alert_events,
+    spend_alerts,
     terms_changes,
 )
 from arcadia_pipeline.db.source import create_source_tables
@@ -48,6 +50,8 @@ DATA_TABLES = (
     retention_removals.fullname,
     source_findings.fullname,
     alerts.fullname,  # an incident a test told must not keep the next test's silent
+    spend_alerts.fullname,
+    spend_alert_events.fullname,
 )
 # What the migrations ship, kept aside once per session (schema `shipped`) and put back
 # before every test: a test may change them, and a kind or price a later migration adds is

@@ -1,12 +1,13 @@
 """Operators are told: each incident once, to every URL of ARCADIA_ALERT_URLS, through Apprise
 (email, Slack, Teams, PagerDuty, a JSON webhook, …: one URL per channel).
 
-An incident is a string naming one thing that went wrong (`run:<run_id>`,
+An incident is a string naming one thing that went wrong or needs telling (`run:<run_id>`,
 `check:<asset>:<check>:<days>:<run>`, `future:<row>`, `reconcile:<run_id>`,
-`close:<YYYY-MM>`). `alert` records it in `metering.alerts` first (INSERT … ON CONFLICT DO
-NOTHING) and sends it only when this call recorded it: a sensor tick that is retried, or two
-ticks racing, send it once. What is sent is scrubbed first: no URL that could carry
-credentials, no `password=…`, never a value of the database or alert URL variables.
+`close:<YYYY-MM>`, `spend:<deployment>:<threshold>:<YYYY-MM>`). `alert` records it in
+`metering.alerts` first (INSERT … ON CONFLICT DO NOTHING) and sends it only when this call
+recorded it: a sensor tick that is retried, or two ticks racing, send it once. What is sent
+is scrubbed first: no URL that could carry credentials, no `password=…`, never a value of the
+database or alert URL variables.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CHECK_FAILED = "check_failed"
 FUTURE_RECORDED_AT = "future_recorded_at"
 RECONCILIATION = "reconciliation"
 MISSED_CLOSE = "missed_close"
+SPEND_THRESHOLD = "spend_threshold"
 FAILURES = frozenset({RUN_FAILED, CHECK_FAILED, MISSED_CLOSE})
 
 # The variables whose values (connection URLs, alert URLs) never leave in an alert.

@@ -23,6 +23,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from arcadia_pipeline.billing.spend import record_crossings
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
@@ -49,6 +50,7 @@ class QuotedDay:
     minimum_true_up_usd: Decimal
     total_usd: Decimal
     top: list[dict]  # the largest quotes, for a table in the UI
+    spend_thresholds_reached: int  # spend alert thresholds first reached this day (spend.py)
 
 
 def quoted_heads(terms: StagedTerms, day: date):
@@ -80,7 +82,9 @@ def replace_quotes_day(connection: Connection, day: date, run_id: str) -> Quoted
     base + lines + the minimum true-up (pricing/tiers.py).
 
     One statement writes the quotes and their lines: the lines are priced once (a CTE), the
-    quotes take their totals from them, the lines are inserted from the same rows."""
+    quotes take their totals from them, the lines are inserted from the same rows. Then the
+    spend alert thresholds the quotes reach are recorded (billing/spend.py), in the same
+    transaction as the quotes they were measured on."""
     q, ql = deployment_quotes.c, deployment_quote_lines.c
     connection.execute(delete(deployment_quote_lines).where(ql.as_of_date == day))
     connection.execute(delete(deployment_quotes).where(q.as_of_date == day))
@@ -117,10 +121,11 @@ def replace_quotes_day(connection: Connection, day: date, run_id: str) -> Quoted
         )
         .add_cte(quotes)
     )
-    return summarise_quotes(connection, day)
+    reached = record_crossings(connection, day)
+    return summarise_quotes(connection, day, reached)
 
 
-def summarise_quotes(connection: Connection, day: date) -> QuotedDay:
+def summarise_quotes(connection: Connection, day: date, reached: int) -> QuotedDay:
     q = deployment_quotes.c
     count, *sums = connection.execute(
         select(
@@ -146,4 +151,6 @@ def summarise_quotes(connection: Connection, day: date) -> QuotedDay:
         .all()
     )
     zero = Decimal("0.00")
-    return QuotedDay(day, count, *(amount or zero for amount in sums), [dict(r) for r in top])
+    return QuotedDay(
+        day, count, *(amount or zero for amount in sums), [dict(r) for r in top], reached
+    )

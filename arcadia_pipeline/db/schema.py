@@ -398,3 +398,27 @@ alerts = Table(
     Column("sent_at", TSTZ, nullable=False),
     Column("delivered", Boolean, nullable=False),
 )
+
+# Spend thresholds per deployment, catalog data (0014, shipped empty; billing/spend.py).
+spend_alerts = Table(
+    "spend_alerts",
+    metadata,
+    Column("deployment_id", Text, primary_key=True),
+    Column("threshold_usd", MONEY, primary_key=True),
+)
+
+# Each threshold a deployment's quote reached in a billing month, once (its key): the day and
+# total that reached it first, the basis ('month_to_date' or 'projected'), when the operators
+# were told (NULL: not yet; defs/alerts/spend_alert_sensor.py).
+spend_alert_events = Table(
+    "spend_alert_events",
+    metadata,
+    Column("deployment_id", Text, primary_key=True),
+    Column("threshold_usd", MONEY, primary_key=True),
+    Column("month", Date, primary_key=True),
+    Column("basis", Text, nullable=False),
+    Column("as_of_date", Date, nullable=False),
+    Column("total_usd", MONEY, nullable=False),
+    Column("recorded_at", TSTZ, nullable=False, server_default=text("now()")),
+    Column("alerted_at", TSTZ),
+)

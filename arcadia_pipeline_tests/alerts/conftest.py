@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import text
+
+from arcadia_pipeline.orchestration.resources import WarehouseResource
 
 
 def free_port() -> int:
@@ -111,3 +115,29 @@ def channels(smtp_server, webhook, monkeypatch) -> Channels:
     monkeypatch.setenv("ARCADIA_ALERT_URLS", urls)
 
     return Channels(mailbox, received, urls)
+
+
+def incidents(engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(
+            connection.execute(text("SELECT incident FROM metering.alerts ORDER BY 1")).scalars()
+        )
+
+
+def assert_one_alert(channels, *expected: str) -> tuple[str, dict]:
+    """Exactly one email and one webhook POST, each naming every `expected` text, and
+    neither holding the warehouse's URL, its password or an alert URL."""
+    assert len(channels.emails) == 1, channels.emails
+    assert len(channels.posts) == 1, channels.posts
+    [mail], [post] = channels.emails, channels.posts
+    for wanted in expected:
+        assert wanted in mail, (wanted, mail)
+        assert wanted in post["title"] + "\n" + post["message"], (wanted, post)
+    received = channels.everything()
+    database_url = os.environ["ARCADIA_DATABASE_URL"]
+    assert database_url not in received
+    password = WarehouseResource(database_url=database_url).engine.url.password
+    assert not password or password not in received
+    for url in channels.urls.split():
+        assert url not in received
+    return mail, post

@@ -4,7 +4,6 @@ reconciliation findings, a month not closed by its deadline and a freshness miss
 night sends nothing.
 """
 
-import os
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from sqlalchemy import text
 
 from arcadia_pipeline.defs.daily.reconciliation import ReconcileConfig, reconciliation_job
 from arcadia_pipeline.orchestration.resources import ArcadiaSourceResource, WarehouseResource
+from arcadia_pipeline_tests.alerts.conftest import assert_one_alert, incidents
 from arcadia_pipeline_tests.statements.support import sensor_requests
 from arcadia_pipeline_tests.support import (
     ASSETS,
@@ -89,32 +89,6 @@ def reconcile(instance, database_url):
     )
     assert result.success
     return result
-
-
-def incidents(engine) -> list[str]:
-    with engine.connect() as connection:
-        return list(
-            connection.execute(text("SELECT incident FROM metering.alerts ORDER BY 1")).scalars()
-        )
-
-
-def assert_one_alert(channels, *expected: str) -> tuple[str, dict]:
-    """Exactly one email and one webhook POST, each naming every `expected` text, and
-    neither holding the warehouse's URL, its password or an alert URL."""
-    assert len(channels.emails) == 1, channels.emails
-    assert len(channels.posts) == 1, channels.posts
-    [mail], [post] = channels.emails, channels.posts
-    for wanted in expected:
-        assert wanted in mail, (wanted, mail)
-        assert wanted in post["title"] + "\n" + post["message"], (wanted, post)
-    received = channels.everything()
-    database_url = os.environ["ARCADIA_DATABASE_URL"]
-    assert database_url not in received
-    password = WarehouseResource(database_url=database_url).engine.url.password
-    assert not password or password not in received
-    for url in channels.urls.split():
-        assert url not in received
-    return mail, post
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ SHARDED = {
     "monthly_statements",
     "monthly_statement_lines",
     "statement_adjustments",
+    "spend_alerts",
+    "spend_alert_events",
 }
 ON_EVERY_NODE = {
     "kind_map",

@@ -21,6 +21,7 @@ def _quoted_metadata(quoted: QuotedDay) -> dict:
         "overage_usd": MetadataValue.float(float(quoted.overage_usd)),
         "minimum_true_up_usd": MetadataValue.float(float(quoted.minimum_true_up_usd)),
         "total_usd": MetadataValue.float(float(quoted.total_usd)),
+        "spend_thresholds_reached": MetadataValue.int(quoted.spend_thresholds_reached),
         "top_quotes": markdown_table(
             ["deployment", "plan", "base USD", "overage USD", "true-up USD", "total USD"],
             [
