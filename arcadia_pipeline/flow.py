@@ -67,17 +67,20 @@ USAGE_PERIOD_AGGREGATES = DailyStep(
     asset="usage_period_aggregates",
     writes=(schema.usage_period_aggregates,),
     reads=(Read(USAGE_RECORDS, "month_to_date"),),
+    terms=(schema.billing_caps,),  # each resource's month of a capped kind
     checks=(
         DailyCheck(
             "aggregates_equal_usage_records",
             aggregate_mismatches,
-            "Each aggregate equals SUM(qty) of usage_records over its billing period to date.",
+            "Each aggregate equals SUM(qty) of usage_records over its billing period to date, "
+            "and its billable qty the same sum with each resource capped (metering.billing_caps).",
         ),
     ),
     gates_close=True,
     description="Billing-period (UTC calendar month) to date SUM(qty) per (deployment, "
     "billing kind) as of each day: what usage_for_period(deployment, month start, day) "
-    "returns.",
+    "returns; and the billable qty, each resource's month of a capped kind counted at most "
+    "its cap.",
 )
 
 DEPLOYMENT_QUOTES = DailyStep(

@@ -1,5 +1,6 @@
-"""A day's billing-period-to-date usage per (deployment, billing kind): the
-usage_period_aggregates step, set-based."""
+"""A day's billing-period-to-date usage per (deployment, billing kind), raw and billable (each
+resource's month of a capped kind counted at most its cap): the usage_period_aggregates step,
+set-based."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from arcadia_pipeline.days.locks import is_current
 from arcadia_pipeline.days.steps import DailyStep
 from arcadia_pipeline.db.schema import usage_period_aggregates
 from arcadia_pipeline.metering.records import billable_kinds
-from arcadia_pipeline.pricing.usage import usage_of
+from arcadia_pipeline.pricing.usage import usage_of, with_billable
 from arcadia_pipeline.utc import month_start
 
 
@@ -49,21 +50,32 @@ def replace_aggregates_day(
 ) -> AggregatedDay:
     """Billing-period-to-date SUM(qty) per (deployment, kind) as of day (the caller holds
     the day's transaction and the usage days it reads): the day before's totals plus the
-    day's records when the day before is current, else the month's records summed."""
+    day's records when the day before is current, else the month's records summed. The
+    billable quantity of a capped kind sums its resources' month to date, each capped
+    (pricing/usage.capped_usage_of: the month's records of capped kinds only); of any other
+    kind it is the raw sum."""
     a = usage_period_aggregates.c
     connection.execute(delete(usage_period_aggregates).where(a.as_of_date == day))
     parts = _month_to_date(connection, step, day).subquery("parts")
+    sums = (
+        select(
+            parts.c.deployment_id,
+            parts.c.billing_kind,
+            func.sum(parts.c.qty).label("qty"),
+            func.sum(parts.c.records).label("records"),
+        )
+        .group_by(parts.c.deployment_id, parts.c.billing_kind)
+        .subquery("sums")
+    )
+    billable = with_billable(sums, month_start(day), day).subquery("billable")
+    b = billable.c
     rows = select(
-        literal(day),
-        parts.c.deployment_id,
-        parts.c.billing_kind,
-        literal(month_start(day)),
-        func.sum(parts.c.qty),
-        func.sum(parts.c.records),
-        literal(run_id),
-    ).group_by(parts.c.deployment_id, parts.c.billing_kind)
+        literal(day), b.deployment_id, b.billing_kind, literal(month_start(day)), b.qty,
+        b.billable_qty, b.records, literal(run_id),
+    )  # fmt: skip
     columns = [
-        "as_of_date", "deployment_id", "billing_kind", "period_start", "qty", "records", "run_id",
+        "as_of_date", "deployment_id", "billing_kind", "period_start", "qty", "billable_qty",
+        "records", "run_id",
     ]  # fmt: skip
     connection.execute(insert(usage_period_aggregates).from_select(columns, rows))
     totals = connection.execute(

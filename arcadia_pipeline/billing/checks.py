@@ -18,13 +18,14 @@ from arcadia_pipeline.pricing.balance import (
     unbalanced_text,
 )
 from arcadia_pipeline.pricing.lines import same_line
-from arcadia_pipeline.pricing.usage import usage_of
+from arcadia_pipeline.pricing.usage import billable_usage_of
 from arcadia_pipeline.utc import month_start
 
 
 def aggregate_mismatches(connection: Connection, day: date) -> Problems:
-    """(deployment, kind) whose aggregate differs from SUM(usage_records) month to date."""
-    sums = usage_of(month_start(day), day).subquery("sums")
+    """(deployment, kind) whose aggregate differs from SUM(usage_records) month to date, raw
+    or billable (each resource capped: pricing/usage.billable_usage_of)."""
+    sums = billable_usage_of(month_start(day), day).subquery("sums")
     a = (
         select(usage_period_aggregates)
         .where(usage_period_aggregates.c.as_of_date == day)
@@ -37,16 +38,28 @@ def aggregate_mismatches(connection: Connection, day: date) -> Problems:
             func.coalesce(sums.c.billing_kind, a.c.billing_kind).label("billing_kind"),
             a.c.qty.label("aggregate"),
             sums.c.qty.label("recorded"),
+            a.c.billable_qty.label("aggregate_billable"),
+            sums.c.billable_qty.label("recorded_billable"),
             func.count().over().label("total"),
         )
         .select_from(joined)
-        .where(a.c.qty.is_distinct_from(sums.c.qty))
+        .where(
+            or_(
+                a.c.qty.is_distinct_from(sums.c.qty),
+                a.c.billable_qty.is_distinct_from(sums.c.billable_qty),
+            )
+        )
         .limit(MAX_LISTED)
     ).all()
     return Problems.of_rows(
         rows,
         lambda r: (
             f"{r.deployment_id}/{r.billing_kind}: aggregate {r.aggregate}, records sum {r.recorded}"
+            + (
+                ""
+                if r.aggregate != r.recorded  # the raw sums differ: enough said
+                else f"; billable {r.aggregate_billable}, capped sum {r.recorded_billable}"
+            )
         ),
     )
 
@@ -58,7 +71,7 @@ def quote_mismatches(connection: Connection, day: date) -> Problems:
     written = (
         select(
             ql.deployment_id, q.plan_code, ql.billing_kind, ql.usage.label("qty"),
-            ql.included.label("included_qty"), ql.overage_qty, ql.unit_price_usd,
+            ql.billable_qty, ql.included.label("included_qty"), ql.overage_qty, ql.unit_price_usd,
             ql.overage_usd.label("amount_usd"),
         )
         .join_from(

@@ -36,8 +36,8 @@ from arcadia_pipeline.utc import month_start
 
 # The quote lines' columns, in LINE_COLUMNS' order (their names predate the statements').
 _QUOTE_LINE_COLUMNS = (
-    "deployment_id", "billing_kind", "usage", "included", "overage_qty", "unit_price_usd",
-    "overage_usd",
+    "deployment_id", "billing_kind", "usage", "billable_qty", "included", "overage_qty",
+    "unit_price_usd", "overage_usd",
 )  # fmt: skip
 
 
@@ -74,7 +74,7 @@ def quoted_heads(terms: StagedTerms, day: date):
 
 def _usage(day: date):
     a = usage_period_aggregates.c
-    return select(a.deployment_id, a.billing_kind, a.qty).where(a.as_of_date == day)
+    return select(a.deployment_id, a.billing_kind, a.qty, a.billable_qty).where(a.as_of_date == day)
 
 
 def replace_quotes_day(connection: Connection, day: date, run_id: str) -> QuotedDay:

@@ -109,6 +109,7 @@ def statement_json(connection: Connection, deployment_id: str, month: date) -> d
             {
                 "billing_kind": r.billing_kind,
                 "qty": exact(r.qty),
+                "billable_qty": exact(r.billable_qty),
                 "included_qty": exact(r.included_qty),
                 "overage_qty": exact(r.overage_qty),
                 "unit_price_usd": exact(r.unit_price_usd),

@@ -1,11 +1,14 @@
 """`arcadia-pipeline usage`, `quote` and `quotes`: what the quote engine reads, looked up.
 
-usage DEPLOYMENT --from YYYY-MM-DD --to YYYY-MM-DD   usage_for_period as JSON
+usage DEPLOYMENT --from YYYY-MM-DD --to YYYY-MM-DD [--billable]
+                                                     usage_for_period as JSON (--billable:
+                                                     each resource's month capped)
 quote DEPLOYMENT --as-of YYYY-MM-DD                  the month-to-date quote, priced live
 quotes --as-of YYYY-MM-DD                            the materialised quotes, as a table
 
-The quote's lines use the statement's names (`qty`, `included_qty`, `overage_qty`,
-`unit_price_usd`, `amount_usd`, `tiers`), so either can be checked by hand the same way. `quote` and
+The quote's lines use the statement's names (`qty`, `billable_qty`, `included_qty`,
+`overage_qty`, `unit_price_usd`, `amount_usd`, `tiers`), so either can be checked by hand the
+same way. `quote` and
 `quotes` share one rule: a day with nothing to show (not metered, or not over yet) is one
 line on stderr and exit 1.
 """
@@ -36,7 +39,7 @@ from arcadia_pipeline.flow import DEPLOYMENT_QUOTES, USAGE_RECORDS
 from arcadia_pipeline.pricing.reference import Quote, month_to_date_quote
 from arcadia_pipeline.pricing.rules import decimal_text, money_text
 from arcadia_pipeline.pricing.tiers import TierCharge
-from arcadia_pipeline.pricing.usage import usage_for_period
+from arcadia_pipeline.pricing.usage import billable_usage_for_period, usage_for_period
 from arcadia_pipeline.settings import warehouse_url
 from arcadia_pipeline.utc import DAY, days_text, iter_days, month_start
 
@@ -87,6 +90,7 @@ def quote_json(quote: Quote) -> dict:
             {
                 "billing_kind": line.billing_kind,
                 "qty": decimal_text(line.usage),
+                "billable_qty": decimal_text(line.billable),
                 "included_qty": decimal_text(line.included),
                 "overage_qty": decimal_text(line.overage_qty),
                 "unit_price_usd": decimal_text(line.unit_price_usd),
@@ -131,7 +135,8 @@ def cmd_usage(args) -> None:
     not_after_today("--to", args.end)
     require_known(args.deployment)
     with make_engine(warehouse_url()).connect() as connection:
-        usage = usage_for_period(connection, args.deployment, args.start, args.end)
+        sums = billable_usage_for_period if args.billable else usage_for_period
+        usage = sums(connection, args.deployment, args.start, args.end)
         missing = unmetered_days(connection, args.start, args.end)
         warn_if_stale(connection, args.start, args.end, USAGE_RECORDS, "the usage")
     if missing:  # the figures are printed, but never silently short
@@ -195,6 +200,12 @@ def add_usage_commands(commands) -> None:
     )
     usage.add_argument("deployment")
     add_day_range(usage)
+    usage.add_argument(
+        "--billable",
+        action="store_true",
+        help="each resource's usage of a capped billing kind counted at most its monthly cap "
+        "(metering.billing_caps), each billing month of the range on its own caps",
+    )
     usage.set_defaults(handler=cmd_usage)
 
     quote = commands.add_parser(

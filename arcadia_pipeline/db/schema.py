@@ -233,6 +233,8 @@ usage_period_aggregates = Table(
     Column("billing_kind", Text, primary_key=True),
     Column("period_start", Date, nullable=False),
     Column("qty", Numeric, nullable=False),
+    # qty with each resource's month of a capped kind counted at most its cap (0015)
+    Column("billable_qty", Numeric, nullable=False),
     Column("records", BigInteger, nullable=False),
     Column("run_id", Text),
     Column("computed_at", TSTZ, nullable=False, server_default=text("now()")),
@@ -262,6 +264,7 @@ deployment_quote_lines = Table(
     Column("deployment_id", Text, primary_key=True),
     Column("billing_kind", Text, primary_key=True),
     Column("usage", Numeric, nullable=False),
+    Column("billable_qty", Numeric, nullable=False),  # usage, capped (0015)
     Column("included", Numeric, nullable=False),
     Column("overage_qty", Numeric, nullable=False),
     Column("unit_price_usd", Numeric, nullable=False),
@@ -349,6 +352,7 @@ monthly_statement_lines = Table(
     Column("deployment_id", Text, primary_key=True),
     Column("billing_kind", Text, primary_key=True),
     Column("qty", Numeric, nullable=False),
+    Column("billable_qty", Numeric, nullable=False),  # qty, capped (0015)
     Column("included_qty", Numeric, nullable=False),
     Column("overage_qty", Numeric, nullable=False),
     Column("unit_price_usd", Numeric, nullable=False),

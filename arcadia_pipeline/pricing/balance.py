@@ -17,16 +17,18 @@ from arcadia_pipeline.pricing.tiers import graduated_usd_sql, minimum_true_up_sq
 
 def lines_per_deployment(written, month: date):
     """Per deployment, the written lines `written` (a subquery of deployment_id, plan_code,
-    billing_kind, qty, included_qty, overage_qty, unit_price_usd, amount_usd): their total
-    amount and how many are not priced by the rule on the tiers of their plan in effect for
-    `month` (what a quote's or a statement's total must agree with)."""
+    billing_kind, qty, billable_qty, included_qty, overage_qty, unit_price_usd, amount_usd):
+    their total amount and how many are not priced by the rule (on their billable quantity and
+    the tiers of their plan in effect for `month`): what a quote's or a statement's total must
+    agree with."""
     w = written.c
     repriced = graduated_usd_sql(
         written, in_effect(overage_tiers, month), "deployment_id", "billing_kind"
     ).subquery("repriced")
     r = repriced.c
     mispriced = or_(
-        w.overage_qty != overage_qty_sql(w.qty, w.included_qty),
+        w.overage_qty != overage_qty_sql(w.billable_qty, w.included_qty),
+        w.billable_qty > w.qty,
         w.amount_usd.is_distinct_from(r.amount_usd),
         w.unit_price_usd.is_distinct_from(r.unit_price_usd),
     )

@@ -35,8 +35,8 @@ from arcadia_pipeline.pricing.rules import overage_qty_sql
 from arcadia_pipeline.pricing.tiers import graduated_usd_sql
 
 LINE_COLUMNS = (
-    "deployment_id", "billing_kind", "qty", "included_qty", "overage_qty", "unit_price_usd",
-    "amount_usd",
+    "deployment_id", "billing_kind", "qty", "billable_qty", "included_qty", "overage_qty",
+    "unit_price_usd", "amount_usd",
 )  # fmt: skip
 
 
@@ -83,15 +83,17 @@ def _open_inclusions(heads, inclusions):
 
 def priced_lines(heads, inclusions, usage, month: date, frozen=None):
     """SELECT LINE_COLUMNS: a line for every billing kind a head used or its terms include,
-    quantities in the kind's unit and money in USD: the overage priced on the graduated tiers
-    of the head's plan and the kind in effect for `month` (pricing/tiers.py), the amount
-    rounded half-up to the cent once, unit_price_usd the tier price of its last unit.
+    quantities in the kind's unit and money in USD: the overage (billable usage above the
+    inclusion) priced on the graduated tiers of the head's plan and the kind in effect for
+    `month` (pricing/tiers.py), the amount rounded half-up to the cent once, unit_price_usd
+    the tier price of its last unit.
 
-    heads, inclusions: see the module; usage: (deployment_id, billing_kind, qty) of those
-    deployments; month: the billing month whose tiers apply (db/terms.py); frozen:
-    pricing.terms.frozen_lines of the month (None: no head is frozen). A frozen head's lines
-    keep their included quantity; a kind it used only after its close takes its prorated
-    inclusion. Its tiers are the closed month's, which never change (migration 0007's guard).
+    heads, inclusions: see the module; usage: (deployment_id, billing_kind, qty,
+    billable_qty) of those deployments (pricing/usage.billable_usage_of); month: the billing
+    month whose tiers apply (db/terms.py); frozen: pricing.terms.frozen_lines of the month
+    (None: no head is frozen). A frozen head's lines keep their included quantity; a kind it
+    used only after its close takes its prorated inclusion. Its tiers are the closed month's,
+    which never change (migration 0007's guard).
     One hashed full join of the terms with the usage, then one join with the tiers."""
     h = heads.c
     open_terms = _open_inclusions(heads, inclusions).subquery("open_terms")
@@ -104,6 +106,7 @@ def priced_lines(heads, inclusions, usage, month: date, frozen=None):
     deployment_id = func.coalesce(terms.c.deployment_id, usage.c.deployment_id)
     billing_kind = func.coalesce(terms.c.billing_kind, usage.c.billing_kind)
     qty = func.coalesce(usage.c.qty, 0)
+    billable = func.coalesce(usage.c.billable_qty, 0)
     included = func.coalesce(terms.c.included_qty, 0)
     query = select().select_from(joined).join(heads, h.deployment_id == deployment_id)
     if frozen is not None:  # a frozen head's kind used after its close: its inclusion now
@@ -121,11 +124,12 @@ def priced_lines(heads, inclusions, usage, month: date, frozen=None):
         deployment_id.label("deployment_id"),
         billing_kind.label("billing_kind"),
         qty.label("qty"),
+        billable.label("billable_qty"),
         included.label("included_qty"),
-        overage_qty_sql(qty, included).label("overage_qty"),
+        overage_qty_sql(billable, included).label("overage_qty"),
         h.plan_code,
     ).subquery("quantities")
-    return graduated_usd_sql(quantities, in_effect(overage_tiers, month), *LINE_COLUMNS[:5])
+    return graduated_usd_sql(quantities, in_effect(overage_tiers, month), *LINE_COLUMNS[:6])
 
 
 def raise_if_unpriceable(

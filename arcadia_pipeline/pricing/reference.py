@@ -21,16 +21,17 @@ from arcadia_pipeline.pricing.proration import (
     prorated_plan,
 )
 from arcadia_pipeline.pricing.rules import overage_qty
-from arcadia_pipeline.pricing.terms import load_plan, load_tiers
+from arcadia_pipeline.pricing.terms import load_caps, load_plan, load_tiers
 from arcadia_pipeline.pricing.tiers import (
     Tier,
     TierCharge,
+    billable_qty,
     graduated_usd,
     marginal_price,
     minimum_true_up,
     tier_charges,
 )
-from arcadia_pipeline.pricing.usage import usage_for_period
+from arcadia_pipeline.pricing.usage import usage_by_resource, usage_for_period
 from arcadia_pipeline.utc import month_start
 
 
@@ -38,6 +39,7 @@ from arcadia_pipeline.utc import month_start
 class QuoteLine:
     billing_kind: str
     usage: Decimal  # in the kind's unit
+    billable: Decimal  # usage with each resource's month capped (pricing/tiers.billable_qty)
     included: Decimal
     overage_qty: Decimal
     unit_price_usd: Decimal  # the price of the tier its last unit of overage falls in
@@ -82,11 +84,14 @@ def price_quote(
     usage: dict[str, Decimal],
     period_start: date,
     as_of: date,
+    billable: dict[str, Decimal] | None = None,
 ) -> Quote:
     """A line for every kind the plan includes or the deployment used, sorted by kind, its
-    overage priced on the kind's graduated `tiers` (pricing/tiers.py; a single open tier is a
-    flat price); raises UnpricedKind for a kind without tiers, BadTiers for a tier set that
-    does not end open."""
+    overage (billable usage above the inclusion; `billable` None: no cap, the usage) priced on
+    the kind's graduated `tiers` (pricing/tiers.py; a single open tier is a flat price);
+    raises UnpricedKind for a kind without tiers, BadTiers for a tier set that does not end
+    open."""
+    billable = usage if billable is None else billable
     lines = []
     for kind in sorted(set(plan.included) | set(usage)):
         if kind not in tiers:
@@ -96,11 +101,12 @@ def price_quote(
             )
         used = usage.get(kind, Decimal(0))
         included = plan.included.get(kind, Decimal(0))
-        over = overage_qty(used, included)
+        over = overage_qty(billable.get(kind, Decimal(0)), included)
         lines.append(
             QuoteLine(
                 billing_kind=kind,
                 usage=used,
+                billable=billable.get(kind, Decimal(0)),
                 included=included,
                 overage_qty=over,
                 unit_price_usd=marginal_price(over, tiers[kind]),
@@ -135,7 +141,22 @@ def month_to_date_quote(connection: Connection, deployment_id: str, as_of: date)
         [PlanPeriod(plans[code], seconds) for code, seconds in covered], month_seconds(as_of)
     )
     usage = usage_for_period(connection, deployment_id, period_start, as_of)
+    billable = capped_usage(
+        usage_by_resource(connection, deployment_id, period_start, as_of),
+        load_caps(connection, as_of),
+    )
     # After a plan change in the month, the last plan's tiers price the overage (as the heads
     # of pricing/lines.py carry the last plan).
     tiers = load_tiers(connection, terms.plan_code, as_of)
-    return price_quote(deployment_id, terms, tiers, usage, period_start, as_of)
+    return price_quote(deployment_id, terms, tiers, usage, period_start, as_of, billable)
+
+
+def capped_usage(
+    per_resource: list[tuple[str, str, Decimal]], caps: dict[str, Decimal]
+) -> dict[str, Decimal]:
+    """{billing_kind: billable qty}: each (kind, resource, month's qty) of one deployment
+    counted at most its kind's cap (pricing/tiers.billable_qty), summed per kind."""
+    billable: dict[str, Decimal] = {}
+    for kind, _resource, qty in per_resource:
+        billable[kind] = billable.get(kind, Decimal(0)) + billable_qty(qty, caps.get(kind))
+    return billable

@@ -1,15 +1,17 @@
 """The terms a deployment is priced on: the catalog in effect for a billing month
-(`metering.plans`, `plan_items`, `overage_tiers`: db/terms.py), or the terms a closed month
-froze (its statements' plan and base fee, its lines' included quantities)."""
+(`metering.plans`, `plan_items`, `overage_tiers`, `billing_caps`: db/terms.py), or the terms
+a closed month froze (its statements' plan and base fee, its lines' included quantities)."""
 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
 from arcadia_pipeline.catalog.plans import Plan
 from arcadia_pipeline.db.schema import (
+    billing_caps,
     monthly_statement_lines,
     monthly_statements,
     overage_tiers,
@@ -50,6 +52,13 @@ def load_tiers(connection: Connection, plan_code: str, month: date) -> dict[str,
     for kind, up_to, price in rows:  # a plan's handful of tiers
         tiers.setdefault(kind, []).append(Tier(up_to, price))
     return tiers
+
+
+def load_caps(connection: Connection, month: date) -> dict[str, Decimal]:
+    """{billing_kind: monthly cap qty per resource} in effect for the billing month of
+    `month` (a kind without a row has no cap)."""
+    c = in_effect(billing_caps, month).c
+    return dict(connection.execute(select(c.billing_kind, c.monthly_cap_qty)).all())
 
 
 def frozen_heads(month: date):

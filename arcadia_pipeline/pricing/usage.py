@@ -1,16 +1,22 @@
 """The usage of a scope: SUM(qty) per (deployment, billing kind) of the usage records whose
-period starts on a UTC day of an inclusive range. Quotes, aggregates, statements, their
-checks and the quote engine's `usage_for_period` all sum usage through `usage_of`."""
+period starts on a UTC day of an inclusive range, and its billable quantity: each resource's
+sum of a capped kind counted at most the cap in effect for the range's billing month
+(pricing/tiers.billable_qty, `metering.billing_caps`). Quotes, aggregates, statements, their
+checks and the quote engine's `usage_for_period` all sum usage through `usage_of` and
+`billable_usage_of`."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Connection, Select, func, literal, select
 
-from arcadia_pipeline.db.schema import usage_records
+from arcadia_pipeline.db.schema import billing_caps, usage_records
+from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.metering.records import records_of_days
+from arcadia_pipeline.pricing.tiers import billable_qty_sql
+from arcadia_pipeline.utc import month_end
 
 
 def usage_of(first: date, last: date, deployment_id: str | None = None) -> Select:
@@ -31,6 +37,94 @@ def usage_of(first: date, last: date, deployment_id: str | None = None) -> Selec
         .where(u.deployment_id == deployment_id, records_of_days(first, last))
         .group_by(u.resource_kind)
     )
+
+
+def capped_usage_of(first: date, last: date, deployment_id: str | None = None) -> Select:
+    """SELECT (deployment_id, billing_kind, billable_qty) over the days [first, last] of one
+    billing month, for the kinds capped in that month only: per deployment and kind, the sum
+    over its resources of min(the resource's qty, the cap). Per deployment and resource, so a
+    resource that moved between deployments is capped on each side. With no cap in effect it
+    reads no record (an inner join with no caps)."""
+    u = usage_records.c
+    caps = in_effect(billing_caps, first)
+    scope = [records_of_days(first, last)]
+    if deployment_id is not None:
+        scope.append(u.deployment_id == deployment_id)
+    per_resource = (
+        select(
+            u.deployment_id,
+            u.resource_kind.label("billing_kind"),
+            billable_qty_sql(func.sum(u.qty), caps.c.monthly_cap_qty).label("billable_qty"),
+        )
+        .join_from(usage_records, caps, caps.c.billing_kind == u.resource_kind)
+        .where(*scope)
+        .group_by(u.deployment_id, u.resource_kind, u.resource_id, caps.c.monthly_cap_qty)
+        .subquery("per_resource")
+    )
+    r = per_resource.c
+    return select(
+        r.deployment_id, r.billing_kind, func.sum(r.billable_qty).label("billable_qty")
+    ).group_by(r.deployment_id, r.billing_kind)
+
+
+def with_billable(usage, first: date, last: date, deployment_id: str | None = None) -> Select:
+    """`usage` (a subquery of deployment_id, billing_kind, qty, records over [first, last]
+    of one billing month) with billable_qty: the capped sum for a capped kind, qty else."""
+    capped = capped_usage_of(first, last, deployment_id).subquery("capped")
+    u, c = usage.c, capped.c
+    return select(
+        u.deployment_id,
+        u.billing_kind,
+        u.qty,
+        func.coalesce(c.billable_qty, u.qty).label("billable_qty"),
+        u.records,
+    ).outerjoin_from(
+        usage,
+        capped,
+        (c.deployment_id == u.deployment_id) & (c.billing_kind == u.billing_kind),
+    )
+
+
+def billable_usage_of(first: date, last: date, deployment_id: str | None = None) -> Select:
+    """SELECT (deployment_id, billing_kind, qty, billable_qty, records) over the days [first,
+    last] of one billing month: usage_of with each kind's billable quantity."""
+    usage = usage_of(first, last, deployment_id).subquery("raw_usage")
+    return with_billable(usage, first, last, deployment_id)
+
+
+def billable_usage_for_period(
+    connection: Connection, deployment_id: str, start_date: date, end_date: date
+) -> dict[str, Decimal]:
+    """{billing_kind: billable qty} of one deployment over the inclusive UTC date range, each
+    billing month it spans capped on its own caps and the months summed; raises ValueError
+    when start_date is after end_date."""
+    if start_date > end_date:
+        raise ValueError(f"start date {start_date} is after end date {end_date}")
+    totals: dict[str, Decimal] = {}
+    first = start_date
+    while first <= end_date:
+        last = min(end_date, month_end(first))
+        for row in connection.execute(billable_usage_of(first, last, deployment_id)):
+            totals[row.billing_kind] = totals.get(row.billing_kind, Decimal(0)) + row.billable_qty
+        first = month_end(first) + timedelta(days=1)
+    return dict(sorted(totals.items()))
+
+
+def usage_by_resource(
+    connection: Connection, deployment_id: str, start_date: date, end_date: date
+) -> list[tuple[str, str, Decimal]]:
+    """(billing_kind, resource_id, SUM(qty)) of one deployment's records over the inclusive
+    UTC date range: what the pure reference caps resource by resource."""
+    u = usage_records.c
+    return [
+        tuple(row)
+        for row in connection.execute(
+            select(u.resource_kind, u.resource_id, func.sum(u.qty))
+            .where(u.deployment_id == deployment_id, records_of_days(start_date, end_date))
+            .group_by(u.resource_kind, u.resource_id)
+            .order_by(u.resource_kind, u.resource_id)
+        )
+    ]
 
 
 def usage_for_period(

@@ -30,8 +30,8 @@ def unbalanced_statements(connection: Connection, month: date) -> Problems:
     s, line = monthly_statements.c, monthly_statement_lines.c
     written = (
         select(
-            line.deployment_id, s.plan_code, line.billing_kind, line.qty, line.included_qty,
-            line.overage_qty, line.unit_price_usd, line.amount_usd,
+            line.deployment_id, s.plan_code, line.billing_kind, line.qty, line.billable_qty,
+            line.included_qty, line.overage_qty, line.unit_price_usd, line.amount_usd,
         )
         .join_from(
             monthly_statement_lines, monthly_statements,

@@ -40,6 +40,7 @@ COLUMNS = {  # name: its Parquet type
     "closed_at": pa.timestamp("us", tz="UTC"),
     "billing_kind": pa.string(),
     "qty": QUANTITY,
+    "billable_qty": QUANTITY,  # qty with each resource's month capped (a line's only)
     "included_qty": QUANTITY,
     "overage_qty": QUANTITY,
     "unit_price_usd": QUANTITY,
@@ -71,8 +72,8 @@ def statement_rows(connection: Connection, month: date) -> pd.DataFrame:
     no_number, no_text, no_time = cast(null(), Numeric), cast(null(), String), cast(null(), TSTZ)
     lines = select(
         literal("line").label("row_type"), month_text.label("month"), s.deployment_id,
-        s.plan_code, s.status, s.closed_at, line.billing_kind, line.qty, line.included_qty,
-        line.overage_qty, line.unit_price_usd, line.amount_usd,
+        s.plan_code, s.status, s.closed_at, line.billing_kind, line.qty, line.billable_qty,
+        line.included_qty, line.overage_qty, line.unit_price_usd, line.amount_usd,
         no_text.label("adjustment_id"), no_time.label("created_at"), s.run_id,
     ).join_from(
         monthly_statements,
@@ -81,18 +82,19 @@ def statement_rows(connection: Connection, month: date) -> pd.DataFrame:
     ).where(s.month == month)  # fmt: skip
     bases = select(
         literal("base"), month_text, s.deployment_id, s.plan_code, s.status, s.closed_at,
-        literal(BASE_FEE), literal(Decimal(1)), no_number, no_number, no_number, s.base_usd,
+        literal(BASE_FEE), literal(Decimal(1)), no_number, no_number, no_number, no_number,
+        s.base_usd,
         no_text, no_time, s.run_id,
     ).where(s.month == month)  # fmt: skip
     true_ups = select(  # a deployment with a minimum commitment: its true-up, 0.00 or more
         literal("minimum_true_up"), month_text, s.deployment_id, s.plan_code, s.status,
         s.closed_at, literal(MINIMUM_TRUE_UP), literal(Decimal(1)), no_number, no_number,
-        no_number, s.minimum_true_up_usd, no_text, no_time, s.run_id,
+        no_number, no_number, s.minimum_true_up_usd, no_text, no_time, s.run_id,
     ).where(s.month == month, s.minimum_usd.is_not(None))  # fmt: skip
     adjustments = select(
         literal("adjustment"), month_text, adj.deployment_id, s.plan_code,
         func.coalesce(s.status, "closed"), func.coalesce(s.closed_at, closed), adj.billing_kind,
-        adj.qty_delta, no_number, no_number, no_number, adj.amount_usd,
+        adj.qty_delta, no_number, no_number, no_number, no_number, adj.amount_usd,
         cast(adj.adjustment_id, String),
         adj.created_at, adj.run_id,
     ).outerjoin_from(

@@ -53,8 +53,8 @@ MONTH_BEGINS, MONTH_ENDS = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 1
 MONTH_SECONDS = 28 * 86400
 # A quote line's keys, in order: those of a statement line.
 STATEMENT_LINE_KEYS = (
-    "billing_kind", "qty", "included_qty", "overage_qty", "unit_price_usd", "amount_usd",
-    "tiers",
+    "billing_kind", "qty", "billable_qty", "included_qty", "overage_qty", "unit_price_usd",
+    "amount_usd", "tiers",
 )  # fmt: skip
 
 
@@ -281,6 +281,7 @@ def test_quote_prints_the_month_to_date_quote_as_json(demo, deployment_id):
         for key in ("qty", "included_qty", "overage_qty", "unit_price_usd"):
             assert PLAIN_DECIMAL.fullmatch(line[key]), line
             assert Decimal(line[key]) == want[key], (line["billing_kind"], key)
+        assert line["billable_qty"] == line["qty"]  # the shipped catalog caps nothing
         assert MONEY.fullmatch(line["amount_usd"]), line
         assert Decimal(line["amount_usd"]) == want["amount_usd"], line["billing_kind"]
         # Checkable by hand from the printed figures alone.
