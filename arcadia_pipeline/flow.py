@@ -1,13 +1,19 @@
 """The daily flow: each daily step declared once, in the order the steps run.
 
-A day of the pipeline is these four steps: the inventory snapshot, the usage records metered
-from it, the billing-month-to-date aggregates, the month-to-date quotes. Everything else is
+A day of the pipeline is these five steps: the inventory snapshot, the usage records metered
+from it, the billing-month-to-date aggregates, the month-to-date quotes and their projections
+to the month's end. Everything else is
 derived from these declarations (days/steps.py): the assets' deps and checks, the daily job,
 the catch-up order, the day locks and staleness, and what a month needs before it closes.
 The monthly statements read the days of STATEMENT_READS.
 """
 
-from arcadia_pipeline.billing.checks import aggregate_mismatches, quote_mismatches
+from arcadia_pipeline.billing.checks import (
+    aggregate_mismatches,
+    projection_differs_from_quote,
+    projection_mismatches,
+    quote_mismatches,
+)
 from arcadia_pipeline.days.steps import DailyCheck, DailyFlow, DailyStep, Read
 from arcadia_pipeline.db import schema
 from arcadia_pipeline.metering.checks import (
@@ -105,8 +111,45 @@ DEPLOYMENT_QUOTES = DailyStep(
     "plus a line per billing kind, overage rounded half-up to the cent.",
 )
 
+PROJECTED_QUOTES = DailyStep(
+    asset="projected_quotes",
+    writes=(schema.projected_quotes, schema.projected_quote_lines),
+    reads=(
+        Read(DEPLOYMENT_QUOTES, "day"),  # on a month's last day, what it must equal
+        Read(USAGE_PERIOD_AGGREGATES, "day"),
+        # The resource versions open at the day's end, and the deployment versions of the
+        # month to date (the prorated terms).
+        Read(RESOURCE_INVENTORY, "month_to_date"),
+        Read(USAGE_RECORDS, "month_to_date"),  # each resource's month of a capped kind
+    ),
+    terms=(schema.plans, schema.plan_items, schema.overage_tiers, schema.billing_caps),
+    checks=(
+        DailyCheck(
+            "projection_totals_add_up",
+            projection_mismatches,
+            "Each projection's total equals its base plus its lines, each line priced by the rule.",
+        ),
+        DailyCheck(
+            "projection_is_the_quote_on_month_end",
+            projection_differs_from_quote,
+            "On a month's last day each deployment's projection equals its quote to the cent: "
+            "nothing is left of the month to project.",
+        ),
+    ),
+    description="Each deployment's quote projected from the day to its month's end: the "
+    "quote it will get on the month's last day if nothing changes after the day (each "
+    "resource version open at the day's end accrues to the month's end, as metered), with "
+    "caps, tiers and the minimum commitment.",
+)
+
 DAILY_FLOW = DailyFlow(
-    (RESOURCE_INVENTORY, USAGE_RECORDS, USAGE_PERIOD_AGGREGATES, DEPLOYMENT_QUOTES)
+    (
+        RESOURCE_INVENTORY,
+        USAGE_RECORDS,
+        USAGE_PERIOD_AGGREGATES,
+        DEPLOYMENT_QUOTES,
+        PROJECTED_QUOTES,
+    )
 )
 
 # What a month's statements read of its days: the usage records, and the inventory's

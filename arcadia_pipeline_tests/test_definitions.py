@@ -3,7 +3,7 @@ from dagster import BackfillPolicy, DefaultScheduleStatus, DefaultSensorStatus
 from arcadia_pipeline_tests.support import ASSETS, defs
 
 
-def test_definitions_load_and_wire_the_four_assets_in_order():
+def test_definitions_load_and_wire_the_five_assets_in_order():
     defs.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = [key.to_user_string() for key in graph.toposorted_asset_keys]

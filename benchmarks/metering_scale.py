@@ -25,7 +25,10 @@ Measurements (N = --scale, default 1,000,000 resources; --quick uses 100,000):
   (i) a corrections tick (lookups.py)       1% of the resources corrected
   (j), (k) reconciling a day, the weekly sweep (reconcile.py)
   (l) the day at N again, on the shipped catalog and on three tiers per plan and kind with
-      minimums (pricing_terms.py): the quotes' step and its check, side by side
+      minimums and a droplet cap (pricing_terms.py): the aggregates' and quotes' steps and
+      their checks, side by side (the caps are computed with the aggregates); and the
+      projection to the month's end (projected_quotes) against the quotes, on the shipped
+      catalog
   Citus: (a)'s day at N/10 and at N on the coordinator and its workers against the single
   node's (a): rows written, seconds per step, µs per inventory version and per usage record
 and the targets of each, met or not, in one table at the end.
@@ -819,11 +822,18 @@ def targets_report(
     # What metering the sweep's days cost: February as one run, March day by day in (f).
     march = sum(results[k].seconds for k in ("month_day_1", "month_days_2_30", "month_day_31"))
     swept_metering = results["february"].seconds + march
-    # (l): the day metered again on each catalog; the quotes' step and its check.
+
+    # (l): the day metered again on each catalog; the steps that price (the aggregates, which
+    # cap, and the quotes) with their checks; the projection against the quotes.
+    def pricing_seconds(key: str, *steps: str) -> float:
+        return sum(v for k, v in results[key].steps.items() if k.startswith(steps))
+
+    priced = ("usage_period_aggregates", "deployment_quotes")
     flat_quotes, tiered_quotes = (
-        sum(v for k, v in results[key].steps.items() if k.startswith("deployment_quotes"))
-        for key in ("day_big_flat", "day_big_tiered")
+        pricing_seconds(key, *priced) for key in ("day_big_flat", "day_big_tiered")
     )
+    quotes_only = pricing_seconds("day_big_flat", "deployment_quotes")
+    projection = pricing_seconds("day_big_flat", "projected_quotes")
 
     def row(label, figures, ratio, target, met):
         return f"{label:<44}{figures:<44}{ratio:>10}  {target:<22}{'met' if met else 'NOT MET'}"
@@ -888,9 +898,12 @@ def targets_report(
         row("reconcile a day / meter it (N)", f"{reconciled.seconds:.1f} s / {day.seconds:.1f} s",
             _ratio(reconciled.seconds, day.seconds), "≤ ×0.25",
             reconciled.seconds <= 0.25 * day.seconds),
-        row("quotes on tiers + minimums / shipped (N)", f"{tiered_quotes:.1f} s / "
+        row("quotes on caps + tiers + minimums / shipped", f"{tiered_quotes:.1f} s / "
             f"{flat_quotes:.1f} s", _ratio(tiered_quotes, flat_quotes), "≤ ×1.5",
             tiered_quotes <= 1.5 * flat_quotes),
+        row("projected_quotes / deployment_quotes (N)", f"{projection:.1f} s / "
+            f"{quotes_only:.1f} s", _ratio(projection, quotes_only), "≤ ×1.0",
+            projection <= quotes_only),
         row("weekly sweep / metering its days (N/10)", f"{sweep.seconds:.0f} s / "
             f"{swept_metering:.0f} s", _ratio(sweep.seconds, swept_metering), "(reported)", True),
     ]  # fmt: skip
@@ -1003,7 +1016,7 @@ def main(argv: list[str] | None = None) -> int:
         big = seed(single, scale)
         step(f"  {big.versions:,} versions in {big.seconds:.1f} s; (a) one day at N")
         results["day_big"] = measure_day(url)
-        step("(l) the day at N again: on the shipped catalog, then on tiers and minimums")
+        step("(l) the day at N again: on the shipped catalog, then on caps, tiers and minimums")
         results["day_big_flat"] = measure(url, DAY, DAY)
         with pricing_terms.tiered_catalog(_engine(url), MONTH):
             results["day_big_tiered"] = measure(url, DAY, DAY)

@@ -1,6 +1,7 @@
 """(l): the catalog the issue-19 pricing target is measured on: three graduated tiers per
-plan and billing kind and a minimum commitment per plan, in effect from the month of the
-measured day, and taken out again afterwards (the rows it added, nothing else)."""
+plan and billing kind, a minimum commitment per plan and a monthly cap of 672 droplet hours
+per resource, in effect from the month of the measured day, and taken out again afterwards
+(the rows it added, nothing else)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ SELECT t.plan_code, t.billing_kind, b.up_to, t.unit_price_usd * b.factor, :month
        (VALUES (100::numeric, 1.2), (1000, 1.0), (NULL, 0.8)) b (up_to, factor)
  WHERE t.up_to_qty IS NULL AND t.effective_from < :month
 """
+# DigitalOcean's cap: a droplet bills at most 672 hours a month.
+CAPS = """
+INSERT INTO metering.billing_caps (billing_kind, monthly_cap_qty, effective_from)
+VALUES ('droplet_hours', 672, :month)
+"""
 MINIMUMS = """
 INSERT INTO metering.plans (plan_code, base_usd, minimum_usd, effective_from)
 SELECT plan_code, base_usd, base_usd * 1.5, :month FROM metering.plans
@@ -29,16 +35,16 @@ SELECT plan_code, base_usd, base_usd * 1.5, :month FROM metering.plans
 
 @contextmanager
 def tiered_catalog(engine: Engine, month: date) -> Iterator[None]:
-    """The shipped catalog plus (l)'s tiers and minimums from `month` (a month's first day
-    after every shipped row's, with no row of its own yet), for the duration."""
+    """The shipped catalog plus (l)'s tiers, minimums and cap from `month` (a month's first
+    day after every shipped row's, with no row of its own yet), for the duration."""
     with engine.begin() as connection:
-        for statement in (TIERS, MINIMUMS):
+        for statement in (TIERS, MINIMUMS, CAPS):
             connection.execute(text(statement), {"month": month})
     try:
         yield
     finally:
         with engine.begin() as connection:
-            for table in ("overage_tiers", "plans"):
+            for table in ("overage_tiers", "plans", "billing_caps"):
                 connection.execute(
                     text(f"DELETE FROM metering.{table} WHERE effective_from = :month"),
                     {"month": month},

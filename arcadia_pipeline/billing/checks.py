@@ -9,6 +9,8 @@ from arcadia_pipeline.days.steps import Problems
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
+    projected_quote_lines,
+    projected_quotes,
     usage_period_aggregates,
 )
 from arcadia_pipeline.errors import MAX_LISTED
@@ -19,7 +21,7 @@ from arcadia_pipeline.pricing.balance import (
 )
 from arcadia_pipeline.pricing.lines import same_line
 from arcadia_pipeline.pricing.usage import billable_usage_of
-from arcadia_pipeline.utc import month_start
+from arcadia_pipeline.utc import month_end, month_start
 
 
 def aggregate_mismatches(connection: Connection, day: date) -> Problems:
@@ -67,7 +69,81 @@ def aggregate_mismatches(connection: Connection, day: date) -> Problems:
 def quote_mismatches(connection: Connection, day: date) -> Problems:
     """Quotes whose total is not base + lines + the minimum true-up, whose true-up or lines
     do not follow the rule."""
-    q, ql = deployment_quotes.c, deployment_quote_lines.c
+    return unbalanced_quotes(connection, day, deployment_quotes, deployment_quote_lines)
+
+
+def projection_mismatches(connection: Connection, day: date) -> Problems:
+    """quote_mismatches of the day's projections to the month's end."""
+    return unbalanced_quotes(connection, day, projected_quotes, projected_quote_lines)
+
+
+def projection_differs_from_quote(connection: Connection, day: date) -> Problems:
+    """On a month's last day, the deployments whose projection is not their quote to the cent
+    (its total), then the lines that differ (quantities or amount): nothing is left of the
+    month to project. No problem on any other day. Two shard-local full joins (each keyed by
+    deployment), not one joined with the other, which a Citus cluster would pull."""
+    if day != month_end(day):
+        return Problems()
+    q, p = deployment_quotes.c, projected_quotes.c
+    totals = connection.execute(
+        select(
+            func.coalesce(q.deployment_id, p.deployment_id).label("deployment_id"),
+            p.total_usd.label("projected"),
+            q.total_usd.label("quoted"),
+            func.count().over().label("total"),
+        )
+        .select_from(
+            deployment_quotes.join(
+                projected_quotes,
+                (p.as_of_date == q.as_of_date) & (p.deployment_id == q.deployment_id),
+                full=True,
+            )
+        )
+        .where(
+            func.coalesce(q.as_of_date, p.as_of_date) == day,
+            q.total_usd.is_distinct_from(p.total_usd),
+        )
+        .order_by("deployment_id")
+        .limit(MAX_LISTED)
+    ).all()
+    ql, pl = deployment_quote_lines.c, projected_quote_lines.c
+    lines = connection.execute(
+        select(
+            func.coalesce(ql.deployment_id, pl.deployment_id).label("deployment_id"),
+            func.coalesce(ql.billing_kind, pl.billing_kind).label("billing_kind"),
+            func.count().over().label("total"),
+        )
+        .select_from(
+            deployment_quote_lines.join(
+                projected_quote_lines,
+                (pl.as_of_date == ql.as_of_date)
+                & same_line(projected_quote_lines, deployment_quote_lines),
+                full=True,
+            )
+        )
+        .where(
+            func.coalesce(ql.as_of_date, pl.as_of_date) == day,
+            or_(
+                ql.usage.is_distinct_from(pl.usage),
+                ql.billable_qty.is_distinct_from(pl.billable_qty),
+                ql.overage_usd.is_distinct_from(pl.overage_usd),
+            ),
+        )
+        .order_by("deployment_id", "billing_kind")
+        .limit(MAX_LISTED)
+    ).all()
+    return Problems.of_rows(
+        totals, lambda r: f"{r.deployment_id}: projected {r.projected}, quoted {r.quoted}"
+    ) + Problems.of_rows(
+        lines, lambda r: f"{r.deployment_id}/{r.billing_kind}: the projected line is not the quoted"
+    )
+
+
+def unbalanced_quotes(connection: Connection, day: date, quotes, lines_table) -> Problems:
+    """The day's rows of `quotes` (deployment_quotes' shape, their lines in `lines_table`)
+    whose total is not base + lines + the minimum true-up, whose true-up or lines do not
+    follow the rule."""
+    q, ql = quotes.c, lines_table.c
     written = (
         select(
             ql.deployment_id, q.plan_code, ql.billing_kind, ql.usage.label("qty"),
@@ -75,7 +151,7 @@ def quote_mismatches(connection: Connection, day: date) -> Problems:
             ql.overage_usd.label("amount_usd"),
         )
         .join_from(
-            deployment_quote_lines, deployment_quotes,
+            lines_table, quotes,
             (q.as_of_date == ql.as_of_date) & (q.deployment_id == ql.deployment_id),
         )
         .where(ql.as_of_date == day)

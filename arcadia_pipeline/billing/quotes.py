@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import (
     Connection,
     Numeric,
+    Table,
     Text,
     cast,
     delete,
@@ -23,7 +24,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from arcadia_pipeline.billing.spend import record_crossings
+from arcadia_pipeline.billing.spend import MONTH_TO_DATE, record_crossings
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
@@ -39,6 +40,10 @@ _QUOTE_LINE_COLUMNS = (
     "deployment_id", "billing_kind", "usage", "billable_qty", "included", "overage_qty",
     "unit_price_usd", "overage_usd",
 )  # fmt: skip
+
+
+# What deployment_quotes writes: the quotes, then their lines.
+QUOTE_TABLES = (deployment_quotes, deployment_quote_lines)
 
 
 @dataclass(frozen=True)
@@ -79,20 +84,29 @@ def _usage(day: date):
 
 def replace_quotes_day(connection: Connection, day: date, run_id: str) -> QuotedDay:
     """Month-to-date quote per deployment as of day, from that day's aggregates: total =
-    base + lines + the minimum true-up (pricing/tiers.py).
+    base + lines + the minimum true-up (pricing/tiers.py)."""
+    return write_quotes(connection, day, run_id, _usage(day), QUOTE_TABLES, MONTH_TO_DATE)
+
+
+def write_quotes(
+    connection: Connection, day: date, run_id: str, usage, tables: tuple[Table, Table], basis: str
+) -> QuotedDay:
+    """Replace day's rows of `tables` (quotes, their lines: deployment_quotes' shape) with
+    each deployment's quote priced on `usage` ((deployment_id, billing_kind, qty,
+    billable_qty)) and day's prorated terms, then record the spend thresholds they reach on
+    `basis` (billing/spend.py), in the same transaction as the quotes they were measured on.
 
     One statement writes the quotes and their lines: the lines are priced once (a CTE), the
-    quotes take their totals from them, the lines are inserted from the same rows. Then the
-    spend alert thresholds the quotes reach are recorded (billing/spend.py), in the same
-    transaction as the quotes they were measured on."""
-    q, ql = deployment_quotes.c, deployment_quote_lines.c
-    connection.execute(delete(deployment_quote_lines).where(ql.as_of_date == day))
-    connection.execute(delete(deployment_quotes).where(q.as_of_date == day))
+    quotes take their totals from them, the lines are inserted from the same rows."""
+    quotes_table, lines_table = tables
+    q, ql = quotes_table.c, lines_table.c
+    connection.execute(delete(lines_table).where(ql.as_of_date == day))
+    connection.execute(delete(quotes_table).where(q.as_of_date == day))
     terms = stage_terms(connection, day)  # the prorated terms, computed once
     heads = quoted_heads(terms, day).cte("heads")
     inclusions = terms.inclusions
     scope = f"quoted on {day}"
-    usage = _usage(day).subquery("usage")
+    usage = usage.subquery("usage")
     raise_if_unpriceable(connection, heads, inclusions, usage, day, None, scope)
     lines = priced_lines(heads, inclusions, usage, day).cte("lines")
     overage = (
@@ -103,7 +117,7 @@ def replace_quotes_day(connection: Connection, day: date, run_id: str) -> Quoted
     overage_usd = func.coalesce(overage.c.overage_usd, 0)
     h = heads.c
     true_up = minimum_true_up_sql(h.base_usd + overage_usd, h.minimum_usd)
-    quotes = insert(deployment_quotes).from_select(
+    quotes = insert(quotes_table).from_select(
         ["as_of_date", "deployment_id", "plan_code", "period_start", "base_usd", "overage_usd",
          "minimum_usd", "minimum_true_up_usd", "total_usd", "run_id"],
         select(
@@ -114,19 +128,21 @@ def replace_quotes_day(connection: Connection, day: date, run_id: str) -> Quoted
     ).cte("quotes")  # fmt: skip
     # The quotes' statement runs before the lines' foreign key is checked (at its end).
     connection.execute(
-        insert(deployment_quote_lines)
+        insert(lines_table)
         .from_select(
             ["as_of_date", *_QUOTE_LINE_COLUMNS],
             select(literal(day), *(lines.c[c] for c in LINE_COLUMNS)),
         )
         .add_cte(quotes)
     )
-    reached = record_crossings(connection, day)
-    return summarise_quotes(connection, day, reached)
+    reached = record_crossings(connection, day, quotes_table, basis)
+    return summarise_quotes(connection, day, reached, quotes_table)
 
 
-def summarise_quotes(connection: Connection, day: date, reached: int) -> QuotedDay:
-    q = deployment_quotes.c
+def summarise_quotes(
+    connection: Connection, day: date, reached: int, quotes_table: Table = deployment_quotes
+) -> QuotedDay:
+    q = quotes_table.c
     count, *sums = connection.execute(
         select(
             func.count(), func.sum(q.base_usd), func.sum(q.overage_usd),

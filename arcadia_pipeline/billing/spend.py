@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection, literal, select, update
+from sqlalchemy import Connection, Table, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from arcadia_pipeline import utc
@@ -39,27 +39,30 @@ class SpendCrossing:
         return f"spend:{self.deployment_id}:{self.threshold_usd}:{self.month:%Y-%m}"
 
 
-def record_crossings(connection: Connection, day: date) -> int:
-    """Record each (deployment, threshold) whose quote as of `day` is at or above the
-    threshold and that has no event in `day`'s month yet; the number recorded.
+def record_crossings(
+    connection: Connection, day: date, quotes: Table = deployment_quotes, basis: str = MONTH_TO_DATE
+) -> int:
+    """Record each (deployment, threshold) whose quote as of `day` in `quotes` (the quotes, or
+    their projections on the PROJECTED basis) is at or above the threshold and that has no
+    event in `day`'s month yet, whatever its basis; the number recorded.
 
     Part of the caller's transaction (the day's quotes): a re-quoted day finds the same
     crossings, and the event's key (deployment, threshold, month) keeps the first one, so a
     threshold is recorded, and told, once per billing month whatever days are quoted again
     or in what order. A quote that falls below a threshold later in the month records
     nothing: the month's event stands."""
-    q, s = deployment_quotes.c, spend_alerts.c
+    q, s = quotes.c, spend_alerts.c
     reached = (
         select(
             q.deployment_id,
             s.threshold_usd,
             literal(month_start(day)),
-            literal(MONTH_TO_DATE),
+            literal(basis),
             q.as_of_date,
             q.total_usd,
         )
         .join_from(
-            deployment_quotes,
+            quotes,
             spend_alerts,
             (s.deployment_id == q.deployment_id) & (q.total_usd >= s.threshold_usd),
         )

@@ -3,7 +3,9 @@
 usage DEPLOYMENT --from YYYY-MM-DD --to YYYY-MM-DD [--billable]
                                                      usage_for_period as JSON (--billable:
                                                      each resource's month capped)
-quote DEPLOYMENT --as-of YYYY-MM-DD                  the month-to-date quote, priced live
+quote DEPLOYMENT --as-of YYYY-MM-DD [--projected]    the month-to-date quote, priced live
+                                                     (--projected: the materialised
+                                                     projection to the month's end)
 quotes --as-of YYYY-MM-DD                            the materialised quotes, as a table
 
 The quote's lines use the statement's names (`qty`, `billable_qty`, `included_qty`,
@@ -21,9 +23,10 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from arcadia_pipeline import utc
+from arcadia_pipeline.billing.projection import projected_quote
 from arcadia_pipeline.cli.deployments import UNKNOWN, known_deployment
 from arcadia_pipeline.cli.output import (
     DATES_NOTE,
@@ -34,8 +37,8 @@ from arcadia_pipeline.cli.output import (
 )
 from arcadia_pipeline.cli.stale import warn_if_stale
 from arcadia_pipeline.db.engine import make_engine
-from arcadia_pipeline.db.schema import deployment_quotes
-from arcadia_pipeline.flow import DEPLOYMENT_QUOTES, USAGE_RECORDS
+from arcadia_pipeline.db.schema import deployment_quotes, projected_quotes
+from arcadia_pipeline.flow import DEPLOYMENT_QUOTES, PROJECTED_QUOTES, USAGE_RECORDS
 from arcadia_pipeline.pricing.reference import Quote, month_to_date_quote
 from arcadia_pipeline.pricing.rules import decimal_text, money_text
 from arcadia_pipeline.pricing.tiers import TierCharge
@@ -74,12 +77,13 @@ def minimum_json(minimum_usd: Decimal | None, true_up_usd: Decimal) -> dict:
     }
 
 
-def quote_json(quote: Quote) -> dict:
+def quote_json(quote: Quote, projected: bool = False) -> dict:
     """The quote as `quote` prints it, a statement line's keys for its lines: base_usd,
     amount_usd and total_usd as two-decimal strings, quantities and unit_price_usd as exact
     decimal strings; per line amount_usd = round_half_up(Σ tiers' amount_usd, 0.01), its
     unit_price_usd the price of the tier its last unit falls in (tiers_json); total_usd =
-    base_usd + the lines + minimum_true_up_usd."""
+    base_usd + the lines + minimum_true_up_usd; `projected`: the quote is the projection to
+    the month's end as of as_of (billing/projection.py), not the month to date."""
     return {
         "deployment_id": quote.deployment_id,
         "plan_code": quote.plan_code,
@@ -101,12 +105,15 @@ def quote_json(quote: Quote) -> dict:
         ],
         **minimum_json(quote.minimum_usd, quote.minimum_true_up_usd),
         "total_usd": money_text(quote.total_usd),
+        "projected": projected,
     }
 
 
-def unmetered_days(connection: Connection, first: date, last: date) -> list[date]:
-    """Days of [first, last] without materialised quotes: the last asset of a metered day."""
-    q = deployment_quotes.c
+def unmetered_days(
+    connection: Connection, first: date, last: date, quotes: Table = deployment_quotes
+) -> list[date]:
+    """Days of [first, last] without materialised quotes (or projections: `quotes`)."""
+    q = quotes.c
     metered = set(
         connection.execute(
             select(q.as_of_date).distinct().where(q.as_of_date.between(first, last))
@@ -115,18 +122,16 @@ def unmetered_days(connection: Connection, first: date, last: date) -> list[date
     return [day for day in iter_days(first, last) if day not in metered]
 
 
-def require_metered(connection: Connection, day: date) -> None:
-    """Raise CliError unless `day` has materialised quotes; today (UTC) is named as not over
-    yet, since no run can meter it before its end."""
-    if not unmetered_days(connection, day, day):
+def require_metered(connection: Connection, day: date, quotes: Table = deployment_quotes) -> None:
+    """Raise CliError unless `day` has materialised quotes (or projections: `quotes`); today
+    (UTC) is named as not over yet, since no run can meter it before its end."""
+    if not unmetered_days(connection, day, day, quotes):
         return
     if day == utc.now().date():
         raise CliError(
             f"{day} is not over yet (UTC): the last day that can be metered is {day - DAY}"
         )
-    raise CliError(
-        f"{day} is not metered (no deployment_quotes as of that day): materialise it first"
-    )
+    raise CliError(f"{day} is not metered (no {quotes.name} as of that day): materialise it first")
 
 
 def cmd_usage(args) -> None:
@@ -153,6 +158,9 @@ def cmd_quote(args) -> None:
     with make_engine(warehouse_url()).connect() as connection:
         require_metered(connection, args.as_of)
     require_known(args.deployment)
+    if args.projected:
+        print_projection(args)
+        return
     with make_engine(warehouse_url()).connect() as connection:
         quote = month_to_date_quote(connection, args.deployment, args.as_of)
         warn_if_stale(connection, month_start(args.as_of), args.as_of, USAGE_RECORDS, "the quote")
@@ -162,6 +170,22 @@ def cmd_quote(args) -> None:
             "(no version in that month's inventory snapshots): it has no quote"
         )
     print(json.dumps(quote_json(quote), indent=2))
+
+
+def print_projection(args) -> None:
+    """`quote --projected`: the materialised projection to the month's end as of --as-of."""
+    with make_engine(warehouse_url()).connect() as connection:
+        require_metered(connection, args.as_of, projected_quotes)
+        quote = projected_quote(connection, args.deployment, args.as_of)
+        warn_if_stale(
+            connection, month_start(args.as_of), args.as_of, PROJECTED_QUOTES, "the projection"
+        )
+    if quote is None:
+        raise CliError(
+            f"{args.deployment} has no projection as of {args.as_of} (it did not exist in "
+            f"{args.as_of:%Y-%m} through that day)"
+        )
+    print(json.dumps(quote_json(quote, projected=True), indent=2))
 
 
 def quotes_table(connection: Connection, as_of: date) -> str:
@@ -216,6 +240,12 @@ def add_usage_commands(commands) -> None:
     )
     quote.add_argument("deployment")
     add_day_option(quote, "--as-of", "last day of the quote, included", required=True)
+    quote.add_argument(
+        "--projected",
+        action="store_true",
+        help="the materialised projection to the month's end as of --as-of (projected_quotes): "
+        "the quote the month will get if nothing changes after that day",
+    )
     quote.set_defaults(handler=cmd_quote)
 
     quotes = commands.add_parser(

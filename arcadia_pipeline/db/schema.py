@@ -240,41 +240,52 @@ usage_period_aggregates = Table(
     Column("computed_at", TSTZ, nullable=False, server_default=text("now()")),
 )
 
-deployment_quotes = Table(
-    "deployment_quotes",
-    metadata,
-    Column("as_of_date", Date, primary_key=True),
-    Column("deployment_id", Text, primary_key=True),
-    Column("plan_code", Text, nullable=False),
-    Column("period_start", Date, nullable=False),
-    Column("base_usd", MONEY, nullable=False),
-    Column("overage_usd", MONEY, nullable=False),
-    Column("total_usd", MONEY, nullable=False),
-    Column("run_id", Text),
-    Column("computed_at", TSTZ, nullable=False, server_default=text("now()")),
-    # The prorated minimum commitment (NULL: none) and what lifts the total to it (0013).
-    Column("minimum_usd", MONEY),
-    Column("minimum_true_up_usd", MONEY, nullable=False, server_default=text("0")),
-)
 
-deployment_quote_lines = Table(
-    "deployment_quote_lines",
-    metadata,
-    Column("as_of_date", Date, primary_key=True),
-    Column("deployment_id", Text, primary_key=True),
-    Column("billing_kind", Text, primary_key=True),
-    Column("usage", Numeric, nullable=False),
-    Column("billable_qty", Numeric, nullable=False),  # usage, capped (0015)
-    Column("included", Numeric, nullable=False),
-    Column("overage_qty", Numeric, nullable=False),
-    Column("unit_price_usd", Numeric, nullable=False),
-    Column("overage_usd", MONEY, nullable=False),
-    ForeignKeyConstraint(
-        ["as_of_date", "deployment_id"],
-        ["metering.deployment_quotes.as_of_date", "metering.deployment_quotes.deployment_id"],
-        ondelete="CASCADE",
-    ),
+def _quote_tables(name: str, lines_name: str) -> tuple[Table, Table]:
+    """Quotes and their lines, one row per (as_of_date, deployment) and per billing kind: the
+    month-to-date quotes and their projections to the month's end (0016) have one shape."""
+    quotes = Table(
+        name,
+        metadata,
+        Column("as_of_date", Date, primary_key=True),
+        Column("deployment_id", Text, primary_key=True),
+        Column("plan_code", Text, nullable=False),
+        Column("period_start", Date, nullable=False),
+        Column("base_usd", MONEY, nullable=False),
+        Column("overage_usd", MONEY, nullable=False),
+        Column("total_usd", MONEY, nullable=False),
+        Column("run_id", Text),
+        Column("computed_at", TSTZ, nullable=False, server_default=text("now()")),
+        # The prorated minimum commitment (NULL: none) and what lifts the total to it (0013).
+        Column("minimum_usd", MONEY),
+        Column("minimum_true_up_usd", MONEY, nullable=False, server_default=text("0")),
+    )
+    lines = Table(
+        lines_name,
+        metadata,
+        Column("as_of_date", Date, primary_key=True),
+        Column("deployment_id", Text, primary_key=True),
+        Column("billing_kind", Text, primary_key=True),
+        Column("usage", Numeric, nullable=False),
+        Column("billable_qty", Numeric, nullable=False),  # usage, capped (0015)
+        Column("included", Numeric, nullable=False),
+        Column("overage_qty", Numeric, nullable=False),
+        Column("unit_price_usd", Numeric, nullable=False),
+        Column("overage_usd", MONEY, nullable=False),
+        ForeignKeyConstraint(
+            ["as_of_date", "deployment_id"],
+            [f"{SCHEMA}.{name}.as_of_date", f"{SCHEMA}.{name}.deployment_id"],
+            ondelete="CASCADE",
+        ),
+    )
+    return quotes, lines
+
+
+deployment_quotes, deployment_quote_lines = _quote_tables(
+    "deployment_quotes", "deployment_quote_lines"
 )
+# Each day's quotes projected to the month's end (billing/projection.py).
+projected_quotes, projected_quote_lines = _quote_tables("projected_quotes", "projected_quote_lines")
 
 # When each daily asset last wrote each day (days/locks.py): what tells a
 # month-to-date figure computed before a correction of an earlier day.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection, Select, func, literal, select
+from sqlalchemy import Connection, Select, func, literal, select, union_all
 
 from arcadia_pipeline.db.schema import billing_caps, usage_records
 from arcadia_pipeline.db.terms import in_effect
@@ -39,26 +39,46 @@ def usage_of(first: date, last: date, deployment_id: str | None = None) -> Selec
     )
 
 
-def capped_usage_of(first: date, last: date, deployment_id: str | None = None) -> Select:
+def capped_usage_of(
+    first: date, last: date, deployment_id: str | None = None, more: Select | None = None
+) -> Select:
     """SELECT (deployment_id, billing_kind, billable_qty) over the days [first, last] of one
     billing month, for the kinds capped in that month only: per deployment and kind, the sum
     over its resources of min(the resource's qty, the cap). Per deployment and resource, so a
-    resource that moved between deployments is capped on each side. With no cap in effect it
-    reads no record (an inner join with no caps)."""
+    resource that moved between deployments is capped on each side. `more`: rows
+    (deployment_id, billing_kind, resource_id, qty) added to the records before capping (the
+    rest of a month projected: billing/projection.py). With no cap in effect it reads no
+    record (an inner join with no caps)."""
     u = usage_records.c
     caps = in_effect(billing_caps, first)
     scope = [records_of_days(first, last)]
     if deployment_id is not None:
         scope.append(u.deployment_id == deployment_id)
-    per_resource = (
+    # Each resource's records summed where they lie (grouped by the distribution column: a
+    # Citus cluster sums each shard on its worker), for the capped kinds alone.
+    rows = (
         select(
             u.deployment_id,
             u.resource_kind.label("billing_kind"),
-            billable_qty_sql(func.sum(u.qty), caps.c.monthly_cap_qty).label("billable_qty"),
+            u.resource_id,
+            func.sum(u.qty).label("qty"),
         )
         .join_from(usage_records, caps, caps.c.billing_kind == u.resource_kind)
         .where(*scope)
-        .group_by(u.deployment_id, u.resource_kind, u.resource_id, caps.c.monthly_cap_qty)
+        .group_by(u.deployment_id, u.resource_kind, u.resource_id)
+    )
+    if more is not None:
+        rows = union_all(rows, more)
+    rows = rows.subquery("resource_rows")
+    x = rows.c
+    per_resource = (
+        select(
+            x.deployment_id,
+            x.billing_kind,
+            billable_qty_sql(func.sum(x.qty), caps.c.monthly_cap_qty).label("billable_qty"),
+        )
+        .join_from(rows, caps, caps.c.billing_kind == x.billing_kind)
+        .group_by(x.deployment_id, x.billing_kind, x.resource_id, caps.c.monthly_cap_qty)
         .subquery("per_resource")
     )
     r = per_resource.c
@@ -67,10 +87,17 @@ def capped_usage_of(first: date, last: date, deployment_id: str | None = None) -
     ).group_by(r.deployment_id, r.billing_kind)
 
 
-def with_billable(usage, first: date, last: date, deployment_id: str | None = None) -> Select:
+def with_billable(
+    usage,
+    first: date,
+    last: date,
+    deployment_id: str | None = None,
+    more: Select | None = None,
+) -> Select:
     """`usage` (a subquery of deployment_id, billing_kind, qty, records over [first, last]
-    of one billing month) with billable_qty: the capped sum for a capped kind, qty else."""
-    capped = capped_usage_of(first, last, deployment_id).subquery("capped")
+    of one billing month, plus `more`: see capped_usage_of) with billable_qty: the capped sum
+    for a capped kind, qty else."""
+    capped = capped_usage_of(first, last, deployment_id, more).subquery("capped")
     u, c = usage.c, capped.c
     return select(
         u.deployment_id,

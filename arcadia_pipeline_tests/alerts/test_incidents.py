@@ -246,7 +246,7 @@ def test_a_month_not_closed_by_its_deadline_is_told_once_with_why(engine, channe
 def test_a_day_not_metered_by_morning_is_told_once_for_all_daily_assets(
     engine, database_url, channels
 ):
-    """The day due is not metered: the four daily assets' freshness checks fail, evaluated
+    """The day due is not metered: the five daily assets' freshness checks fail, evaluated
     twice by the sensor's runs; one alert, for the deadline, naming every asset."""
     instance = DagsterInstance.ephemeral()
     evaluate_freshness(instance, list(DAILY_FRESHNESS))

@@ -1,6 +1,6 @@
 """usage_for_period, the period aggregates and the month-to-date quotes, end to end.
 
-Every test builds a small inventory by hand, materialises all four assets for real (Dagster
+Every test builds a small inventory by hand, materialises all five assets for real (Dagster
 in-process, single-run range like a UI backfill) against the real PostgreSQL database, and
 compares with expectations worked out here with Decimal from docs/domain.md's plan catalog, never
 with the product's own pricing functions.

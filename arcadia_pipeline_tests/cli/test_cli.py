@@ -1,7 +1,7 @@
 """The operator's shell: the real `arcadia-pipeline` and `dagster` console scripts, as subprocesses.
 
 One module-wide demo: `db upgrade`, `demo seed` of 3 deployments over 2025-02-19..28, then
-`dagster asset materialize --partition-range` of all four assets, against the session's test
+`dagster asset materialize --partition-range` of all five assets, against the session's test
 database. The seed's tour gives those three deployments a history: dep-0001 renamed, dep-0002
 changing plan, dep-0003 signing up and churning within the range. The look-up commands are
 checked against the library (`usage_for_period`), against the materialised quotes, and against
@@ -260,8 +260,9 @@ def test_quote_prints_the_month_to_date_quote_as_json(demo, deployment_id):
 
     assert set(printed) == {
         *("deployment_id", "plan_code", "period_start", "as_of"),
-        *("base_usd", "lines", "minimum_usd", "minimum_true_up_usd", "total_usd"),
+        *("base_usd", "lines", "minimum_usd", "minimum_true_up_usd", "total_usd", "projected"),
     }
+    assert printed["projected"] is False  # priced live on the month to date
     # No plan of the shipped catalog has a minimum commitment: nothing to true up.
     assert (printed["minimum_usd"], printed["minimum_true_up_usd"]) == (None, "0.00")
     assert printed["deployment_id"] == deployment_id

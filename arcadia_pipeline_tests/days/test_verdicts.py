@@ -16,7 +16,7 @@ from arcadia_pipeline.utc import iter_days
 from arcadia_pipeline_tests.support import add_deployment, add_version, materialize_range, utc
 
 FEBRUARY, LAST = date(2025, 2, 1), date(2025, 2, 28)
-CHECKS = [check.name for step in DAILY_FLOW.gating for check in step.checks]
+CHECKS = [check.name for step in DAILY_FLOW for check in step.checks]
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ SHARDED = {
     "statement_adjustments",
     "spend_alerts",
     "spend_alert_events",
+    "projected_quotes",
+    "projected_quote_lines",
 }
 ON_EVERY_NODE = {
     "kind_map",

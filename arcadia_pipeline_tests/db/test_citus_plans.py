@@ -145,6 +145,8 @@ def test_metering_and_closing_a_month_pull_no_sharded_rows_to_the_coordinator(
         "metering.usage_period_aggregates",
         "metering.deployment_quotes",
         "metering.deployment_quote_lines",
+        "metering.projected_quotes",
+        "metering.projected_quote_lines",
         "metering.monthly_statements",
         "metering.monthly_statement_lines",
         "metering.statement_adjustments",

@@ -79,7 +79,7 @@ def test_the_readme_block_starts_three_nodes_and_db_upgrade_distributes(tmp_path
             assert connection.execute(
                 text("SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'h'"
                      " AND logicalrelid::text NOT LIKE 'metering.%\\_20%'")
-            ).scalar_one() == 12  # fmt: skip
+            ).scalar_one() == 14  # fmt: skip
             placements = connection.execute(
                 text(
                     "SELECT DISTINCT n.nodeport FROM pg_dist_placement p"

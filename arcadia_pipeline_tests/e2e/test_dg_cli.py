@@ -33,6 +33,8 @@ CHECKS = (
     "usage_records_month_closure",
     "aggregates_equal_usage_records",
     "quote_totals_add_up",
+    "projection_totals_add_up",
+    "projection_is_the_quote_on_month_end",
 )
 
 

@@ -168,7 +168,7 @@ query($keys: [AssetKeyInput!]) {
 
 def test_the_ui_sees_one_backfill_policy_for_the_four_daily_assets(dagster_server: DagsterServer):
     """What the Materialize dialog reads: the same single-run policy on each daily asset (its
-    "varying backfill policies" compares the four policy objects by identity, not value),
+    "varying backfill policies" compares the five policy objects by identity, not value),
     and `__ASSET_JOB` first among each asset's jobs (the job the asset graph launches)."""
     keys = [{"path": [name]} for name in ASSETS]
     nodes = BackfillClient(dagster_server.url).graphql(ASSET_NODES, {"keys": keys})["assetNodes"]

@@ -39,7 +39,7 @@ def test_a_killed_run_leaves_each_day_old_or_new_and_a_rerun_repairs_it(engine, 
         toggle_variant(engine, target)
         run = start_run(log := next(logs))
         wait_for_line(log, FIRST_STEP)
-        time.sleep(rng.uniform(0, work))  # anywhere in the four assets and their checks
+        time.sleep(rng.uniform(0, work))  # anywhere in the five assets and their checks
         os.killpg(run.pid, signal.SIGKILL)
         run.wait()
 

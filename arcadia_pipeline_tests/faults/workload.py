@@ -39,12 +39,18 @@ CONTENT = {
         "SELECT deployment_id, billing_kind, period_start, qty, records "
         "FROM metering.usage_period_aggregates WHERE as_of_date = :day"
     ),
-    "deployment_quotes": (
-        "SELECT q.deployment_id, q.plan_code, q.base_usd, q.overage_usd, q.total_usd, "
-        "l.billing_kind, l.usage, l.overage_usd FROM metering.deployment_quotes q "
-        "LEFT JOIN metering.deployment_quote_lines l USING (as_of_date, deployment_id) "
-        "WHERE q.as_of_date = :day"
-    ),
+    **{
+        quotes: (
+            "SELECT q.deployment_id, q.plan_code, q.base_usd, q.overage_usd, q.total_usd, "
+            f"l.billing_kind, l.usage, l.overage_usd FROM metering.{quotes} q "
+            f"LEFT JOIN metering.{lines} l USING (as_of_date, deployment_id) "
+            "WHERE q.as_of_date = :day"
+        )
+        for quotes, lines in (
+            ("deployment_quotes", "deployment_quote_lines"),
+            ("projected_quotes", "projected_quote_lines"),
+        )
+    },
 }
 
 

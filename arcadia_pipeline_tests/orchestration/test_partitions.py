@@ -1,5 +1,5 @@
 """ARCADIA_MAX_DAYS_PER_RUN: a backfill of the daily assets as one run (unset, the default) or
-as runs of at most N consecutive days, each holding the four assets and their checks.
+as runs of at most N consecutive days, each holding the five assets and their checks.
 
 The settings are read when the definitions are built, so each configuration is built here
 with its environment. The runs a backfill becomes are computed by the function the backfill
@@ -49,6 +49,8 @@ CHECKS = {
     "usage_records:usage_records_month_closure",
     "usage_period_aggregates:aggregates_equal_usage_records",
     "deployment_quotes:quote_totals_add_up",
+    "projected_quotes:projection_totals_add_up",
+    "projected_quotes:projection_is_the_quote_on_month_end",
 }
 # A backfill launched by assets (the UI, GraphQL) takes every check on them: Dagster's
 # freshness checks too (non-blocking; they judge the day due, whatever the range).
@@ -142,7 +144,7 @@ def test_a_ten_day_backfill_is_split_into_runs_of_at_most_n_days(max_days_per_ru
     assert planned["job_policy"] == n
     runs = planned["runs"]
     assert len(runs) == math.ceil(DAYS / (n or DAYS))
-    # Consecutive chunks covering exactly the range, in order, each with the four assets and
+    # Consecutive chunks covering exactly the range, in order, each with the five assets and
     # their five checks (and the freshness checks): a chunk is a whole range run of its days.
     assert sorted((run["first"], run["last"]) for run in runs) == chunks(n)
     for run in runs:

@@ -19,8 +19,14 @@ from decimal import Decimal
 
 import pytest
 from dagster import DagsterInstance
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
+from arcadia_pipeline.db.partitions import ensure_month_partitions
+from arcadia_pipeline.pricing.reference import capped_usage
+from arcadia_pipeline.pricing.terms import load_caps
+from arcadia_pipeline.pricing.usage import capped_usage_of, usage_by_resource
 from arcadia_pipeline_tests.pricing.test_lines import (
     MAY,
     MAY_31,
@@ -143,3 +149,56 @@ def test_a_resource_that_moved_is_capped_on_each_side(engine):
     for deployment, hours in (("dep-a", ("240", "240")), ("dep-b", ("504", "300"))):
         live = cli_json("quote", deployment, "--as-of", "2026-05-31")
         assert (droplet_line(live)["qty"], droplet_line(live)["billable_qty"]) == hours
+
+
+# ---- the per-resource cap: SQL (capped_usage_of) against the Python reference ----------
+
+# (deployment, resource, day of May 2026, qty): records of one capped kind.
+records = st.lists(
+    st.tuples(
+        st.sampled_from(["dep-a", "dep-b"]),
+        st.sampled_from(["droplet:1", "droplet:2", "droplet:3"]),
+        st.integers(min_value=1, max_value=31),
+        st.decimals(min_value=0, max_value=24, places=6),
+    ),
+    max_size=12,
+    unique_by=lambda r: r[:3],
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=records, cap=st.decimals(min_value=D("0.5"), max_value=100, places=3))
+def test_capped_usage_sql_agrees_with_the_reference_resource_by_resource(engine, rows, cap):
+    first, last = MAY, MAY_31
+    with engine.begin() as connection:
+        ensure_month_partitions(connection, first, last)
+        connection.execute(text("DELETE FROM metering.usage_records"))
+        connection.execute(text("DELETE FROM metering.billing_caps"))
+        connection.execute(
+            text("INSERT INTO metering.billing_caps VALUES ('droplet_hours', :cap, '2026-05-01')"),
+            {"cap": cap},
+        )
+        for deployment, resource, day, qty in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO metering.usage_records (deployment_id, resource_id,"
+                    " resource_kind, period_start, granularity, qty)"
+                    " VALUES (:d, :r, 'droplet_hours', :p, 'day', :q)"
+                ),
+                {"d": deployment, "r": resource, "p": utc(2026, 5, day), "q": qty},
+            )
+        in_sql = {
+            (row.deployment_id, row.billing_kind): row.billable_qty
+            for row in connection.execute(capped_usage_of(first, last))
+        }
+        caps = load_caps(connection, first)
+        reference = {
+            (deployment, kind): qty
+            for deployment in ("dep-a", "dep-b")
+            for kind, qty in capped_usage(
+                usage_by_resource(connection, deployment, first, last), caps
+            ).items()
+        }
+    assert in_sql == reference

@@ -319,6 +319,7 @@ def test_statement_prints_the_closed_statement_with_its_adjustment(cycle, capsys
     assert hours == {
         "billing_kind": "droplet_hours",
         "qty": "1344",
+        "billable_qty": "1344",  # no cap
         "included_qty": "744",
         "overage_qty": "600",
         "unit_price_usd": "0.00893",

@@ -471,14 +471,19 @@ JUNE_1_TO_10 = [date(2026, 6, day) for day in range(1, 11)]
 
 def test_a_price_change_of_the_open_month_makes_its_quotes_stale(story):
     assert story.stale_before == {}
-    # Each step is judged by the terms it reads (flow.py): a price, the quotes alone; May's
-    # days, before the month the change is in effect from, are not.
-    assert story.price_change.stale == {"deployment_quotes": JUNE_1_TO_10}
+    # Each step is judged by the terms it reads (flow.py): a price, the quotes and their
+    # projections alone; May's days, before the month the change is in effect from, are not.
+    assert story.price_change.stale == {
+        "deployment_quotes": JUNE_1_TO_10,
+        "projected_quotes": JUNE_1_TO_10,
+    }
 
 
 def test_the_catch_up_sensor_refreshes_the_stale_quotes_on_the_new_price(story):
     refresh = story.price_change
-    assert refresh.requests == [("2026-06-01", "2026-06-10", ["deployment_quotes"])]
+    assert refresh.requests == [
+        ("2026-06-01", "2026-06-10", ["deployment_quotes", "projected_quotes"])
+    ]
     assert refresh.succeeded
     assert refresh.stale_after == {}
     # 100 GB for 10 of June's 30 days: 33.33… GB-months, none included.
@@ -491,7 +496,9 @@ def test_the_catch_up_sensor_refreshes_the_stale_quotes_on_the_new_price(story):
 def test_a_granularity_change_of_the_open_month_re_meters_its_days_by_the_hour(story):
     refresh = story.granularity_change
     assert refresh.stale == {"usage_records": JUNE_1_TO_10}  # the step reading metering_config
-    everything_after = ["deployment_quotes", "usage_period_aggregates", "usage_records"]
+    everything_after = [
+        "deployment_quotes", "projected_quotes", "usage_period_aggregates", "usage_records",
+    ]  # fmt: skip
     assert refresh.requests == [("2026-06-01", "2026-06-10", everything_after)]
     assert refresh.succeeded
     assert refresh.stale_after == {}

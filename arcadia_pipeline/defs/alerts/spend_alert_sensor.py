@@ -1,14 +1,15 @@
 """`spend_alert_sensor`: tells the operators of each spend alert threshold a deployment's
-quote reached (billing/spend.py records them with the day's quotes), once per deployment,
-threshold and billing month (incident `spend:<deployment>:<threshold>:<YYYY-MM>`)."""
+quote, or its projection to the month's end, reached (billing/spend.py records them with the
+day's quotes and projections), once per deployment, threshold and billing month (incident
+`spend:<deployment>:<threshold>:<YYYY-MM>`)."""
 
 import dagster as dg
 from dagster import SensorEvaluationContext, SkipReason
 
 from arcadia_pipeline.alerts.notify import SPEND_THRESHOLD, alert, incident_text
-from arcadia_pipeline.billing.spend import SpendCrossing, mark_told, untold_crossings
+from arcadia_pipeline.billing.spend import PROJECTED, SpendCrossing, mark_told, untold_crossings
 from arcadia_pipeline.defs.alerts.incidents import PREFIX
-from arcadia_pipeline.flow import DEPLOYMENT_QUOTES
+from arcadia_pipeline.flow import DEPLOYMENT_QUOTES, PROJECTED_QUOTES
 from arcadia_pipeline.orchestration.automation import sensor_status
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.pricing.rules import money_text
@@ -20,21 +21,24 @@ TOLD_PER_TICK = 200
 
 
 def crossing_text(crossing: SpendCrossing) -> tuple[str, str]:
-    """(subject, body) of one crossing's alert."""
+    """(subject, body) of one crossing's alert: reached by the month to date, or projected
+    to be reached by the month's end."""
     month, threshold = month_text(crossing.month), money_text(crossing.threshold_usd)
     total = money_text(crossing.total_usd)
+    projected = crossing.basis == PROJECTED
     body = incident_text(
         {
             "deployment": crossing.deployment_id,
-            "asset": DEPLOYMENT_QUOTES.asset,
+            "asset": (PROJECTED_QUOTES if projected else DEPLOYMENT_QUOTES).asset,
             "days": str(crossing.as_of_date),
             "threshold": f"{threshold} USD in {month}",
             "quote": f"{total} USD ({crossing.basis.replace('_', '-')}) as of "
             f"{crossing.as_of_date}",
         }
     )
+    reached = "is projected to reach" if projected else "reached"
     subject = (
-        f"{PREFIX} {crossing.deployment_id} reached {threshold} USD in {month}:"
+        f"{PREFIX} {crossing.deployment_id} {reached} {threshold} USD in {month}:"
         f" {total} USD as of {crossing.as_of_date}"
     )
     return subject, body

@@ -14,7 +14,7 @@ from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.pricing.rules import money_text
 
 
-def _quoted_metadata(quoted: QuotedDay) -> dict:
+def quoted_metadata(quoted: QuotedDay) -> dict:
     return {
         "quotes": MetadataValue.int(quoted.quotes),
         "base_usd": MetadataValue.float(float(quoted.base_usd)),
@@ -46,7 +46,7 @@ def quote_deployments(
         warehouse.engine.connect() as connection,
     ):
         replace_each_day(
-            context, connection, DEPLOYMENT_QUOTES, days, replace_quotes_day, _quoted_metadata
+            context, connection, DEPLOYMENT_QUOTES, days, replace_quotes_day, quoted_metadata
         )
     return MaterializeResult()
 

@@ -93,7 +93,7 @@ def test_chunks_metered_out_of_order_converge_on_one_in_order_run(engine, clock)
          [key.to_user_string() for key in r.asset_selection])
         for r in requests
     ]  # fmt: skip
-    assert asked == [("2025-03-04", "2025-03-06", ["usage_period_aggregates", "deployment_quotes"])]
+    assert asked == [("2025-03-04", "2025-03-06", list(DAILY_FLOW.assets[2:]))]
     for request in requests:
         assert run_requested(request, instance).success
     with engine.connect() as connection:

@@ -111,7 +111,11 @@ def test_backdated_resource_re_meters_its_day_and_refreshes_the_month_after(
     refresh = missed_days_sensor(catchup_context(database_url, instance))
     refresh = [] if isinstance(refresh, SkipReason) else refresh  # the day ends its month
     expected = [
-        (first.isoformat(), last.isoformat(), ["deployment_quotes", "usage_period_aggregates"])
+        (
+            first.isoformat(),
+            last.isoformat(),
+            ["deployment_quotes", "projected_quotes", "usage_period_aggregates"],
+        )
         for first, last in contiguous_ranges(tail)
     ]
     assert _ranges_of(refresh) == expected

@@ -1,4 +1,4 @@
-"""The nightly schedule: at 01:10 UTC it materialises yesterday's UTC partition, all four assets,
+"""The nightly schedule: at 01:10 UTC it materialises yesterday's UTC partition, all five assets,
 the run tagged with its day.
 
 Ticks are evaluated in-process with `build_schedule_context`, as the daemon would evaluate them;
@@ -67,7 +67,7 @@ def test_each_tick_requests_exactly_yesterdays_utc_partition(scheduled_at, parti
     assert request.tags["arcadia/days"] == partition  # visible in the UI's run list
     # One run per day: a re-evaluated tick for the same day is de-duplicated by its run key.
     assert request.run_key == partition
-    # The run targets the job (not an ad-hoc selection), so it runs all four assets.
+    # The run targets the job (not an ad-hoc selection), so it runs all five assets.
     assert request.job_name in (None, JOB)
     assert request.asset_selection is None
 
@@ -85,7 +85,7 @@ def test_no_run_before_the_first_partition_is_complete():
     assert not result.run_requests
 
 
-def test_the_scheduled_job_materialises_the_four_metering_assets():
+def test_the_scheduled_job_materialises_the_five_metering_assets():
     job = defs.resolve_job_def(JOB)
     keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
     assert keys == set(ASSETS)

@@ -157,7 +157,7 @@ def test_the_sensor_evaluates_them_in_runs_of_their_own_and_again_once_updated(e
 
 
 def test_the_jobs_runs_leave_the_freshness_checks_out(engine):
-    """A nightly run evaluates the day's five checks, never a freshness check: a backfill
+    """A nightly run evaluates the day's seven checks, never a freshness check: a backfill
     of last year neither reads as a miss nor as fresh."""
     daily = defs.resolve_job_def("daily_metering_job").asset_layer.asset_graph
     monthly = defs.resolve_job_def("monthly_statements_job").asset_layer.asset_graph
@@ -168,6 +168,8 @@ def test_the_jobs_runs_leave_the_freshness_checks_out(engine):
         "usage_records_month_closure",
         "aggregates_equal_usage_records",
         "quote_totals_add_up",
+        "projection_totals_add_up",
+        "projection_is_the_quote_on_month_end",
         "statements_equal_the_month_priced_now",
     }
     add_deployment(engine, "dep-a", "starter")
