@@ -21,7 +21,7 @@ from arcadia_pipeline.days.verdicts import record_failure
 from arcadia_pipeline.db.schema import day_writes
 from arcadia_pipeline.db.statistics import analyze_written
 from arcadia_pipeline.orchestration.failures import failures_naming
-from arcadia_pipeline.orchestration.partitions import days_tag
+from arcadia_pipeline.orchestration.partitions import days_tag, run_days
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.orchestration.run_launcher import tag_run, tag_worker
 from arcadia_pipeline.retention.expiry import refuse_removed_days
@@ -79,3 +79,17 @@ def replace_each_day(
         results.append(result)
     analyze_written(connection, [*step.writes, day_writes], days)
     return results
+
+
+def replace_days(
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    step: DailyStep,
+    replace: Callable[[Connection, date, str], T],
+    describe: Callable[[T], Mapping[str, Any]],
+) -> list[T]:
+    """The whole body of a daily asset that only replaces its run's days: working_on the
+    run's days, each replaced by replace_each_day."""
+    days = run_days(context)
+    with working_on(context, step, days, warehouse), warehouse.engine.connect() as connection:
+        return replace_each_day(context, connection, step, days, replace, describe)

@@ -7,9 +7,8 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 from arcadia_pipeline.billing.quotes import QuotedDay, replace_quotes_day
 from arcadia_pipeline.flow import DEPLOYMENT_QUOTES
 from arcadia_pipeline.orchestration.assets import daily_step_definitions
-from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
+from arcadia_pipeline.orchestration.day_runs import replace_days
 from arcadia_pipeline.orchestration.metadata import markdown_table
-from arcadia_pipeline.orchestration.partitions import run_days
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 from arcadia_pipeline.pricing.rules import money_text
 
@@ -40,14 +39,7 @@ def quote_deployments(
 ) -> MaterializeResult:
     """Each day's quotes from its aggregates and the plans of its inventory, on the catalog's
     terms (pricing/lines.py)."""
-    days = run_days(context)
-    with (
-        working_on(context, DEPLOYMENT_QUOTES, days, warehouse),
-        warehouse.engine.connect() as connection,
-    ):
-        replace_each_day(
-            context, connection, DEPLOYMENT_QUOTES, days, replace_quotes_day, quoted_metadata
-        )
+    replace_days(context, warehouse, DEPLOYMENT_QUOTES, replace_quotes_day, quoted_metadata)
     return MaterializeResult()
 
 

@@ -8,8 +8,7 @@ from arcadia_pipeline.billing.projection import replace_projection_day
 from arcadia_pipeline.defs.billing.deployment_quotes import quoted_metadata
 from arcadia_pipeline.flow import PROJECTED_QUOTES
 from arcadia_pipeline.orchestration.assets import daily_step_definitions
-from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
-from arcadia_pipeline.orchestration.partitions import run_days
+from arcadia_pipeline.orchestration.day_runs import replace_days
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 
 
@@ -19,14 +18,7 @@ def project_quotes(
     """Each day's quotes projected to the month's end: the day's aggregates plus what the
     resource versions open at the day's end accrue to the month's end, priced as the quotes
     are (billing/projection.py); spend thresholds a projection reaches are recorded."""
-    days = run_days(context)
-    with (
-        working_on(context, PROJECTED_QUOTES, days, warehouse),
-        warehouse.engine.connect() as connection,
-    ):
-        replace_each_day(
-            context, connection, PROJECTED_QUOTES, days, replace_projection_day, quoted_metadata
-        )
+    replace_days(context, warehouse, PROJECTED_QUOTES, replace_projection_day, quoted_metadata)
     return MaterializeResult()
 
 

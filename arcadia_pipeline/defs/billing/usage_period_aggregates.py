@@ -9,9 +9,8 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 from arcadia_pipeline.billing.aggregates import AggregatedDay, replace_aggregates_day
 from arcadia_pipeline.flow import USAGE_PERIOD_AGGREGATES
 from arcadia_pipeline.orchestration.assets import daily_step_definitions
-from arcadia_pipeline.orchestration.day_runs import replace_each_day, working_on
+from arcadia_pipeline.orchestration.day_runs import replace_days
 from arcadia_pipeline.orchestration.metadata import per_kind
-from arcadia_pipeline.orchestration.partitions import run_days
 from arcadia_pipeline.orchestration.resources import WarehouseResource
 
 
@@ -28,14 +27,9 @@ def aggregate_usage(
     """Each day is the day before's totals plus its own day of records (the day before is
     carried only while current: days.locks.is_current), so a day costs the same on the 31st
     as on the 1st; the check re-sums the raw records to prove it."""
-    step = USAGE_PERIOD_AGGREGATES
-    days = run_days(context)
-    with working_on(context, step, days, warehouse), warehouse.engine.connect() as connection:
-        # Each day reads its month's usage days in its own transaction, under their locks.
-        replace_each_day(
-            context, connection, step, days, partial(replace_aggregates_day, step=step),
-            _aggregated_metadata,
-        )  # fmt: skip
+    # Each day reads its month's usage days in its own transaction, under their locks.
+    replace = partial(replace_aggregates_day, step=USAGE_PERIOD_AGGREGATES)
+    replace_days(context, warehouse, USAGE_PERIOD_AGGREGATES, replace, _aggregated_metadata)
     return MaterializeResult()
 
 
