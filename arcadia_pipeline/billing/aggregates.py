@@ -14,7 +14,7 @@ from arcadia_pipeline.days.locks import is_current
 from arcadia_pipeline.days.steps import DailyStep
 from arcadia_pipeline.db.schema import usage_period_aggregates
 from arcadia_pipeline.metering.records import billable_kinds
-from arcadia_pipeline.pricing.usage import usage_of, with_billable
+from arcadia_pipeline.pricing.usage import summed_with_billable, usage_of
 from arcadia_pipeline.utc import month_start
 
 
@@ -56,18 +56,8 @@ def replace_aggregates_day(
     kind it is the raw sum."""
     a = usage_period_aggregates.c
     connection.execute(delete(usage_period_aggregates).where(a.as_of_date == day))
-    parts = _month_to_date(connection, step, day).subquery("parts")
-    sums = (
-        select(
-            parts.c.deployment_id,
-            parts.c.billing_kind,
-            func.sum(parts.c.qty).label("qty"),
-            func.sum(parts.c.records).label("records"),
-        )
-        .group_by(parts.c.deployment_id, parts.c.billing_kind)
-        .subquery("sums")
-    )
-    billable = with_billable(sums, month_start(day), day).subquery("billable")
+    parts = _month_to_date(connection, step, day)
+    billable = summed_with_billable(parts, month_start(day), day).subquery("billable")
     b = billable.c
     rows = select(
         literal(day), b.deployment_id, b.billing_kind, literal(month_start(day)), b.qty,

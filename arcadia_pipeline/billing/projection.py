@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, func, literal, or_, select, union_all
+from sqlalchemy import Connection, literal, or_, select, union_all
 
 from arcadia_pipeline.billing.quotes import QuotedDay, write_quotes
 from arcadia_pipeline.billing.spend import PROJECTED
@@ -32,7 +32,7 @@ from arcadia_pipeline.metering.accrual import accrued_qty_sql
 from arcadia_pipeline.pricing.reference import Quote, QuoteLine
 from arcadia_pipeline.pricing.terms import load_tiers
 from arcadia_pipeline.pricing.tiers import tier_charges
-from arcadia_pipeline.pricing.usage import with_billable
+from arcadia_pipeline.pricing.usage import summed_with_billable
 from arcadia_pipeline.utc import day_start, month_end, month_start
 
 
@@ -65,23 +65,14 @@ def projected_usage(day: date):
     kind, the records to `day` and the rest, counted at most its cap); records: those
     metered to `day`."""
     a = usage_period_aggregates.c
-    rest = rest_of_month(day).subquery("rest")
+    # One rest of the month for both sums: PostgreSQL computes a CTE named twice once (Citus
+    # inlines it into each shard's query).
+    rest = rest_of_month(day).cte("rest")
     parts = union_all(
         select(a.deployment_id, a.billing_kind, a.qty, a.records).where(a.as_of_date == day),
         select(rest.c.deployment_id, rest.c.billing_kind, rest.c.qty, literal(0)),
-    ).subquery("parts")
-    p = parts.c
-    raw = (
-        select(
-            p.deployment_id,
-            p.billing_kind,
-            func.sum(p.qty).label("qty"),
-            func.sum(p.records).label("records"),
-        )
-        .group_by(p.deployment_id, p.billing_kind)
-        .subquery("raw")
     )
-    return with_billable(raw, month_start(day), day, more=select(rest))
+    return summed_with_billable(parts, month_start(day), day, more=select(rest))
 
 
 def projected_quote(connection: Connection, deployment_id: str, day: date) -> Quote | None:

@@ -112,6 +112,21 @@ def with_billable(
     )
 
 
+def summed_with_billable(parts, first: date, last: date, more: Select | None = None) -> Select:
+    """SELECT (deployment_id, billing_kind, qty, billable_qty, records): `parts` (a
+    selectable of deployment_id, billing_kind, qty, records rows, whose sums per deployment
+    and kind are the usage over [first, last] of one billing month, plus `more`'s quantities)
+    summed per (deployment, kind), with_billable."""
+    p = parts.subquery("parts").c
+    sums = select(
+        p.deployment_id,
+        p.billing_kind,
+        func.sum(p.qty).label("qty"),
+        func.sum(p.records).label("records"),
+    ).group_by(p.deployment_id, p.billing_kind)
+    return with_billable(sums.subquery("sums"), first, last, more=more)
+
+
 def billable_usage_of(first: date, last: date, deployment_id: str | None = None) -> Select:
     """SELECT (deployment_id, billing_kind, qty, billable_qty, records) over the days [first,
     last] of one billing month: usage_of with each kind's billable quantity."""
