@@ -54,23 +54,22 @@ def capped_usage_of(
     scope = [records_of_days(first, last)]
     if deployment_id is not None:
         scope.append(u.deployment_id == deployment_id)
-    # Each resource's records summed where they lie (grouped by the distribution column: a
-    # Citus cluster sums each shard on its worker), for the capped kinds alone.
-    rows = (
-        select(
-            u.deployment_id,
-            u.resource_kind.label("billing_kind"),
-            u.resource_id,
-            func.sum(u.qty).label("qty"),
-        )
-        .join_from(usage_records, caps, caps.c.billing_kind == u.resource_kind)
-        .where(*scope)
-        .group_by(u.deployment_id, u.resource_kind, u.resource_id)
-    )
+    keys = (u.deployment_id, u.resource_kind.label("billing_kind"), u.resource_id)
+    rows = select(*keys, u.qty).where(*scope)
     if more is not None:
-        rows = union_all(rows, more)
+        # The records of capped kinds summed per resource where they lie (grouped by the
+        # distribution column: a Citus cluster sums each shard on its worker), then the rest.
+        summed = (
+            select(*keys, func.sum(u.qty).label("qty"))
+            .join_from(usage_records, caps, caps.c.billing_kind == u.resource_kind)
+            .where(*scope)
+            .group_by(u.deployment_id, u.resource_kind, u.resource_id)
+        )
+        rows = union_all(summed, more)
     rows = rows.subquery("resource_rows")
     x = rows.c
+    # Each resource's sum capped as it is summed, for the capped kinds alone (the inner join),
+    # grouped by the distribution column first.
     per_resource = (
         select(
             x.deployment_id,
