@@ -107,8 +107,8 @@ def write_quotes(
     inclusions = terms.inclusions
     scope = f"quoted on {day}"
     usage = usage.subquery("usage")
-    raise_if_unpriceable(connection, heads, inclusions, usage, day, None, scope)
-    lines = priced_lines(heads, inclusions, usage, day).cte("lines")
+    raise_if_unpriceable(connection, heads, inclusions, usage, terms.tiers, None, scope)
+    lines = priced_lines(heads, inclusions, usage, terms.tiers).cte("lines")
     overage = (
         select(lines.c.deployment_id, func.sum(lines.c.amount_usd).label("overage_usd"))
         .group_by(lines.c.deployment_id)

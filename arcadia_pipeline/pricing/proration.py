@@ -58,6 +58,7 @@ from arcadia_pipeline.catalog.plans import Plan
 from arcadia_pipeline.db.schema import (
     inventory_deployments,
     inventory_snapshots,
+    overage_tiers,
     plan_items,
     plans,
 )
@@ -339,17 +340,21 @@ def plan_periods(as_of: date):
 
 @dataclass(frozen=True)
 class StagedTerms:
-    """as_of's month-to-date terms, computed once into two temporary tables of the
-    transaction (dropped at its commit): `heads` (prorated_heads' columns) and `inclusions`
-    (prorated_inclusions')."""
+    """as_of's month-to-date terms, computed once into temporary tables of the transaction
+    (dropped at its commit): `heads` (prorated_heads' columns), `inclusions`
+    (prorated_inclusions') and `tiers` (the overage tiers in effect for the month: plan_code,
+    billing_kind, up_to_qty, unit_price_usd)."""
 
     heads: Table
     inclusions: Table
+    tiers: Table
 
 
 def stage_terms(connection: Connection, as_of: date) -> StagedTerms:
-    """Compute prorated_heads and prorated_inclusions of as_of once (caller holds the
-    transaction): a quote or a statement reads them several times."""
+    """Compute prorated_heads, prorated_inclusions and the tiers in effect of as_of's month
+    once (caller holds the transaction): a quote or a statement reads them several times.
+    Analysed, so the planner knows how many tiers each line meets (a guess of one or two
+    had it join every line with every plan's tiers of its kind before its own plan)."""
     heads = transaction_table("staged_heads", *head_columns())
     inclusions = transaction_table(
         "staged_inclusions",
@@ -357,8 +362,20 @@ def stage_terms(connection: Connection, as_of: date) -> StagedTerms:
         Column("billing_kind", Text),
         Column("included_qty", Numeric),
     )
-    recreate(connection, heads, inclusions)
-    for table, query in ((heads, prorated_heads(as_of)), (inclusions, prorated_inclusions(as_of))):
+    tiers = transaction_table(
+        "staged_tiers",
+        Column("plan_code", Text),
+        Column("billing_kind", Text),
+        Column("up_to_qty", Numeric),
+        Column("unit_price_usd", Numeric),
+    )
+    recreate(connection, heads, inclusions, tiers)
+    t = in_effect(overage_tiers, as_of).c
+    for table, query in (
+        (heads, prorated_heads(as_of)),
+        (inclusions, prorated_inclusions(as_of)),
+        (tiers, select(t.plan_code, t.billing_kind, t.up_to_qty, t.unit_price_usd)),
+    ):
         connection.execute(insert(table).from_select([c.name for c in table.columns], query))
-    connection.exec_driver_sql(f"ANALYZE {heads.name}, {inclusions.name}")
-    return StagedTerms(heads, inclusions)
+    connection.exec_driver_sql(f"ANALYZE {heads.name}, {inclusions.name}, {tiers.name}")
+    return StagedTerms(heads, inclusions, tiers)

@@ -194,8 +194,8 @@ def price_month(connection: Connection, month: date) -> PricedMonth:
     frozen = frozen_lines(month)
     inclusions = terms.inclusions
     scope = f"of {month_text(month)}"
-    raise_if_unpriceable(connection, statements, inclusions, usage, month, frozen, scope)
-    priced = priced_lines(statements, inclusions, usage, month, frozen)
+    raise_if_unpriceable(connection, statements, inclusions, usage, terms.tiers, frozen, scope)
+    priced = priced_lines(statements, inclusions, usage, terms.tiers, frozen)
     connection.execute(insert(lines).from_select(list(LINE_COLUMNS), priced))
     st, pl = statements.c, lines.c
     amounts = (
