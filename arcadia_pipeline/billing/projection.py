@@ -16,7 +16,18 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, literal, or_, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Numeric,
+    Text,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 
 from arcadia_pipeline.billing.quotes import QuotedDay, write_quotes
 from arcadia_pipeline.billing.spend import PROJECTED
@@ -27,6 +38,7 @@ from arcadia_pipeline.db.schema import (
     resource_inventory,
     usage_period_aggregates,
 )
+from arcadia_pipeline.db.staging import recreate, transaction_table
 from arcadia_pipeline.db.types import TSTZ
 from arcadia_pipeline.metering.accrual import accrued_qty_sql
 from arcadia_pipeline.pricing.reference import Quote, QuoteLine
@@ -116,12 +128,26 @@ def projected_quote(connection: Connection, deployment_id: str, day: date) -> Qu
 def replace_projection_day(connection: Connection, day: date, run_id: str) -> QuotedDay:
     """Each deployment's quote projected from `day` to its month's end (caller holds the
     day's transaction), priced as the quotes are (billing/quotes.write_quotes), and the spend
-    thresholds the projections reach recorded on the `projected` basis."""
+    thresholds the projections reach recorded on the `projected` basis. The projected usage
+    is computed once into a table of the transaction: the pricing reads it twice (what it
+    cannot price, then the lines), and each read would accrue the rest of the month again."""
+    usage = transaction_table(
+        "staged_projected_usage",
+        Column("deployment_id", Text),
+        Column("billing_kind", Text),
+        Column("qty", Numeric),
+        Column("billable_qty", Numeric),
+        Column("records", BigInteger),
+    )
+    recreate(connection, usage)
+    columns = [c.name for c in usage.columns]
+    connection.execute(insert(usage).from_select(columns, projected_usage(day)))
+    connection.exec_driver_sql(f"ANALYZE {usage.name}")
     return write_quotes(
         connection,
         day,
         run_id,
-        projected_usage(day),
+        select(usage),
         (projected_quotes, projected_quote_lines),
         PROJECTED,
     )
