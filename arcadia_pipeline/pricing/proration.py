@@ -352,9 +352,9 @@ class StagedTerms:
 
 def stage_terms(connection: Connection, as_of: date) -> StagedTerms:
     """Compute prorated_heads, prorated_inclusions and the tiers in effect of as_of's month
-    once (caller holds the transaction): a quote or a statement reads them several times.
-    Analysed, so the planner knows how many tiers each line meets (a guess of one or two
-    had it join every line with every plan's tiers of its kind before its own plan)."""
+    once (caller holds the transaction): a quote or a statement reads them several times;
+    analysed, so that the planner counts their rows instead of guessing (the tiers in effect,
+    a window over the catalog, were guessed at one or two rows)."""
     heads = transaction_table("staged_heads", *head_columns())
     inclusions = transaction_table(
         "staged_inclusions",
