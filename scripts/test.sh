@@ -5,6 +5,8 @@
 #   single  a single-node cluster: every test (the citus_only ones are deselected there);
 #   citus   a Citus coordinator with two workers: the `citus` tier again, with the same
 #           expectations, and the `citus_only` tests (shards, distributed plans).
+# With both, the passes run side by side: each keeps about one core busy (a test's run is
+# in-process), and CI's machine has two. The citus pass's output follows the single one's.
 # ARCADIA_TEST_BACKENDS picks passes (default "single citus"); ARCADIA_TEST_MARK is a marker
 # expression both passes keep (make test-fast: the slow tiers left out). Each pass ends with
 # its slowest tests (--durations): where `make test`'s hour would go.
@@ -37,6 +39,27 @@ if [[ " $backends " == *" citus "* ]]; then
 fi
 
 status=0
+citus_pass() {
+  echo "== the citus tier on a coordinator and two workers =="
+  (
+    eval "$citus_env"
+    export ARCADIA_TEST_PG_CLUSTER="$citus"
+    .venv/bin/python -m pytest -p no:cacheprovider --durations=10 \
+      -m "(citus or citus_only)${mark:+ and ($mark)}" "$@" || {
+      code=$?  # 5: the arguments selected none of the tier (a folder without it)
+      [ "$code" -eq 5 ] && echo "no test of the citus tier among these arguments" || exit "$code"
+    }
+  )
+}
+citus_pid=""
+if [[ " $backends " == *" citus "* && " $backends " == *" single "* ]]; then
+  # Its own log and temporary directory: the single pass prints to the console meanwhile.
+  citus_tmp=$(mktemp -d)
+  citus_log="$citus_tmp/citus-pass.log"
+  trap 'for c in "$single" "$citus"; do scripts/pg-cluster.sh destroy "$c" >/dev/null 2>&1 || true; done; rm -rf "$citus_tmp"' EXIT
+  citus_pass --basetemp="$citus_tmp/pytest" "$@" >"$citus_log" 2>&1 &
+  citus_pid=$!
+fi
 if [[ " $backends " == *" single "* ]]; then
   (
     eval "$(ARCADIA_PG_FSYNC=off scripts/pg-cluster.sh start "$single")"
@@ -45,15 +68,10 @@ if [[ " $backends " == *" single "* ]]; then
     .venv/bin/python -m pytest --durations=25 ${mark:+-m "$mark"} "$@"
   ) || status=$?
 fi
-if [[ " $backends " == *" citus "* ]]; then
-  echo "== the citus tier on a coordinator and two workers =="
-  (
-    eval "$citus_env"
-    export ARCADIA_TEST_PG_CLUSTER="$citus"
-    .venv/bin/python -m pytest --durations=10 -m "(citus or citus_only)${mark:+ and ($mark)}" "$@" || {
-      code=$?  # 5: the arguments selected none of the tier (a folder without it)
-      [ "$code" -eq 5 ] && echo "no test of the citus tier among these arguments" || exit "$code"
-    }
-  ) || status=$?
+if [[ -n "$citus_pid" ]]; then
+  wait "$citus_pid" || status=$?
+  cat "$citus_log"
+elif [[ " $backends " == *" citus "* ]]; then
+  citus_pass "$@" || status=$?
 fi
 exit "$status"
