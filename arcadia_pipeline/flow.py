@@ -71,7 +71,7 @@ USAGE_RECORDS = DailyStep(
 
 USAGE_PERIOD_AGGREGATES = DailyStep(
     asset="usage_period_aggregates",
-    writes=(schema.usage_period_aggregates,),
+    writes=(schema.usage_period_aggregates, schema.capped_resource_usage),
     reads=(Read(USAGE_RECORDS, "month_to_date"),),
     terms=(schema.billing_caps,),  # each resource's month of a capped kind
     checks=(
@@ -120,7 +120,6 @@ PROJECTED_QUOTES = DailyStep(
         # The resource versions open at the day's end, and the deployment versions of the
         # month to date (the prorated terms).
         Read(RESOURCE_INVENTORY, "month_to_date"),
-        Read(USAGE_RECORDS, "month_to_date"),  # each resource's month of a capped kind
     ),
     terms=(schema.plans, schema.plan_items, schema.overage_tiers, schema.billing_caps),
     checks=(

@@ -1015,8 +1015,12 @@ def main(argv: list[str] | None = None) -> int:
             url, MONTH + timedelta(days=1), MONTH_LAST - timedelta(days=1)
         )
         results["month_day_31"] = measure(url, MONTH_LAST, MONTH_LAST)
-        # (l) on the month's last day: the caps read the month's records of capped kinds.
+        # (l) on the month's last day, the caps' month to date per resource built day by day:
+        # the catalog's change makes the month stale, so day 30 is metered again on it first
+        # (summed from the month's records), and day 31 builds on it as every day of a month
+        # metered on that catalog would.
         with pricing_terms.tiered_catalog(_engine(url), MONTH):
+            measure(url, MONTH_LAST - timedelta(days=1), MONTH_LAST - timedelta(days=1))
             results["month_day_31_tiered"] = measure(url, MONTH_LAST, MONTH_LAST)
         measure(url, MONTH_LAST, MONTH_LAST)  # the day back on the shipped catalog, for (i)
         step("(i) corrections tick at N/10, the month metered, 1% corrected")

@@ -8,13 +8,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection, delete, func, insert, literal, select, union_all
+from sqlalchemy import Connection, Select, delete, func, insert, literal, select, union_all
 
 from arcadia_pipeline.days.locks import is_current
 from arcadia_pipeline.days.steps import DailyStep
-from arcadia_pipeline.db.schema import usage_period_aggregates
-from arcadia_pipeline.metering.records import billable_kinds
-from arcadia_pipeline.pricing.usage import summed_with_billable, usage_of
+from arcadia_pipeline.db.schema import (
+    billing_caps,
+    capped_resource_usage,
+    usage_period_aggregates,
+    usage_records,
+)
+from arcadia_pipeline.db.terms import in_effect
+from arcadia_pipeline.metering.records import billable_kinds, records_of_days
+from arcadia_pipeline.pricing.usage import capped_resource_sums, summed_with_billable, usage_of
 from arcadia_pipeline.utc import month_start
 
 
@@ -32,9 +38,9 @@ def builds_on_day_before(connection: Connection, step: DailyStep, day: date) -> 
     return day != month_start(day) and is_current(connection, step, day - timedelta(days=1))
 
 
-def _month_to_date(connection: Connection, step: DailyStep, day: date):
+def _month_to_date(day: date, builds: bool):
     """(deployment, kind, qty, records) rows whose sums are the month to date as of day."""
-    if not builds_on_day_before(connection, step, day):
+    if not builds:
         return usage_of(month_start(day), day)
     a = usage_period_aggregates.c
     return union_all(
@@ -45,6 +51,41 @@ def _month_to_date(connection: Connection, step: DailyStep, day: date):
     )
 
 
+def replace_capped_resources(connection: Connection, day: date, builds: bool) -> None:
+    """Each resource's month to date as of day, of the kinds capped in day's month, into
+    capped_resource_usage (what the day's billable quantities and its projection cap): the
+    day before's rows plus the day's records when `builds` (the day before is current), else
+    the month's records. Summed per resource grouped by the distribution column first: a
+    Citus cluster sums each shard on its worker."""
+    c, u = capped_resource_usage.c, usage_records.c
+    connection.execute(delete(capped_resource_usage).where(c.as_of_date == day))
+    caps = in_effect(billing_caps, month_start(day))
+    records = select(u.deployment_id, u.resource_kind, u.resource_id, u.qty).join_from(
+        usage_records, caps, caps.c.billing_kind == u.resource_kind
+    )
+    if builds:
+        before = select(c.deployment_id, c.billing_kind, c.resource_id, c.qty).where(
+            c.as_of_date == day - timedelta(days=1)
+        )
+        rows = union_all(records.where(records_of_days(day, day)), before)
+    else:
+        rows = records.where(records_of_days(month_start(day), day))
+    r = rows.subquery("resource_rows").c
+    summed = select(
+        literal(day), r.deployment_id, r.resource_kind, r.resource_id, func.sum(r.qty)
+    ).group_by(r.deployment_id, r.resource_kind, r.resource_id)
+    columns = ["as_of_date", "deployment_id", "billing_kind", "resource_id", "qty"]
+    connection.execute(insert(capped_resource_usage).from_select(columns, summed))
+
+
+def capped_of_day(day: date) -> Select:
+    """SELECT (deployment_id, billing_kind, billable_qty) as of day: capped_resource_usage's
+    rows of the day, each counted at most its cap, summed per (deployment, kind)."""
+    c = capped_resource_usage.c
+    rows = select(capped_resource_usage).where(c.as_of_date == day).subquery("resource_rows")
+    return capped_resource_sums(rows, day, one_per_resource=True)
+
+
 def replace_aggregates_day(
     connection: Connection, day: date, run_id: str, step: DailyStep
 ) -> AggregatedDay:
@@ -52,12 +93,13 @@ def replace_aggregates_day(
     the day's transaction and the usage days it reads): the day before's totals plus the
     day's records when the day before is current, else the month's records summed. The
     billable quantity of a capped kind sums its resources' month to date, each capped
-    (pricing/usage.capped_usage_of: the month's records of capped kinds only); of any other
-    kind it is the raw sum."""
+    (replace_capped_resources, built the same way); of any other kind it is the raw sum."""
     a = usage_period_aggregates.c
     connection.execute(delete(usage_period_aggregates).where(a.as_of_date == day))
-    parts = _month_to_date(connection, step, day)
-    billable = summed_with_billable(parts, month_start(day), day).subquery("billable")
+    builds = builds_on_day_before(connection, step, day)
+    replace_capped_resources(connection, day, builds)
+    parts = _month_to_date(day, builds)
+    billable = summed_with_billable(parts, capped_of_day(day)).subquery("billable")
     b = billable.c
     rows = select(
         literal(day), b.deployment_id, b.billing_kind, literal(month_start(day)), b.qty,

@@ -6,9 +6,10 @@ nothing changes after D. Each resource version open at the end of D (in D's inve
 ended by then) goes on accruing to the month's end at its rate, accrued exactly as the
 metering would (metering/accrual.accrued_qty_sql over [D + 1, month end): the daily records
 telescope to that difference); the usage is D's aggregates plus that rest of the month,
-capped per resource like any month's (pricing/usage.capped_usage_of). The prorated terms
-already count an open deployment version to the month's end (pricing/proration.py), so the
-heads and inclusions are the quote's. On a month's last day the rest is empty and the
+capped per resource like any month's (pricing/usage.capped_resource_sums): each resource's
+month to D (capped_resource_usage) plus its rest. The prorated terms already count an open
+deployment version to the month's end (pricing/proration.py), so the heads and inclusions
+are the quote's. On a month's last day the rest is empty and the
 projection is the quote (its check proves it).
 """
 
@@ -33,6 +34,7 @@ from arcadia_pipeline.billing.quotes import QuotedDay, write_quotes
 from arcadia_pipeline.billing.spend import PROJECTED
 from arcadia_pipeline.db.schema import (
     UNATTRIBUTED,
+    capped_resource_usage,
     projected_quote_lines,
     projected_quotes,
     resource_inventory,
@@ -44,8 +46,8 @@ from arcadia_pipeline.metering.accrual import accrued_qty_sql
 from arcadia_pipeline.pricing.reference import Quote, QuoteLine
 from arcadia_pipeline.pricing.terms import load_tiers
 from arcadia_pipeline.pricing.tiers import tier_charges
-from arcadia_pipeline.pricing.usage import summed_with_billable
-from arcadia_pipeline.utc import day_start, month_end, month_start
+from arcadia_pipeline.pricing.usage import capped_resource_sums, summed_with_billable
+from arcadia_pipeline.utc import day_start, month_end
 
 
 def rest_of_month(day: date):
@@ -74,8 +76,8 @@ def rest_of_month(day: date):
 def projected_usage(day: date):
     """SELECT (deployment_id, billing_kind, qty, billable_qty, records): `day`'s aggregates
     plus the rest of the month, raw and billable (each resource's whole month of a capped
-    kind, the records to `day` and the rest, counted at most its cap); records: those
-    metered to `day`."""
+    kind, its month to `day` in capped_resource_usage and the rest, counted at most its
+    cap); records: those metered to `day`."""
     a = usage_period_aggregates.c
     # One rest of the month for both sums: PostgreSQL computes a CTE named twice once (Citus
     # inlines it into each shard's query).
@@ -84,7 +86,12 @@ def projected_usage(day: date):
         select(a.deployment_id, a.billing_kind, a.qty, a.records).where(a.as_of_date == day),
         select(rest.c.deployment_id, rest.c.billing_kind, rest.c.qty, literal(0)),
     )
-    return summed_with_billable(parts, month_start(day), day, more=select(rest))
+    c, r = capped_resource_usage.c, rest.c
+    resources = union_all(
+        select(c.deployment_id, c.billing_kind, c.resource_id, c.qty).where(c.as_of_date == day),
+        select(r.deployment_id, r.billing_kind, r.resource_id, r.qty),
+    ).subquery("resource_rows")
+    return summed_with_billable(parts, capped_resource_sums(resources, day))
 
 
 def projected_quote(connection: Connection, deployment_id: str, day: date) -> Quote | None:

@@ -240,6 +240,19 @@ usage_period_aggregates = Table(
     Column("computed_at", TSTZ, nullable=False, server_default=text("now()")),
 )
 
+# Each resource's month to date (from the month's first day to as_of_date) of the kinds
+# capped in the day's month, written with the day's aggregates (0017): a day is the day
+# before's rows plus its own records, whatever day of the month it is.
+capped_resource_usage = Table(
+    "capped_resource_usage",
+    metadata,
+    Column("as_of_date", Date, primary_key=True),
+    Column("deployment_id", Text, primary_key=True),
+    Column("billing_kind", Text, primary_key=True),
+    Column("resource_id", Text, primary_key=True),
+    Column("qty", Numeric, nullable=False),
+)
+
 
 def _quote_tables(name: str, lines_name: str) -> tuple[Table, Table]:
     """Quotes and their lines, one row per (as_of_date, deployment) and per billing kind: the

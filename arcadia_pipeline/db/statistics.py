@@ -33,6 +33,7 @@ def relations_to_analyze(tables: Sequence[Table], days: Iterable[date]) -> list[
 # of the cost, which otherwise grows with every day of history (benchmarks/README.md (f)).
 SMALL_SAMPLE_TABLES = (
     "usage_period_aggregates",
+    "capped_resource_usage",
     "deployment_quotes",
     "deployment_quote_lines",
     "day_checks",

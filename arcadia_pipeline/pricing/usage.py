@@ -1,16 +1,17 @@
 """The usage of a scope: SUM(qty) per (deployment, billing kind) of the usage records whose
 period starts on a UTC day of an inclusive range, and its billable quantity: each resource's
 sum of a capped kind counted at most the cap in effect for the range's billing month
-(pricing/tiers.billable_qty, `metering.billing_caps`). Quotes, aggregates, statements, their
-checks and the quote engine's `usage_for_period` all sum usage through `usage_of` and
-`billable_usage_of`."""
+(pricing/tiers.billable_qty, `metering.billing_caps`). Statements, the aggregates' check
+and the quote engine's `usage_for_period` sum usage through `usage_of` and
+`billable_usage_of`; the aggregates and the projection build on each resource's month to
+date (capped_resource_usage) through `capped_resource_sums` and `summed_with_billable`."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection, Select, func, literal, select, union_all
+from sqlalchemy import Connection, Select, case, func, literal, select
 
 from arcadia_pipeline.db.schema import billing_caps, usage_records
 from arcadia_pipeline.db.terms import in_effect
@@ -39,65 +40,50 @@ def usage_of(first: date, last: date, deployment_id: str | None = None) -> Selec
     )
 
 
-def capped_usage_of(
-    first: date, last: date, deployment_id: str | None = None, more: Select | None = None
-) -> Select:
-    """SELECT (deployment_id, billing_kind, billable_qty) over the days [first, last] of one
-    billing month, for the kinds capped in that month only: per deployment and kind, the sum
-    over its resources of min(the resource's qty, the cap). Per deployment and resource, so a
-    resource that moved between deployments is capped on each side. `more`: rows
-    (deployment_id, billing_kind, resource_id, qty) added to the records before capping (the
-    rest of a month projected: billing/projection.py). With no cap in effect it reads no
-    record (an inner join with no caps)."""
-    u = usage_records.c
-    caps = in_effect(billing_caps, first)
-    scope = [records_of_days(first, last)]
-    if deployment_id is not None:
-        scope.append(u.deployment_id == deployment_id)
-    keys = (u.deployment_id, u.resource_kind.label("billing_kind"), u.resource_id)
-    rows = select(*keys, u.qty).where(*scope)
-    if more is not None:
-        # The records of capped kinds summed per resource where they lie (grouped by the
-        # distribution column: a Citus cluster sums each shard on its worker), then the rest.
-        summed = (
-            select(*keys, func.sum(u.qty).label("qty"))
-            .join_from(usage_records, caps, caps.c.billing_kind == u.resource_kind)
-            .where(*scope)
-            .group_by(u.deployment_id, u.resource_kind, u.resource_id)
-        )
-        rows = union_all(summed, more)
-    rows = rows.subquery("resource_rows")
-    x = rows.c
-    # Each resource's sum capped as it is summed, for the capped kinds alone (the inner join),
-    # grouped by the distribution column first.
-    per_resource = (
-        select(
-            x.deployment_id,
-            x.billing_kind,
-            billable_qty_sql(func.sum(x.qty), caps.c.monthly_cap_qty).label("billable_qty"),
-        )
-        .join_from(rows, caps, caps.c.billing_kind == x.billing_kind)
-        .group_by(x.deployment_id, x.billing_kind, x.resource_id, caps.c.monthly_cap_qty)
-        .subquery("per_resource")
-    )
-    r = per_resource.c
+def capped_resource_sums(resources, month: date, one_per_resource: bool = False) -> Select:
+    """SELECT (deployment_id, billing_kind, billable_qty) of the kinds capped in the billing
+    month of `month`: `resources` (a subquery of deployment_id, billing_kind, resource_id,
+    qty rows of that month) summed per resource, each sum counted at most the cap, then
+    summed per (deployment, kind). Per deployment and resource, so a resource that moved
+    between deployments is capped on each side. `one_per_resource`: the rows are already
+    one per resource (capped_resource_usage), so they are capped as they are. With no cap in
+    effect it has no row (an inner join with no caps)."""
+    caps = in_effect(billing_caps, month)
+    x = resources.c
+    cap = caps.c.monthly_cap_qty
+    per_resource = select(
+        x.deployment_id,
+        x.billing_kind,
+        billable_qty_sql(x.qty if one_per_resource else func.sum(x.qty), cap).label("billable_qty"),
+    ).join_from(resources, caps, caps.c.billing_kind == x.billing_kind)
+    if not one_per_resource:
+        # Each resource's sum capped as it is summed, grouped by the distribution column
+        # first.
+        per_resource = per_resource.group_by(x.deployment_id, x.billing_kind, x.resource_id, cap)
+    r = per_resource.subquery("per_resource").c
     return select(
         r.deployment_id, r.billing_kind, func.sum(r.billable_qty).label("billable_qty")
     ).group_by(r.deployment_id, r.billing_kind)
 
 
-def with_billable(
-    usage,
-    first: date,
-    last: date,
-    deployment_id: str | None = None,
-    more: Select | None = None,
-) -> Select:
-    """`usage` (a subquery of deployment_id, billing_kind, qty, records over [first, last]
-    of one billing month, plus `more`: see capped_usage_of) with billable_qty: the capped sum
-    for a capped kind, qty else."""
-    capped = capped_usage_of(first, last, deployment_id, more).subquery("capped")
-    u, c = usage.c, capped.c
+def summed_with_billable(parts, capped: Select) -> Select:
+    """SELECT (deployment_id, billing_kind, qty, billable_qty, records): `parts` (a
+    selectable of deployment_id, billing_kind, qty, records rows of one billing month)
+    summed per (deployment, kind), with billable_qty: `capped`'s (deployment_id,
+    billing_kind, billable_qty: capped_resource_sums) for a capped kind, qty else."""
+    p = parts.subquery("parts").c
+    sums = (
+        select(
+            p.deployment_id,
+            p.billing_kind,
+            func.sum(p.qty).label("qty"),
+            func.sum(p.records).label("records"),
+        )
+        .group_by(p.deployment_id, p.billing_kind)
+        .subquery("sums")
+    )
+    capped = capped.subquery("capped")
+    u, c = sums.c, capped.c
     return select(
         u.deployment_id,
         u.billing_kind,
@@ -105,32 +91,49 @@ def with_billable(
         func.coalesce(c.billable_qty, u.qty).label("billable_qty"),
         u.records,
     ).outerjoin_from(
-        usage,
+        sums,
         capped,
         (c.deployment_id == u.deployment_id) & (c.billing_kind == u.billing_kind),
     )
 
 
-def summed_with_billable(parts, first: date, last: date, more: Select | None = None) -> Select:
-    """SELECT (deployment_id, billing_kind, qty, billable_qty, records): `parts` (a
-    selectable of deployment_id, billing_kind, qty, records rows, whose sums per deployment
-    and kind are the usage over [first, last] of one billing month, plus `more`'s quantities)
-    summed per (deployment, kind), with_billable."""
-    p = parts.subquery("parts").c
-    sums = select(
-        p.deployment_id,
-        p.billing_kind,
-        func.sum(p.qty).label("qty"),
-        func.sum(p.records).label("records"),
-    ).group_by(p.deployment_id, p.billing_kind)
-    return with_billable(sums.subquery("sums"), first, last, more=more)
-
-
 def billable_usage_of(first: date, last: date, deployment_id: str | None = None) -> Select:
     """SELECT (deployment_id, billing_kind, qty, billable_qty, records) over the days [first,
-    last] of one billing month: usage_of with each kind's billable quantity."""
-    usage = usage_of(first, last, deployment_id).subquery("raw_usage")
-    return with_billable(usage, first, last, deployment_id)
+    last] of one billing month, for one deployment or all: usage_of with each kind's
+    billable quantity, in one pass over the records. A kind capped in the month is summed per
+    resource, each sum counted at most the cap (per deployment and resource, so a resource
+    that moved between deployments is capped on each side); any other kind is summed per
+    (deployment, kind) alone, its billable quantity its raw sum."""
+    u = usage_records.c
+    caps = in_effect(billing_caps, first)
+    cap = caps.c.monthly_cap_qty
+    scope = [records_of_days(first, last)]
+    if deployment_id is not None:
+        scope.append(u.deployment_id == deployment_id)
+    # The resource of a capped kind's record; NULL for any other kind: one group per
+    # (deployment, kind), as usage_of sums it.
+    resource = case((cap.is_not(None), u.resource_id)).label("resource_id")
+    per_resource = (
+        select(
+            u.deployment_id,
+            u.resource_kind.label("billing_kind"),
+            func.sum(u.qty).label("qty"),
+            billable_qty_sql(func.sum(u.qty), cap).label("billable_qty"),
+            func.count().label("records"),
+        )
+        .outerjoin_from(usage_records, caps, caps.c.billing_kind == u.resource_kind)
+        .where(*scope)
+        .group_by(u.deployment_id, u.resource_kind, resource, cap)
+        .subquery("per_resource")
+    )
+    r = per_resource.c
+    return select(
+        r.deployment_id,
+        r.billing_kind,
+        func.sum(r.qty).label("qty"),
+        func.sum(r.billable_qty).label("billable_qty"),
+        func.sum(r.records).label("records"),
+    ).group_by(r.deployment_id, r.billing_kind)
 
 
 def billable_usage_for_period(

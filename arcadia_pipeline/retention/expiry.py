@@ -20,6 +20,7 @@ from arcadia_pipeline.catalog.kinds import GRANULARITIES, MIN_RETENTION_DAYS
 from arcadia_pipeline.db.partitions import partition_name
 from arcadia_pipeline.db.schema import (
     SCHEMA,
+    capped_resource_usage,
     day_fingerprints,
     inventory_deployments,
     inventory_snapshots,
@@ -33,7 +34,7 @@ from arcadia_pipeline.db.schema import (
 )
 from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.errors import BadSourceData
-from arcadia_pipeline.utc import add_months, day_start, month_start, month_text
+from arcadia_pipeline.utc import add_months, day_start, month_end, month_start, month_text
 
 
 class InvalidMeteringConfig(BadSourceData):
@@ -147,7 +148,7 @@ def apply_retention(
     u = usage_records.c
     removed = dict.fromkeys(cutoffs, 0)
     oldest_kept = min(cutoffs.values())
-    dropped = []
+    dropped, months = [], set()
     for upper, name in _expired_partitions(connection, "usage_records", oldest_kept):
         partition = text(
             "SELECT date_trunc('month', period_start)::date AS month, resource_kind, "
@@ -158,6 +159,7 @@ def apply_retention(
         if any(r.resource_kind not in cutoffs or upper > cutoffs[r.resource_kind] for r in counts):
             continue  # a kind without config, or one that keeps longer: delete per kind
         _record_removals(connection, counts, removed_at, run_id)
+        months |= {r.month for r in counts}
         for r in counts:
             removed[r.resource_kind] += r.records
         connection.execute(text(f"DROP TABLE {SCHEMA}.{name}"))
@@ -182,7 +184,22 @@ def apply_retention(
         ).all()
         _record_removals(connection, counts, removed_at, run_id)
         removed[kind] += sum(r.records for r in counts)
+        months |= {r.month for r in counts}
+    _remove_capped_months(connection, months)
     return RetentionResult(removed, dropped, None if unconfigured else oldest_kept, waiting)
+
+
+def _remove_capped_months(connection: Connection, months: set[date]) -> None:
+    """Remove the capped_resource_usage rows of the billing months retention removed records
+    of: a day's rows are kept for the next day to build on, and no day of such a month is
+    metered again (refuse_removed_days)."""
+    c = capped_resource_usage.c
+    for month in sorted(months):
+        connection.execute(
+            delete(capped_resource_usage).where(
+                c.as_of_date >= month, c.as_of_date <= month_end(month)
+            )
+        )
 
 
 def _record_removals(connection: Connection, counts, removed_at: datetime, run_id) -> None:

@@ -34,6 +34,7 @@ SHARDED = {
     "spend_alert_events",
     "projected_quotes",
     "projected_quote_lines",
+    "capped_resource_usage",
 }
 ON_EVERY_NODE = {
     "kind_map",

@@ -147,6 +147,8 @@ def test_metering_and_closing_a_month_pull_no_sharded_rows_to_the_coordinator(
         "metering.deployment_quote_lines",
         "metering.projected_quotes",
         "metering.projected_quote_lines",
+        # The projection's usage: each resource's month to date and its rest, capped.
+        "metering.capped_resource_usage",
         "metering.monthly_statements",
         "metering.monthly_statement_lines",
         "metering.statement_adjustments",

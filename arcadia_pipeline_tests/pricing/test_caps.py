@@ -21,12 +21,16 @@ import pytest
 from dagster import DagsterInstance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import Numeric, Text, column, text, values
 
 from arcadia_pipeline.db.partitions import ensure_month_partitions
 from arcadia_pipeline.pricing.reference import capped_usage
 from arcadia_pipeline.pricing.terms import load_caps
-from arcadia_pipeline.pricing.usage import capped_usage_of, usage_by_resource
+from arcadia_pipeline.pricing.usage import (
+    billable_usage_of,
+    capped_resource_sums,
+    usage_by_resource,
+)
 from arcadia_pipeline_tests.pricing.test_lines import (
     MAY,
     MAY_31,
@@ -151,7 +155,7 @@ def test_a_resource_that_moved_is_capped_on_each_side(engine):
         assert (droplet_line(live)["qty"], droplet_line(live)["billable_qty"]) == hours
 
 
-# ---- the per-resource cap: SQL (capped_usage_of) against the Python reference ----------
+# ---- the per-resource cap: both SQL forms against the Python reference -------------------
 
 # (deployment, resource, day of May 2026, qty): records of one capped kind.
 records = st.lists(
@@ -164,6 +168,12 @@ records = st.lists(
     max_size=12,
     unique_by=lambda r: r[:3],
 )
+
+
+def resource_rows(rows: list[tuple]):
+    """(deployment_id, billing_kind, resource_id, qty) rows as a VALUES list."""
+    columns = [column(name, Text) for name in ("deployment_id", "billing_kind", "resource_id")]
+    return values(*columns, column("qty", Numeric), name="resource_rows").data(rows)
 
 
 @settings(
@@ -189,10 +199,23 @@ def test_capped_usage_sql_agrees_with_the_reference_resource_by_resource(engine,
                 ),
                 {"d": deployment, "r": resource, "p": utc(2026, 5, day), "q": qty},
             )
+        # In one pass over the records (statements, the aggregates' check), and from rows
+        # per resource (the aggregates' capped_resource_usage, the projection).
         in_sql = {
             (row.deployment_id, row.billing_kind): row.billable_qty
-            for row in connection.execute(capped_usage_of(first, last))
+            for row in connection.execute(billable_usage_of(first, last))
         }
+        per_resource = [
+            (d, kind, r, q)
+            for d in ("dep-a", "dep-b")
+            for kind, r, q in usage_by_resource(connection, d, first, last)
+        ]
+        from_resources = {
+            (row.deployment_id, row.billing_kind): row.billable_qty
+            for row in connection.execute(
+                capped_resource_sums(resource_rows(per_resource), first, one_per_resource=True)
+            )
+        } if per_resource else {}  # fmt: skip
         caps = load_caps(connection, first)
         reference = {
             (deployment, kind): qty
@@ -202,3 +225,4 @@ def test_capped_usage_sql_agrees_with_the_reference_resource_by_resource(engine,
             ).items()
         }
     assert in_sql == reference
+    assert from_resources == reference

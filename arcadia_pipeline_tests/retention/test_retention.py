@@ -147,6 +147,10 @@ def test_removes_per_kind_drops_whole_expired_months_and_keeps_protected(engine)
     assert all(name < "usage_records_2025_05" for name in result.dropped_partitions)
 
 
+CAPPED_DAYS = (date(2025, 3, 31), date(2025, 6, 30), date(2026, 4, 1), date(2026, 4, 30),
+               date(2026, 5, 1))  # fmt: skip
+
+
 def test_each_removal_is_recorded_per_month_and_kind_with_its_days_and_records(engine, monkeypatch):
     with engine.begin() as connection:
         ensure_month_partitions(connection, date(2025, 3, 1), TODAY)
@@ -158,6 +162,14 @@ def test_each_removal_is_recorded_per_month_and_kind_with_its_days_and_records(e
             for resource in (1, 2):
                 _record(connection, "droplet_hours", date(2026, 4, n), resource)
         _close(connection, date(2025, 3, 1), date(2026, 4, 1))
+        # Capped month-to-date rows of a month retention removes records of (2025-03 whole,
+        # 2026-04 in part) and of months it does not.
+        for day in CAPPED_DAYS:
+            connection.execute(
+                text("INSERT INTO metering.capped_resource_usage VALUES "
+                     "(:day, 'dep-a', 'droplet_hours', 'droplet_hours:1', 1)"),
+                {"day": day},
+            )  # fmt: skip
     run = _run_retention(engine, monkeypatch)
 
     assert run.success
@@ -188,6 +200,11 @@ def test_each_removal_is_recorded_per_month_and_kind_with_its_days_and_records(e
         assert "spaces_gb_month 2025-03-05 to 2025-03-20 (2 records" in march
         assert removed_by_retention(connection, date(2026, 5, 1)) is None
         assert removed_by_retention(connection, date(2025, 6, 1)) is None  # nothing in it
+        # Those months are never metered again: no day of theirs is built on.
+        kept = connection.execute(
+            text("SELECT as_of_date FROM metering.capped_resource_usage ORDER BY 1")
+        ).scalars()
+        assert list(kept) == [date(2025, 6, 30), date(2026, 5, 1)]
 
 
 def test_retention_waits_for_a_month_that_has_not_closed_and_says_so(engine, monkeypatch):
