@@ -199,8 +199,8 @@ def test_capped_usage_sql_agrees_with_the_reference_resource_by_resource(engine,
                 ),
                 {"d": deployment, "r": resource, "p": utc(2026, 5, day), "q": qty},
             )
-        # In one pass over the records (statements, the aggregates' check), and from rows
-        # per resource (the aggregates' capped_resource_usage, the projection).
+        # From the records (statements, the aggregates' check), and from rows per resource
+        # (the aggregates' capped_resource_usage, the projection).
         in_sql = {
             (row.deployment_id, row.billing_kind): row.billable_qty
             for row in connection.execute(billable_usage_of(first, last))
