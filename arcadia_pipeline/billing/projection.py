@@ -23,7 +23,6 @@ from sqlalchemy import (
     Connection,
     Numeric,
     Text,
-    insert,
     literal,
     or_,
     select,
@@ -40,7 +39,7 @@ from arcadia_pipeline.db.schema import (
     resource_inventory,
     usage_period_aggregates,
 )
-from arcadia_pipeline.db.staging import recreate, transaction_table
+from arcadia_pipeline.db.staging import staged, transaction_table
 from arcadia_pipeline.db.types import TSTZ
 from arcadia_pipeline.metering.accrual import accrued_qty_sql
 from arcadia_pipeline.pricing.reference import Quote, QuoteLine
@@ -146,10 +145,7 @@ def replace_projection_day(connection: Connection, day: date, run_id: str) -> Qu
         Column("billable_qty", Numeric),
         Column("records", BigInteger),
     )
-    recreate(connection, usage)
-    columns = [c.name for c in usage.columns]
-    connection.execute(insert(usage).from_select(columns, projected_usage(day)))
-    connection.exec_driver_sql(f"ANALYZE {usage.name}")
+    staged(connection, usage, projected_usage(day))
     return write_quotes(
         connection,
         day,

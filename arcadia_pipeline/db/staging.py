@@ -1,4 +1,6 @@
-"""Copy rows of the Arcadia source into session temp tables of the warehouse.
+"""Temporary tables of the warehouse: rows of the Arcadia source copied into session temp
+tables, and the tables of one transaction that a pricing computes once and reads several
+times (transaction_table, staged).
 
 The source may be the warehouse database itself (`source=None`: one INSERT … SELECT) or
 another server (COPY out of it and into the warehouse, through a spooled file, so no row
@@ -32,6 +34,16 @@ def recreate(connection: Connection, *tables: Table) -> None:
     for table in tables:
         table.drop(connection, checkfirst=True)
         table.create(connection)
+
+
+def staged(connection: Connection, table: Table, query) -> Table:
+    """`table` (a transaction_table) created anew and filled with `query`'s rows (its
+    columns in the table's order), then analysed, so that the planner counts its rows
+    instead of guessing: what one pricing computes once and reads several times."""
+    recreate(connection, table)
+    connection.execute(insert(table).from_select([c.name for c in table.columns], query))
+    connection.exec_driver_sql(f"ANALYZE {table.name}")
+    return table
 
 
 def stage_rows(warehouse: Connection, source: Engine | None, query: Select, table: Table) -> None:

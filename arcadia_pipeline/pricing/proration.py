@@ -46,7 +46,6 @@ from sqlalchemy import (
     extract,
     false,
     func,
-    insert,
     literal,
     select,
 )
@@ -62,7 +61,7 @@ from arcadia_pipeline.db.schema import (
     plan_items,
     plans,
 )
-from arcadia_pipeline.db.staging import recreate, transaction_table
+from arcadia_pipeline.db.staging import staged, transaction_table
 from arcadia_pipeline.db.terms import in_effect
 from arcadia_pipeline.db.types import MONEY, QTY, QTY_SCALE, TSTZ
 from arcadia_pipeline.pricing.lines import head_columns
@@ -369,13 +368,8 @@ def stage_terms(connection: Connection, as_of: date) -> StagedTerms:
         Column("up_to_qty", Numeric),
         Column("unit_price_usd", Numeric),
     )
-    recreate(connection, heads, inclusions, tiers)
     t = in_effect(overage_tiers, as_of).c
-    for table, query in (
-        (heads, prorated_heads(as_of)),
-        (inclusions, prorated_inclusions(as_of)),
-        (tiers, select(t.plan_code, t.billing_kind, t.up_to_qty, t.unit_price_usd)),
-    ):
-        connection.execute(insert(table).from_select([c.name for c in table.columns], query))
-    connection.exec_driver_sql(f"ANALYZE {heads.name}, {inclusions.name}, {tiers.name}")
+    staged(connection, heads, prorated_heads(as_of))
+    staged(connection, inclusions, prorated_inclusions(as_of))
+    staged(connection, tiers, select(t.plan_code, t.billing_kind, t.up_to_qty, t.unit_price_usd))
     return StagedTerms(heads, inclusions, tiers)
