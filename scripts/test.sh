@@ -26,7 +26,12 @@ fi
 
 single=".local/pg-test-$$"
 citus=".local/pg-citus-test-$$"
-trap 'for c in "$single" "$citus"; do scripts/pg-cluster.sh destroy "$c" >/dev/null 2>&1 || true; done' EXIT
+citus_tmp=""  # the Citus pass's log and temporary directory when it runs in the background
+clean_up() {
+  for c in "$single" "$citus"; do scripts/pg-cluster.sh destroy "$c" >/dev/null 2>&1 || true; done
+  [ -z "$citus_tmp" ] || rm -rf "$citus_tmp"
+}
+trap clean_up EXIT
 # The Citus cluster first: building the extension may upgrade the system's PostgreSQL minor,
 # which a server started before it would then run beside. fsync off: the clusters are
 # deleted after the run. The tests make their databases as the superuser
@@ -56,7 +61,6 @@ if [[ " $backends " == *" citus "* && " $backends " == *" single "* ]]; then
   # Its own log and temporary directory: the single pass prints to the console meanwhile.
   citus_tmp=$(mktemp -d)
   citus_log="$citus_tmp/citus-pass.log"
-  trap 'for c in "$single" "$citus"; do scripts/pg-cluster.sh destroy "$c" >/dev/null 2>&1 || true; done; rm -rf "$citus_tmp"' EXIT
   citus_pass --basetemp="$citus_tmp/pytest" "$@" >"$citus_log" 2>&1 &
   citus_pid=$!
 fi

@@ -6,7 +6,8 @@ writes; creation takes an advisory lock so two runs never race on the same DDL.
 
 from datetime import date
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, FromClause, Table, column, func, select, text
+from sqlalchemy import table as table_clause
 
 from arcadia_pipeline.db.schema import SCHEMA
 from arcadia_pipeline.utc import add_months
@@ -14,6 +15,13 @@ from arcadia_pipeline.utc import add_months
 PARTITIONED_TABLES = ("usage_records", "resource_inventory")
 MONTHS_AHEAD = 2
 _PARTITION_DDL_LOCK = 0x4D45_5452  # arbitrary, fixed: "METR"
+
+
+# Extended statistics each month's partition gets: a partitioned table's own statistics are
+# never gathered (autovacuum skips it; ANALYZE of it samples every partition again), and a
+# partition's single-column ones multiply into a guess of a tenth of the month's records for
+# the groups per resource, so the planner sums them in one process (benchmarks/README.md).
+PARTITION_STATISTICS = {"usage_records": ("resources", "deployment_id, resource_kind, resource_id")}
 
 
 def partition_name(table: str, month: date) -> str:
@@ -35,4 +43,27 @@ def ensure_month_partitions(connection: Connection, first_day: date, last_day: d
                     f"FOR VALUES FROM ('{month.isoformat()}') TO ('{upper.isoformat()}')"
                 )
             )
+            if table in PARTITION_STATISTICS:
+                suffix, columns = PARTITION_STATISTICS[table]
+                partition = f"{SCHEMA}.{partition_name(table, month)}"
+                connection.execute(
+                    text(
+                        f"CREATE STATISTICS IF NOT EXISTS {partition}_{suffix} (ndistinct) "
+                        f"ON {columns} FROM {partition}"
+                    )
+                )
         month = upper
+
+
+def month_partition(connection: Connection, parent: Table, month: date) -> FromClause:
+    """The partition of `parent` holding the billing month of `month`, named as `parent` in
+    the query (SELECT ... FROM metering.usage_records_2025_03 AS usage_records), or `parent`
+    itself when that partition does not exist (a month never metered, or one retention
+    dropped). A query of one month's rows reads it so that the planner estimates its groups
+    from the partition's statistics (PARTITION_STATISTICS), not the parent's, which are none."""
+    name = partition_name(parent.name, month.replace(day=1))
+    qualified = f"{parent.schema}.{name}"
+    if connection.execute(select(func.to_regclass(qualified))).scalar() is None:
+        return parent
+    columns = (column(c.name, c.type) for c in parent.columns)
+    return table_clause(name, *columns, schema=parent.schema).alias(parent.name)

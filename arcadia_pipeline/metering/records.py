@@ -59,10 +59,11 @@ def billable_kinds(connection: Connection, day: date) -> list[str]:
     return list(connection.execute(query.order_by(k.billing_kind)).scalars())
 
 
-def records_of_days(first: date, last: date) -> ColumnElement[bool]:
-    """usage_records whose period starts on a UTC day of [first, last]."""
+def records_of_days(first: date, last: date, records=usage_records) -> ColumnElement[bool]:
+    """usage_records (or `records`, one month's partition of them) whose period starts on a
+    UTC day of [first, last]."""
     start, end = days_bounds(first, last)
-    return and_(usage_records.c.period_start >= start, usage_records.c.period_start < end)
+    return and_(records.c.period_start >= start, records.c.period_start < end)
 
 
 def _interval(spec: str):

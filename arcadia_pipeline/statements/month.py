@@ -40,10 +40,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from arcadia_pipeline.days.locks import TERMS_LOCK, clock, lock
+from arcadia_pipeline.db.partitions import month_partition
 from arcadia_pipeline.db.schema import (
     day_writes,
     inventory_snapshots,
     statement_months,
+    usage_records,
 )
 from arcadia_pipeline.db.staging import recreate, transaction_table
 from arcadia_pipeline.flow import STATEMENT_READS
@@ -161,7 +163,8 @@ def price_month(connection: Connection, month: date) -> PricedMonth:
     deployments without a known plan and the kinds without a price, writing nothing."""
     statements, lines = _priced_tables()
     recreate(connection, statements, lines)  # a second pricing in one transaction replaces
-    usage = billable_usage_of(month, month_end(month)).subquery("usage")
+    records = month_partition(connection, usage_records, month)
+    usage = billable_usage_of(month, month_end(month), records=records).subquery("usage")
     closed = frozen_heads(month)
     # A month with no snapshot has no deployment known to have existed in it.
     as_of = _terms_known_through(connection, month) or month_end(month)
