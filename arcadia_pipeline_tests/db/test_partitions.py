@@ -2,7 +2,6 @@
 planner the number of resources: the per-resource sums of the aggregates' check and the
 statements are estimated from them, not guessed as a tenth of the records."""
 
-import json
 from datetime import date
 
 from sqlalchemy import select, text
