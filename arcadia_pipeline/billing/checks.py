@@ -6,14 +6,12 @@ from datetime import date
 from sqlalchemy import Connection, func, or_, select
 
 from arcadia_pipeline.days.steps import Problems
-from arcadia_pipeline.db.partitions import month_partition
 from arcadia_pipeline.db.schema import (
     deployment_quote_lines,
     deployment_quotes,
     projected_quote_lines,
     projected_quotes,
     usage_period_aggregates,
-    usage_records,
 )
 from arcadia_pipeline.errors import MAX_LISTED
 from arcadia_pipeline.pricing.balance import (
@@ -22,15 +20,14 @@ from arcadia_pipeline.pricing.balance import (
     unbalanced_text,
 )
 from arcadia_pipeline.pricing.lines import same_line
-from arcadia_pipeline.pricing.usage import billable_usage_of
+from arcadia_pipeline.pricing.usage import month_usage
 from arcadia_pipeline.utc import month_end, month_start
 
 
 def aggregate_mismatches(connection: Connection, day: date) -> Problems:
     """(deployment, kind) whose aggregate differs from SUM(usage_records) month to date, raw
-    or billable (each resource capped: pricing/usage.billable_usage_of)."""
-    month = month_partition(connection, usage_records, day)
-    sums = billable_usage_of(month_start(day), day, records=month).subquery("sums")
+    or billable (each resource capped: pricing/usage.month_usage)."""
+    sums = month_usage(connection, month_start(day), day).subquery("sums")
     a = (
         select(usage_period_aggregates)
         .where(usage_period_aggregates.c.as_of_date == day)

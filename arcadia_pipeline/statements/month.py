@@ -1,7 +1,7 @@
 """A billing month priced now: every deployment of the month's inventory, any with usage and
 any with a closed statement, each with a line per billing kind it used or its terms include,
 usage summed over the whole month (usage_for_period from the first day to the last), capped
-resource by resource where the month caps its kind (pricing/usage.billable_usage_of), and
+resource by resource where the month caps its kind (pricing/usage.month_usage), and
 priced by the quote rule (pricing/lines.py).
 
 A draft takes its terms from the catalog in effect for the month (db/terms.py), prorated by
@@ -40,12 +40,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from arcadia_pipeline.days.locks import TERMS_LOCK, clock, lock
-from arcadia_pipeline.db.partitions import month_partition
 from arcadia_pipeline.db.schema import (
     day_writes,
     inventory_snapshots,
     statement_months,
-    usage_records,
 )
 from arcadia_pipeline.db.staging import recreate, transaction_table
 from arcadia_pipeline.flow import STATEMENT_READS
@@ -59,7 +57,7 @@ from arcadia_pipeline.pricing.lines import (
 from arcadia_pipeline.pricing.proration import plan_periods, stage_terms
 from arcadia_pipeline.pricing.terms import frozen_heads, frozen_lines
 from arcadia_pipeline.pricing.tiers import minimum_true_up_sql
-from arcadia_pipeline.pricing.usage import billable_usage_of
+from arcadia_pipeline.pricing.usage import month_usage
 from arcadia_pipeline.utc import iter_days, month_end, month_text
 
 ASSET = "monthly_usage_statements"
@@ -163,8 +161,7 @@ def price_month(connection: Connection, month: date) -> PricedMonth:
     deployments without a known plan and the kinds without a price, writing nothing."""
     statements, lines = _priced_tables()
     recreate(connection, statements, lines)  # a second pricing in one transaction replaces
-    records = month_partition(connection, usage_records, month)
-    usage = billable_usage_of(month, month_end(month), records=records).subquery("usage")
+    usage = month_usage(connection, month, month_end(month)).subquery("usage")
     closed = frozen_heads(month)
     # A month with no snapshot has no deployment known to have existed in it.
     as_of = _terms_known_through(connection, month) or month_end(month)

@@ -10,7 +10,7 @@ from arcadia_pipeline.db.engine import make_engine
 from arcadia_pipeline.db.migrate import downgrade, upgrade
 from arcadia_pipeline.db.partitions import ensure_month_partitions, month_partition
 from arcadia_pipeline.db.schema import usage_records
-from arcadia_pipeline.pricing.usage import billable_usage_of
+from arcadia_pipeline.pricing.usage import billable_usage_of, month_usage
 
 MARCH = date(2025, 3, 1)
 # 60 resources of 20 deployments, one record a day for 31 days: 1,860 records.
@@ -62,6 +62,10 @@ def test_a_month_is_read_from_its_partition_estimated_per_resource(engine):
         from_parent = connection.execute(billable_usage_of(MARCH, date(2025, 3, 31))).all()
         assert sorted(from_partition) == sorted(from_parent)
         assert len(from_parent) == 40 and sum(row.qty for row in from_parent) == 60 * 31 * 24
+        # No cap in effect: month_usage sums per (deployment, kind) alone, to the same rows.
+        assert sorted(connection.execute(month_usage(connection, MARCH, date(2025, 3, 31)))) == (
+            sorted(from_parent)
+        )
         # 60 resources; the parent, never analysed, guesses a tenth of the 1,860 records.
         assert 45 <= _per_resource_estimate(connection, partition) <= 80
         assert _per_resource_estimate(connection, usage_records) >= 180
