@@ -44,15 +44,30 @@ def ensure_month_partitions(connection: Connection, first_day: date, last_day: d
                 )
             )
             if table in PARTITION_STATISTICS:
-                suffix, columns = PARTITION_STATISTICS[table]
-                partition = f"{SCHEMA}.{partition_name(table, month)}"
-                connection.execute(
-                    text(
-                        f"CREATE STATISTICS IF NOT EXISTS {partition}_{suffix} (ndistinct) "
-                        f"ON {columns} FROM {partition}"
-                    )
-                )
+                _ensure_statistics(connection, table, month)
         month = upper
+
+
+def _ensure_statistics(connection: Connection, table: str, month: date) -> None:
+    """The partition's PARTITION_STATISTICS object, created only where missing: CREATE
+    STATISTICS checks ownership before IF NOT EXISTS, and a partition another pipeline login
+    made is that login's until `db roles` runs again (README, Least privilege)."""
+    suffix, columns = PARTITION_STATISTICS[table]
+    partition = partition_name(table, month)
+    exists = connection.execute(
+        text(
+            "SELECT EXISTS (SELECT FROM pg_statistic_ext WHERE stxname = :name "
+            "AND stxnamespace = to_regnamespace(:schema))"
+        ),
+        {"name": f"{partition}_{suffix}", "schema": SCHEMA},
+    ).scalar_one()
+    if not exists:
+        connection.execute(
+            text(
+                f"CREATE STATISTICS {SCHEMA}.{partition}_{suffix} (ndistinct) "
+                f"ON {columns} FROM {SCHEMA}.{partition}"
+            )
+        )
 
 
 def month_partition(connection: Connection, parent: Table, month: date) -> FromClause:

@@ -4,9 +4,10 @@ transaction, idempotent.
 `arcadia_pipeline` (NOLOGIN) reads the source and writes only the metering schema:
   - USAGE on schema `arcadia` and SELECT on its tables, now and (default privileges of the
     roles owning it) in future; no write privilege there, nor CREATE in it;
-  - OWNER of schema `metering` and of every table, partition, sequence, routine and type
-    in it: the pipeline creates monthly partitions, ANALYZEs them and drops expired ones,
-    which only an owner may; a login granted the role (with INHERIT) gets all of that;
+  - OWNER of schema `metering` and of every table, partition, sequence, routine, type and
+    statistics object in it: the pipeline creates monthly partitions, ANALYZEs them and
+    drops expired ones, which only an owner may; a login granted the role (with INHERIT)
+    gets all of that;
   - CONNECT and TEMPORARY on the database (the inventory is staged in temp tables).
 `arcadia_analyst` (NOLOGIN) reads the metering schema and nothing else: USAGE on it and
 SELECT on its tables now and in future (default privileges of `arcadia_pipeline` and of
@@ -177,8 +178,9 @@ def apply_roles(
         ("SEQUENCE" if kind == "S" else _ALTER[kind], f"{SCHEMA}.{q(name)}")
         for name, kind in relations
     ]
-    # Routines (trigger functions a migration made) and free-standing types: a later
-    # migration that replaces or drops them needs to own them too.
+    # Routines (trigger functions a migration made), free-standing types and the partitions'
+    # statistics objects: a later migration that replaces or drops them needs to own them
+    # too, and a retired login that still owned one could not be dropped.
     others = connection.execute(
         text(
             "SELECT 'ROUTINE', format('%I.%I(%s)', :s, proname, "
@@ -188,7 +190,9 @@ def apply_roles(
             " format('%I.%I', :s, typname) FROM pg_type t "
             "WHERE typnamespace = to_regnamespace(:s) AND pg_get_userbyid(typowner) <> :r "
             "AND typtype IN ('c', 'd', 'e', 'r') AND typcategory <> 'A' AND (typrelid = 0 "
-            " OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')"
+            " OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c') "
+            "UNION ALL SELECT 'STATISTICS', format('%I.%I', :s, stxname) FROM pg_statistic_ext "
+            "WHERE stxnamespace = to_regnamespace(:s) AND pg_get_userbyid(stxowner) <> :r"
         ),
         {"s": SCHEMA, "r": PIPELINE_ROLE},
     ).all()

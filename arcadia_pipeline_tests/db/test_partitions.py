@@ -4,6 +4,7 @@ statements are estimated from them, not guessed as a tenth of the records."""
 
 from datetime import date
 
+import pytest
 from sqlalchemy import select, text
 
 from arcadia_pipeline.db.engine import make_engine
@@ -63,9 +64,9 @@ def test_a_month_is_read_from_its_partition_estimated_per_resource(engine):
         assert sorted(from_partition) == sorted(from_parent)
         assert len(from_parent) == 40 and sum(row.qty for row in from_parent) == 60 * 31 * 24
         # No cap in effect: month_usage sums per (deployment, kind) alone, to the same rows.
-        assert sorted(connection.execute(month_usage(connection, MARCH, date(2025, 3, 31)))) == (
-            sorted(from_parent)
-        )
+        plain = month_usage(connection, MARCH, date(2025, 3, 31))
+        assert "resource_id" not in str(plain.compile(connection))
+        assert sorted(connection.execute(plain)) == sorted(from_parent)
         # 60 resources; the parent, never analysed, guesses a tenth of the 1,860 records.
         assert 45 <= _per_resource_estimate(connection, partition) <= 80
         assert _per_resource_estimate(connection, usage_records) >= 180
@@ -95,3 +96,29 @@ def test_0018_gives_the_existing_partitions_their_statistics(scratch_database):
     with engine.connect() as connection:
         assert _statistics(connection) == set()
     engine.dispose()
+
+
+@pytest.mark.citus  # the statistic and the partition's read on a distributed partition too
+def test_a_capped_month_is_summed_per_resource_from_its_partition(engine):
+    with engine.begin() as connection:
+        ensure_month_partitions(connection, MARCH, MARCH)
+        connection.execute(text(RECORDS))
+        # 24 h a day for 31 days is 744 h a droplet: 700 of them count.
+        connection.execute(
+            text("INSERT INTO metering.billing_caps VALUES ('droplet_hours', 700, '2025-03-01')")
+        )
+    with engine.connect() as connection:
+        capped = month_usage(connection, MARCH, date(2025, 3, 31))
+        assert "metering.usage_records_2025_03 AS usage_records" in str(capped.compile(connection))
+        rows = {(r.deployment_id, r.billing_kind): r for r in connection.execute(capped)}
+        parent = connection.execute(billable_usage_of(MARCH, date(2025, 3, 31))).all()
+    assert sorted(rows.values()) == sorted(parent)
+    # Each deployment has two droplets and a DNS zone (dep-1: res-1, res-41 and res-21).
+    assert (rows["dep-1", "droplet_hours"].qty, rows["dep-1", "droplet_hours"].billable_qty) == (
+        2 * 744,
+        2 * 700,
+    )
+    assert rows["dep-1", "dns_zones"].billable_qty == rows["dep-1", "dns_zones"].qty == 744
+    droplets = [r for (_, kind), r in rows.items() if kind == "droplet_hours"]
+    assert len(droplets) == 20 and {r.billable_qty for r in droplets} == {1400}
+    assert sum(r.records for r in rows.values()) == 60 * 31

@@ -184,12 +184,14 @@ def test_the_group_roles_cannot_log_in_and_the_pipeline_owns_metering(logins):
                 "UNION SELECT pg_get_userbyid(proowner) FROM pg_proc "
                 "WHERE pronamespace = 'metering'::regnamespace "
                 "UNION SELECT pg_get_userbyid(typowner) FROM pg_type "
-                "WHERE typnamespace = 'metering'::regnamespace"
+                "WHERE typnamespace = 'metering'::regnamespace "
+                "UNION SELECT pg_get_userbyid(stxowner) FROM pg_statistic_ext "
+                "WHERE stxnamespace = 'metering'::regnamespace"
             )
         ).scalars()
         assert can_login == {PIPELINE_ROLE: False, ANALYST_ROLE: False}
-        # Including January's partitions, alembic_version, the function, enum and domain (and
-        # every table's row type), made by the owner before.
+        # Including January's partitions and their statistics objects, alembic_version, the
+        # function, enum and domain (and every table's row type), made by the owner before.
         assert set(owners) == {PIPELINE_ROLE}
 
 

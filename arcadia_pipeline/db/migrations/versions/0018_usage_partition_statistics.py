@@ -10,7 +10,10 @@ records from the single-column statistics, and sums them in one process: 6.5 s w
 parallel sum it picks with the true count takes 2.5 s (N/10, day 31). An ndistinct
 statistic on the three columns gives it that count. The pipeline creates one with each new
 month's partition; this revision creates it on the partitions that already exist, and the
-next ANALYZE of each (the pipeline's, after it writes a day) fills it.
+next ANALYZE of each (the pipeline's, after it writes a day) fills it. A month no longer
+written keeps the guess until its partition is analysed (ANALYZE metering.usage_records_
+2025_03, say): its sums stay right, only slower. Like 0010, it needs the partitions' owner:
+run `db roles` first (README, Least privilege).
 """
 
 from alembic import op
