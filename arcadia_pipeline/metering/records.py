@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     Connection,
+    FromClause,
     Integer,
     and_,
     cast,
@@ -59,7 +60,9 @@ def billable_kinds(connection: Connection, day: date) -> list[str]:
     return list(connection.execute(query.order_by(k.billing_kind)).scalars())
 
 
-def records_of_days(first: date, last: date, records=usage_records) -> ColumnElement[bool]:
+def records_of_days(
+    first: date, last: date, records: FromClause = usage_records
+) -> ColumnElement[bool]:
     """usage_records (or `records`, one month's partition of them) whose period starts on a
     UTC day of [first, last]."""
     start, end = days_bounds(first, last)

@@ -23,22 +23,29 @@ from arcadia_pipeline.pricing.tiers import billable_qty_sql
 from arcadia_pipeline.utc import month_end
 
 
-def usage_of(first: date, last: date, deployment_id: str | None = None) -> Select:
+def usage_of(
+    first: date,
+    last: date,
+    deployment_id: str | None = None,
+    records: FromClause = usage_records,
+) -> Select:
     """SELECT (deployment_id, billing_kind, qty, records) over the days [first, last], for
-    one deployment or all: qty in the kind's unit (numeric(38,18) sums), records a count."""
-    u = usage_records.c
+    one deployment or all: qty in the kind's unit (numeric(38,18) sums), records a count.
+    `records`: usage_records, or the month's partition of them (db/partitions.
+    month_partition)."""
+    u = records.c
     sums = (u.resource_kind.label("billing_kind"), func.sum(u.qty).label("qty"))
-    records = func.count().label("records")
+    count = func.count().label("records")
     if deployment_id is None:
         return (
-            select(u.deployment_id, *sums, records)
-            .where(records_of_days(first, last))
+            select(u.deployment_id, *sums, count)
+            .where(records_of_days(first, last, records))
             .group_by(u.deployment_id, u.resource_kind)
         )
     # One deployment: grouped by kind alone (a hashed aggregate of its few rows).
     return (
-        select(literal(deployment_id).label("deployment_id"), *sums, records)
-        .where(u.deployment_id == deployment_id, records_of_days(first, last))
+        select(literal(deployment_id).label("deployment_id"), *sums, count)
+        .where(u.deployment_id == deployment_id, records_of_days(first, last, records))
         .group_by(u.resource_kind)
     )
 
@@ -104,7 +111,6 @@ def billable_usage_of(
     last: date,
     deployment_id: str | None = None,
     records: FromClause = usage_records,
-    per_resource: bool = True,
 ) -> Select:
     """SELECT (deployment_id, billing_kind, qty, billable_qty, records) over the days [first,
     last] of one billing month, for one deployment or all: each resource's records summed
@@ -113,16 +119,12 @@ def billable_usage_of(
     and resource, so a resource that moved between deployments is capped on each side.
     `records`: usage_records, or the month's partition of them (db/partitions.
     month_partition), whose statistics let the planner sum the resources in parallel: one
-    pass, 2.5 s against 6.5 s for a raw and a capped pass (N/10, day 31, a cap in effect).
-    `per_resource=False` only where no cap is in effect (month_usage): the records summed
-    per (deployment, kind) alone, billable_qty = qty, cheaper early in a month when a
-    resource has few records (at N the check 2.8 s against 7.3 s)."""
+    pass, 2.5 s against 6.5 s for a raw and a capped pass (N/10, day 31, a cap in effect)."""
     r = records.c
     scope = [records_of_days(first, last, records)]
     if deployment_id is not None:
         scope.append(r.deployment_id == deployment_id)
-    keys = (r.deployment_id, r.resource_kind) + ((r.resource_id,) if per_resource else ())
-    sums = (
+    resources = (
         select(
             r.deployment_id,
             r.resource_kind.label("billing_kind"),
@@ -130,14 +132,9 @@ def billable_usage_of(
             func.count().label("records"),
         )
         .where(*scope)
-        .group_by(*keys)
+        .group_by(r.deployment_id, r.resource_kind, r.resource_id)
+        .subquery("per_resource")
     )
-    if not per_resource:
-        s = sums.subquery("sums").c
-        return select(
-            s.deployment_id, s.billing_kind, s.qty, s.qty.label("billable_qty"), s.records
-        )
-    resources = sums.subquery("per_resource")
     caps = in_effect(billing_caps, first)
     p = resources.c
     billable = billable_qty_sql(p.qty, caps.c.monthly_cap_qty)
@@ -155,13 +152,17 @@ def billable_usage_of(
 
 
 def month_usage(connection: Connection, first: date, last: date) -> Select:
-    """billable_usage_of of every deployment over the days [first, last] of one billing
-    month, read from the month's partition, per resource only when a cap is in effect for
-    the month (pricing/terms.load_caps): what the aggregates' check and the statements
-    sum."""
+    """SELECT (deployment_id, billing_kind, qty, billable_qty, records) of every deployment
+    over the days [first, last] of one billing month, read from the month's partition: what
+    the aggregates' check and the statements sum. With a cap in effect for the month
+    (pricing/terms.load_caps) it is billable_usage_of, per resource; without one, usage_of
+    with billable_qty = qty, cheaper early in a month when a resource has few records (at N
+    the check 2.8 s against 7.3 s)."""
     records = month_partition(connection, usage_records, first)
-    capped = bool(load_caps(connection, first))
-    return billable_usage_of(first, last, records=records, per_resource=capped)
+    if load_caps(connection, first):
+        return billable_usage_of(first, last, records=records)
+    u = usage_of(first, last, records=records).subquery("raw_usage").c
+    return select(u.deployment_id, u.billing_kind, u.qty, u.qty.label("billable_qty"), u.records)
 
 
 def billable_usage_for_period(
