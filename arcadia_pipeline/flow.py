@@ -115,10 +115,10 @@ PROJECTED_QUOTES = DailyStep(
     asset="projected_quotes",
     writes=(schema.projected_quotes, schema.projected_quote_lines),
     reads=(
-        Read(DEPLOYMENT_QUOTES, "day"),  # on a month's last day, what it must equal
-        Read(USAGE_PERIOD_AGGREGATES, "day"),
-        # The resource versions open at the day's end, and the deployment versions of the
-        # month to date (the prorated terms).
+        Read(DEPLOYMENT_QUOTES, "day"),  # what it projects, and equals on a month's last day
+        Read(USAGE_PERIOD_AGGREGATES, "day"),  # each capped resource's month to date
+        # The resource versions open at the day's end; and the deployment versions of the
+        # month to date, which the quote's prorated terms were computed on.
         Read(RESOURCE_INVENTORY, "month_to_date"),
     ),
     terms=(schema.plans, schema.plan_items, schema.overage_tiers, schema.billing_caps),

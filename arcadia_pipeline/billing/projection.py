@@ -5,12 +5,17 @@ For day D the projection is the quote the deployment will get on its month's las
 nothing changes after D. Each resource version open at the end of D (in D's inventory, not
 ended by then) goes on accruing to the month's end at its rate, accrued exactly as the
 metering would (metering/accrual.accrued_qty_sql over [D + 1, month end): the daily records
-telescope to that difference); the usage is D's aggregates plus that rest of the month,
-capped per resource like any month's (pricing/usage.capped_resource_sums): each resource's
-month to D (capped_resource_usage) plus its rest. The prorated terms already count an open
-deployment version to the month's end (pricing/proration.py), so the heads and inclusions
-are the quote's. On a month's last day the rest is empty and the
-projection is the quote (its check proves it).
+telescope to that difference).
+
+The projection starts from D's quote (deployment_quotes), which it follows: the prorated
+terms already count an open deployment version to the month's end (pricing/proration.py),
+so its heads (plan, base fee, minimum) and each line's inclusion are the quote's, and its
+usage is each line's plus the rest of the month. A kind capped in the month is summed per
+resource like any month's (pricing/usage.capped_resource_sums): each resource's month to D
+(capped_resource_usage) plus its rest. Every resource open at D's end has a record on D, so
+its deployment and kind have a line in D's quote; one without is a quote older than D's
+inventory, refused. On a month's last day the rest is empty and the projection is the quote
+(its check proves it).
 """
 
 from __future__ import annotations
@@ -18,35 +23,47 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from sqlalchemy import (
-    BigInteger,
+    Boolean,
     Column,
     Connection,
     Numeric,
     Text,
+    func,
     literal,
     or_,
     select,
     union_all,
 )
 
-from arcadia_pipeline.billing.quotes import QuotedDay, write_quotes
+from arcadia_pipeline.billing.quotes import QuotedDay, write_priced
 from arcadia_pipeline.billing.spend import PROJECTED
 from arcadia_pipeline.db.schema import (
     UNATTRIBUTED,
     capped_resource_usage,
+    deployment_quote_lines,
+    deployment_quotes,
     projected_quote_lines,
     projected_quotes,
     resource_inventory,
-    usage_period_aggregates,
 )
 from arcadia_pipeline.db.staging import staged, transaction_table
 from arcadia_pipeline.db.types import TSTZ
+from arcadia_pipeline.errors import MAX_LISTED
 from arcadia_pipeline.metering.accrual import accrued_qty_sql
+from arcadia_pipeline.pricing.lines import LINE_COLUMNS, same_line
+from arcadia_pipeline.pricing.proration import stage_tiers
 from arcadia_pipeline.pricing.reference import Quote, QuoteLine
-from arcadia_pipeline.pricing.terms import load_tiers
-from arcadia_pipeline.pricing.tiers import tier_charges
-from arcadia_pipeline.pricing.usage import capped_resource_sums, summed_with_billable
+from arcadia_pipeline.pricing.rules import overage_qty_sql
+from arcadia_pipeline.pricing.terms import load_caps, load_tiers
+from arcadia_pipeline.pricing.tiers import graduated_usd_sql, tier_charges
+from arcadia_pipeline.pricing.usage import capped_resource_sums
 from arcadia_pipeline.utc import day_start, month_end
+
+
+class QuoteBehindInventory(Exception):
+    """projected_quotes of a day needs that day's deployment_quotes priced on the day's
+    inventory: a deployment and kind with resources open at the day's end has no line in
+    the day's quote."""
 
 
 def rest_of_month(day: date):
@@ -72,25 +89,65 @@ def rest_of_month(day: date):
     )
 
 
-def projected_usage(day: date):
-    """SELECT (deployment_id, billing_kind, qty, billable_qty, records): `day`'s aggregates
-    plus the rest of the month, raw and billable (each resource's whole month of a capped
-    kind, its month to `day` in capped_resource_usage and the rest, counted at most its
-    cap); records: those metered to `day`."""
-    a = usage_period_aggregates.c
-    # One rest of the month for both sums: PostgreSQL computes a CTE named twice once (Citus
-    # inlines it into each shard's query).
-    rest = rest_of_month(day).cte("rest")
-    parts = union_all(
-        select(a.deployment_id, a.billing_kind, a.qty, a.records).where(a.as_of_date == day),
-        select(rest.c.deployment_id, rest.c.billing_kind, rest.c.qty, literal(0)),
+def projected_quantities(day: date, capped: bool):
+    """SELECT (deployment_id, billing_kind, plan_code, qty, billable_qty, included_qty,
+    overage_qty, quoted) of each line of `day`'s quote and each (deployment, kind) with
+    resources open at the day's end: the quote's usage plus the rest of the month, raw and
+    billable, over the quote's inclusion; quantities in the kind's unit. quoted: the quote
+    has the line (the caller refuses a row without). `capped`: a cap is in effect in the
+    month (pricing/terms.load_caps); a capped kind's billable is then each resource's month
+    to `day` (capped_resource_usage) plus its rest, counted at most its cap, summed. Else
+    billable is the quote's plus the rest, summed per (deployment, kind) alone."""
+    rest = rest_of_month(day)
+    # Named twice when capped: PostgreSQL computes such a CTE once (Citus inlines it into
+    # each shard's query). Without a cap, a subquery that the sum runs through in parallel.
+    rest = rest.cte("rest") if capped else rest.subquery("rest")
+    r = rest.c
+    rest_sums = (
+        select(r.deployment_id, r.billing_kind, func.sum(r.qty).label("qty"))
+        .group_by(r.deployment_id, r.billing_kind)
+        .subquery("rest_sums")
     )
-    c, r = capped_resource_usage.c, rest.c
-    resources = union_all(
-        select(c.deployment_id, c.billing_kind, c.resource_id, c.qty).where(c.as_of_date == day),
-        select(r.deployment_id, r.billing_kind, r.resource_id, r.qty),
-    ).subquery("resource_rows")
-    return summed_with_billable(parts, capped_resource_sums(resources, day))
+    ql, q = deployment_quote_lines.c, deployment_quotes.c
+    lines = (
+        select(ql.deployment_id, ql.billing_kind, ql.usage, ql.billable_qty, ql.included)
+        .where(ql.as_of_date == day)
+        .subquery("quote_lines")
+    )
+    heads = select(q.deployment_id, q.plan_code).where(q.as_of_date == day).subquery("heads")
+    deployment_id = func.coalesce(lines.c.deployment_id, rest_sums.c.deployment_id)
+    billing_kind = func.coalesce(lines.c.billing_kind, rest_sums.c.billing_kind)
+    rest_qty = func.coalesce(rest_sums.c.qty, 0)
+    billable = func.coalesce(lines.c.billable_qty, 0) + rest_qty
+    query = (
+        select()
+        .select_from(lines.join(rest_sums, same_line(lines, rest_sums), full=True))
+        .outerjoin(heads, heads.c.deployment_id == deployment_id)
+    )
+    if capped:
+        c = capped_resource_usage.c
+        resources = union_all(
+            select(c.deployment_id, c.billing_kind, c.resource_id, c.qty).where(
+                c.as_of_date == day
+            ),
+            select(r.deployment_id, r.billing_kind, r.resource_id, r.qty),
+        ).subquery("resource_rows")
+        sums = capped_resource_sums(resources, day).subquery("capped")
+        query = query.outerjoin(
+            sums, (sums.c.deployment_id == deployment_id) & (sums.c.billing_kind == billing_kind)
+        )
+        billable = func.coalesce(sums.c.billable_qty, billable)
+    included = func.coalesce(lines.c.included, 0)
+    return query.add_columns(
+        deployment_id.label("deployment_id"),
+        billing_kind.label("billing_kind"),
+        heads.c.plan_code,
+        (func.coalesce(lines.c.usage, 0) + rest_qty).label("qty"),
+        billable.label("billable_qty"),
+        included.label("included_qty"),
+        overage_qty_sql(billable, included).label("overage_qty"),
+        lines.c.deployment_id.is_not(None).label("quoted"),
+    )
 
 
 def projected_quote(connection: Connection, deployment_id: str, day: date) -> Quote | None:
@@ -133,24 +190,50 @@ def projected_quote(connection: Connection, deployment_id: str, day: date) -> Qu
 
 def replace_projection_day(connection: Connection, day: date, run_id: str) -> QuotedDay:
     """Each deployment's quote projected from `day` to its month's end (caller holds the
-    day's transaction), priced as the quotes are (billing/quotes.write_quotes), and the spend
-    thresholds the projections reach recorded on the `projected` basis. The projected usage
-    is computed once into a table of the transaction: the pricing reads it twice (what it
-    cannot price, then the lines), and each read would accrue the rest of the month again."""
-    usage = transaction_table(
-        "staged_projected_usage",
+    day's transaction): `day`'s quote with the rest of the month added to its lines' usage
+    (projected_quantities), the overage priced on the month's tiers as the quotes' is
+    (pricing/tiers.graduated_usd_sql), written as the quotes are (billing/quotes.
+    write_priced), and the spend thresholds the projections reach recorded on the
+    `projected` basis. Raises QuoteBehindInventory, naming the lines, when resources open at
+    the day's end have no line in its quote, writing nothing."""
+    quantities = transaction_table(
+        "staged_projection",
         Column("deployment_id", Text),
         Column("billing_kind", Text),
+        Column("plan_code", Text),
         Column("qty", Numeric),
         Column("billable_qty", Numeric),
-        Column("records", BigInteger),
+        Column("included_qty", Numeric),
+        Column("overage_qty", Numeric),
+        Column("quoted", Boolean),
     )
-    staged(connection, usage, projected_usage(day))
-    return write_quotes(
-        connection,
-        day,
-        run_id,
-        select(usage),
-        (projected_quotes, projected_quote_lines),
-        PROJECTED,
+    capped = bool(load_caps(connection, day))
+    staged(connection, quantities, projected_quantities(day, capped))
+    _raise_if_unquoted(connection, quantities, day)
+    tiers = stage_tiers(connection, day)
+    lines = graduated_usd_sql(quantities, tiers, *LINE_COLUMNS[:6])
+    q = deployment_quotes.c
+    heads = (
+        select(q.deployment_id, q.plan_code, q.base_usd, q.minimum_usd)
+        .where(q.as_of_date == day)
+        .cte("heads")
     )
+    tables = (projected_quotes, projected_quote_lines)
+    return write_priced(connection, day, run_id, heads, lines, tables, PROJECTED)
+
+
+def _raise_if_unquoted(connection: Connection, quantities, day: date) -> None:
+    x = quantities.c
+    rows = connection.execute(
+        select(x.deployment_id, x.billing_kind, func.count().over().label("total"))
+        .where(~x.quoted)
+        .order_by(x.deployment_id, x.billing_kind)
+        .limit(MAX_LISTED)
+    ).all()
+    if rows:
+        listed = ", ".join(f"{r.deployment_id} {r.billing_kind}" for r in rows)
+        raise QuoteBehindInventory(
+            f"{rows[0].total} (deployment, billing kind) with resources open at the end of "
+            f"{day.isoformat()} have no line in its deployment_quotes: {listed}; materialise "
+            "deployment_quotes for that day again first"
+        )

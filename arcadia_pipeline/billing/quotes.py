@@ -83,18 +83,26 @@ def _usage(day: date):
 
 
 def replace_quotes_day(connection: Connection, day: date, run_id: str) -> QuotedDay:
-    """Month-to-date quote per deployment as of day, from that day's aggregates: total =
-    base + lines + the minimum true-up (pricing/tiers.py)."""
-    return write_quotes(connection, day, run_id, _usage(day), QUOTE_TABLES, MONTH_TO_DATE)
+    """Month-to-date quote per deployment as of day (caller holds the day's transaction),
+    priced from that day's aggregates on day's prorated terms (write_priced)."""
+    terms = stage_terms(connection, day)  # the prorated terms, computed once
+    heads = quoted_heads(terms, day).cte("heads")
+    usage = _usage(day).subquery("usage")
+    scope = f"quoted on {day}"
+    raise_if_unpriceable(connection, heads, terms.inclusions, usage, terms.tiers, None, scope)
+    lines = priced_lines(heads, terms.inclusions, usage, terms.tiers)
+    return write_priced(connection, day, run_id, heads, lines, QUOTE_TABLES, MONTH_TO_DATE)
 
 
-def write_quotes(
-    connection: Connection, day: date, run_id: str, usage, tables: tuple[Table, Table], basis: str
-) -> QuotedDay:
-    """Replace day's rows of `tables` (quotes, their lines: deployment_quotes' shape) with
-    each deployment's quote priced on `usage` ((deployment_id, billing_kind, qty,
-    billable_qty)) and day's prorated terms, then record the spend thresholds they reach on
-    `basis` (billing/spend.py), in the same transaction as the quotes they were measured on.
+def write_priced(
+    connection: Connection, day: date, run_id: str, heads, lines, tables: tuple[Table, Table],
+    basis: str,
+) -> QuotedDay:  # fmt: skip
+    """Replace day's rows of `tables` (quotes, their lines: deployment_quotes' shape) with a
+    quote per head ((deployment_id, plan_code, base_usd, minimum_usd, …): pricing/lines.py)
+    totalling its priced `lines` (SELECT LINE_COLUMNS), then record the spend thresholds they
+    reach on `basis` (billing/spend.py), in the same transaction as the quotes they were
+    measured on. total = base + lines + the minimum true-up (pricing/tiers.py).
 
     One statement writes the quotes and their lines: the lines are priced once (a CTE), the
     quotes take their totals from them, the lines are inserted from the same rows."""
@@ -102,13 +110,7 @@ def write_quotes(
     q, ql = quotes_table.c, lines_table.c
     connection.execute(delete(lines_table).where(ql.as_of_date == day))
     connection.execute(delete(quotes_table).where(q.as_of_date == day))
-    terms = stage_terms(connection, day)  # the prorated terms, computed once
-    heads = quoted_heads(terms, day).cte("heads")
-    inclusions = terms.inclusions
-    scope = f"quoted on {day}"
-    usage = usage.subquery("usage")
-    raise_if_unpriceable(connection, heads, inclusions, usage, terms.tiers, None, scope)
-    lines = priced_lines(heads, inclusions, usage, terms.tiers).cte("lines")
+    lines = lines.cte("lines")
     overage = (
         select(lines.c.deployment_id, func.sum(lines.c.amount_usd).label("overage_usd"))
         .group_by(lines.c.deployment_id)

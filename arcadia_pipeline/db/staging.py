@@ -37,11 +37,23 @@ def recreate(connection: Connection, *tables: Table) -> None:
 
 
 def staged(connection: Connection, table: Table, query) -> Table:
-    """`table` (a transaction_table) created anew and filled with `query`'s rows (its
-    columns in the table's order), then analysed, so that the planner counts its rows
-    instead of guessing: what one pricing computes once and reads several times."""
-    recreate(connection, table)
-    connection.execute(insert(table).from_select([c.name for c in table.columns], query))
+    """`table` (a transaction_table: its name and columns) created anew as `query`'s rows
+    (its columns in the table's order, their types the query's), then analysed, so that the
+    planner counts its rows instead of guessing: what one pricing computes once and reads
+    several times. CREATE TABLE AS, not INSERT … SELECT: PostgreSQL scans and sums the query
+    in parallel for the one and never for the other (the projection's rest of the month at
+    N, 2.6 s against 3.3 s)."""
+    table.drop(connection, checkfirst=True)
+    preparer = connection.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(c.name) for c in table.columns)
+    compiled = query.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {preparer.quote(table.name)} ({columns}) ON COMMIT DROP"
+        f" AS {compiled}",
+        compiled.params,
+    )
     connection.exec_driver_sql(f"ANALYZE {table.name}")
     return table
 

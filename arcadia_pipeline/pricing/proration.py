@@ -361,6 +361,14 @@ def stage_terms(connection: Connection, as_of: date) -> StagedTerms:
         Column("billing_kind", Text),
         Column("included_qty", Numeric),
     )
+    staged(connection, heads, prorated_heads(as_of))
+    staged(connection, inclusions, prorated_inclusions(as_of))
+    return StagedTerms(heads, inclusions, stage_tiers(connection, as_of))
+
+
+def stage_tiers(connection: Connection, as_of: date) -> Table:
+    """The overage tiers in effect for as_of's billing month (plan_code, billing_kind,
+    up_to_qty, unit_price_usd), computed once into a temporary table of the transaction."""
     tiers = transaction_table(
         "staged_tiers",
         Column("plan_code", Text),
@@ -369,7 +377,6 @@ def stage_terms(connection: Connection, as_of: date) -> StagedTerms:
         Column("unit_price_usd", Numeric),
     )
     t = in_effect(overage_tiers, as_of).c
-    staged(connection, heads, prorated_heads(as_of))
-    staged(connection, inclusions, prorated_inclusions(as_of))
-    staged(connection, tiers, select(t.plan_code, t.billing_kind, t.up_to_qty, t.unit_price_usd))
-    return StagedTerms(heads, inclusions, tiers)
+    return staged(
+        connection, tiers, select(t.plan_code, t.billing_kind, t.up_to_qty, t.unit_price_usd)
+    )

@@ -18,6 +18,7 @@ from dagster import DagsterInstance
 from sqlalchemy import text
 
 from arcadia_pipeline.billing.checks import projection_differs_from_quote
+from arcadia_pipeline.billing.projection import QuoteBehindInventory, replace_projection_day
 from arcadia_pipeline_tests.pricing.test_caps import DROPLETS_CAPPED_AT_672
 from arcadia_pipeline_tests.pricing.test_lines import (
     MAY,
@@ -124,3 +125,27 @@ def test_a_projection_that_is_not_the_quote_on_the_months_last_day_is_named(engi
         ]
         # Another day's projection is not the month's quote: nothing to compare.
         assert not projection_differs_from_quote(connection, date(2026, 5, 30))
+
+
+def test_a_quote_without_the_line_of_an_open_resource_is_refused_naming_it(engine):
+    # The projection adds the rest of the month to the day's quote lines: a deployment and
+    # kind with a resource open at the day's end and no line in the quote means a quote older
+    # than the day's inventory. It is refused, naming the line, and nothing is written.
+    two_droplets_all_may(engine)
+    materialize_range(MAY_10, MAY_10, instance=DagsterInstance.ephemeral())
+    before = projected(engine, MAY_10, TOTALS)
+    with (
+        pytest.raises(
+            QuoteBehindInventory,
+            match=r"1 \(deployment, billing kind\).* 2026-05-10 .*dep-may droplet_hours",
+        ),
+        engine.begin() as connection,
+    ):
+        connection.execute(
+            text(
+                "DELETE FROM metering.deployment_quote_lines WHERE as_of_date = '2026-05-10'"
+                " AND billing_kind = 'droplet_hours'"
+            )
+        )
+        replace_projection_day(connection, MAY_10, "stale-quote")
+    assert projected(engine, MAY_10, TOTALS) == before
