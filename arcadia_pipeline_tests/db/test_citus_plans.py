@@ -11,14 +11,14 @@ month's totals per shard) or that reads a coordinator table moves a handful of r
 passes.
 
 Statements that read a temporary table, or create one as a query's rows (db/staging.staged),
-cannot be planned again (it went with its
-transaction, and an EXPLAIN inside the run's own transaction upsets Citus's distributed
-transaction). They are the ones that meet the coordinator: the inventory, which arrives from
-the source through the coordinator's staging tables, and the pricing, which joins each
-deployment's prorated base fee and inclusions (computed once per day or month into a
-transaction table) with its usage per billing kind. The test names them, and requires every
-one that reads usage records to sum them per deployment, which Citus does on the workers: a
-row per deployment and kind reaches the coordinator, not a row per resource or period.
+cannot be planned again (the table went with its transaction, and an EXPLAIN inside the run's
+own transaction upsets Citus's distributed transaction). They are the ones that meet the
+coordinator: the inventory, which arrives from the source through the coordinator's staging
+tables, and the pricing, which joins each deployment's prorated base fee and inclusions
+(computed once per day or month into a transaction table) with its usage per billing kind.
+The test names them, and requires every one that reads usage records to sum them per
+deployment, which Citus does on the workers: a row per deployment and kind reaches the
+coordinator, not a row per resource or period.
 """
 
 import re
