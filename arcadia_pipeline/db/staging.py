@@ -45,16 +45,16 @@ def staged(connection: Connection, table: Table, query) -> Table:
     N, 2.6 s against 3.3 s)."""
     table.drop(connection, checkfirst=True)
     preparer = connection.dialect.identifier_preparer
+    name = preparer.quote(table.name)
     columns = ", ".join(preparer.quote(c.name) for c in table.columns)
     compiled = query.compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
     )
     connection.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {preparer.quote(table.name)} ({columns}) ON COMMIT DROP"
-        f" AS {compiled}",
+        f"CREATE TEMPORARY TABLE {name} ({columns}) ON COMMIT DROP AS {compiled}",
         compiled.params,
     )
-    connection.exec_driver_sql(f"ANALYZE {table.name}")
+    connection.exec_driver_sql(f"ANALYZE {name}")
     return table
 
 
