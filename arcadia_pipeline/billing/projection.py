@@ -188,6 +188,20 @@ def projected_quote(connection: Connection, deployment_id: str, day: date) -> Qu
     )  # fmt: skip
 
 
+# The day's projected quantities per line, staged once (replace_projection_day).
+STAGED_PROJECTION = transaction_table(
+    "staged_projection",
+    Column("deployment_id", Text),
+    Column("billing_kind", Text),
+    Column("plan_code", Text),
+    Column("qty", Numeric),
+    Column("billable_qty", Numeric),
+    Column("included_qty", Numeric),
+    Column("overage_qty", Numeric),
+    Column("quoted", Boolean),
+)
+
+
 def replace_projection_day(connection: Connection, day: date, run_id: str) -> QuotedDay:
     """Each deployment's quote projected from `day` to its month's end (caller holds the
     day's transaction): `day`'s quote with the rest of the month added to its lines' usage
@@ -196,19 +210,8 @@ def replace_projection_day(connection: Connection, day: date, run_id: str) -> Qu
     write_priced), and the spend thresholds the projections reach recorded on the
     `projected` basis. Raises QuoteBehindInventory, naming the lines, when resources open at
     the day's end have no line in its quote, writing nothing."""
-    quantities = transaction_table(
-        "staged_projection",
-        Column("deployment_id", Text),
-        Column("billing_kind", Text),
-        Column("plan_code", Text),
-        Column("qty", Numeric),
-        Column("billable_qty", Numeric),
-        Column("included_qty", Numeric),
-        Column("overage_qty", Numeric),
-        Column("quoted", Boolean),
-    )
     capped = bool(load_caps(connection, day))
-    staged(connection, quantities, projected_quantities(day, capped))
+    quantities = staged(connection, STAGED_PROJECTION, projected_quantities(day, capped))
     _raise_if_unquoted(connection, quantities, day)
     tiers = stage_tiers(connection, day)
     lines = graduated_usd_sql(quantities, tiers, *LINE_COLUMNS[:6])

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from sqlalchemy import Connection, func, select, text
-from sqlalchemy.dialects.postgresql import insert
 
 from arcadia_pipeline.days.staleness import is_stale
 from arcadia_pipeline.days.steps import DailyStep
@@ -24,6 +23,18 @@ from arcadia_pipeline.db.schema import day_writes
 # (the change waits for the day's transaction: the day is stale) or after its commit (the
 # day reads the new terms), never in between.
 TERMS_LOCK = ("metering.terms", date(1970, 1, 1))
+
+
+# A day's write stamp, replacing the one before. Text: SQLAlchemy 2.0 never caches a
+# PostgreSQL INSERT … ON CONFLICT (days/verdicts.RECORD_VERDICT).
+STAMP_WRITE = text(
+    f"""
+    INSERT INTO {day_writes.fullname} (asset, day, written_at, run_id)
+    VALUES (:asset, :day, :written_at, :run_id)
+    ON CONFLICT (asset, day) DO UPDATE
+    SET written_at = excluded.written_at, run_id = excluded.run_id
+    """
+)
 
 
 def lock(connection: Connection, name: str, day: date, shared: bool) -> None:
@@ -80,9 +91,5 @@ def hold_day(connection: Connection, step: DailyStep, day: date, run_id: str) ->
     were read."""
     lock(connection, step.asset, day, shared=False)
     read_at = lock_reads(connection, step, [day])
-    stamp = {"written_at": read_at, "run_id": run_id}
-    connection.execute(
-        insert(day_writes)
-        .values(asset=step.asset, day=day, **stamp)
-        .on_conflict_do_update(index_elements=["asset", "day"], set_=stamp)
-    )
+    stamp = {"asset": step.asset, "day": day, "written_at": read_at, "run_id": run_id}
+    connection.execute(STAMP_WRITE, stamp)

@@ -349,34 +349,39 @@ class StagedTerms:
     tiers: Table
 
 
+# What stage_terms and stage_tiers compute once per pricing transaction.
+STAGED_HEADS = transaction_table("staged_heads", *head_columns())
+STAGED_INCLUSIONS = transaction_table(
+    "staged_inclusions",
+    Column("deployment_id", Text),
+    Column("billing_kind", Text),
+    Column("included_qty", Numeric),
+)
+STAGED_TIERS = transaction_table(
+    "staged_tiers",
+    Column("plan_code", Text),
+    Column("billing_kind", Text),
+    Column("up_to_qty", Numeric),
+    Column("unit_price_usd", Numeric),
+)
+
+
 def stage_terms(connection: Connection, as_of: date) -> StagedTerms:
     """Compute prorated_heads, prorated_inclusions and the tiers in effect of as_of's month
     once (caller holds the transaction): a quote or a statement reads them several times;
     analysed, so that the planner counts their rows instead of guessing (the tiers in effect,
     a window over the catalog, were guessed at one or two rows)."""
-    heads = transaction_table("staged_heads", *head_columns())
-    inclusions = transaction_table(
-        "staged_inclusions",
-        Column("deployment_id", Text),
-        Column("billing_kind", Text),
-        Column("included_qty", Numeric),
-    )
-    staged(connection, heads, prorated_heads(as_of))
-    staged(connection, inclusions, prorated_inclusions(as_of))
-    return StagedTerms(heads, inclusions, stage_tiers(connection, as_of))
+    staged(connection, STAGED_HEADS, prorated_heads(as_of))
+    staged(connection, STAGED_INCLUSIONS, prorated_inclusions(as_of))
+    return StagedTerms(STAGED_HEADS, STAGED_INCLUSIONS, stage_tiers(connection, as_of))
 
 
 def stage_tiers(connection: Connection, as_of: date) -> Table:
     """The overage tiers in effect for as_of's billing month (plan_code, billing_kind,
     up_to_qty, unit_price_usd), computed once into a temporary table of the transaction."""
-    tiers = transaction_table(
-        "staged_tiers",
-        Column("plan_code", Text),
-        Column("billing_kind", Text),
-        Column("up_to_qty", Numeric),
-        Column("unit_price_usd", Numeric),
-    )
     t = in_effect(overage_tiers, as_of).c
     return staged(
-        connection, tiers, select(t.plan_code, t.billing_kind, t.up_to_qty, t.unit_price_usd)
+        connection,
+        STAGED_TIERS,
+        select(t.plan_code, t.billing_kind, t.up_to_qty, t.unit_price_usd),
     )

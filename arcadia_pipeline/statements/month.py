@@ -77,15 +77,14 @@ class PricedMonth:
     lines: Table
 
 
-def _priced_tables() -> tuple[Table, Table]:
-    """Two temporary tables, dropped when the pricing transaction commits."""
-    statements = transaction_table(
-        "priced_statements",
-        *head_columns(),
-        Column("plan_periods", JSONB),
-        Column("minimum_true_up_usd", Numeric),  # once its lines are priced
-    )
-    return statements, transaction_table("priced_lines", *line_columns())
+# The month priced now: two temporary tables, dropped when the pricing transaction commits.
+PRICED_STATEMENTS = transaction_table(
+    "priced_statements",
+    *head_columns(),
+    Column("plan_periods", JSONB),
+    Column("minimum_true_up_usd", Numeric),  # once its lines are priced
+)
+PRICED_LINES = transaction_table("priced_lines", *line_columns())
 
 
 def hold_month(connection: Connection, month: date, shared: bool = False) -> datetime:
@@ -159,7 +158,7 @@ def _terms_known_through(connection: Connection, month: date) -> date | None:
 def price_month(connection: Connection, month: date) -> PricedMonth:
     """The month priced now (caller holds the transaction); raises PricingError naming the
     deployments without a known plan and the kinds without a price, writing nothing."""
-    statements, lines = _priced_tables()
+    statements, lines = PRICED_STATEMENTS, PRICED_LINES
     recreate(connection, statements, lines)  # a second pricing in one transaction replaces
     usage = month_usage(connection, month, month_end(month)).subquery("usage")
     closed = frozen_heads(month)
