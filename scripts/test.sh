@@ -9,9 +9,10 @@
 #           the outage tests stop and restart their cluster, which no other pass may share;
 #   citus   a Citus coordinator with two workers: the `citus` tier again, with the same
 #           expectations, and the `citus_only` tests (shards, distributed plans).
-# They run side by side (a test's run is in-process: each pass keeps at most about one
-# core busy, and CI's machine has two). The single pass prints to the console; the others'
-# output follows it. ARCADIA_TEST_BACKENDS picks backends (default "single citus"; single
+# They run side by side, and the single pass in two pytest-xdist workers (a file's tests in
+# one): a test's run is in-process, so a pytest keeps at most about one core busy, and CI's
+# machine has two, which the single pass alone then keeps busy to its end. The single pass
+# prints to the console; the others' output follows it. ARCADIA_TEST_BACKENDS picks backends (default "single citus"; single
 # is both single-node passes); ARCADIA_TEST_MARK is a marker expression every pass keeps
 # (make test-fast: the slow tiers left out). Each pass ends with its slowest tests
 # (--durations): where `make test`'s hour would go.
@@ -57,7 +58,8 @@ if [[ " $backends " == *" citus "* ]]; then
 fi
 
 # run_pass TITLE CLUSTER_ENV CLUSTER MARK DURATIONS [pytest args]: one pytest run on a cluster;
-# exit status 5 (the arguments selected none of the pass's tests) is not a failure.
+# exit status 5 (the arguments selected none of the pass's tests) is not a failure. Each
+# pytest process (each xdist worker too) makes its own database on the cluster.
 run_pass() {
   local title=$1 cluster_env=$2 cluster=$3 marks=$4 durations=$5
   shift 5
@@ -103,7 +105,7 @@ status=0
 if [[ " $backends " == *" single "* ]]; then
   single_env=$(ARCADIA_PG_FSYNC=off scripts/pg-cluster.sh start "$single")
   run_pass "every test but the slow tiers on a single node" "$single_env" "$single" \
-    "$(with_mark "not ($slow_tiers)")" 25 "$@" || status=$?
+    "$(with_mark "not ($slow_tiers)")" 25 -n 2 --dist loadfile "$@" || status=$?
 elif [[ -n "${citus_pass+x}" ]]; then
   "${citus_pass[@]}" "$@" || status=$?
 fi

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from arcadia_pipeline.days.locks import TERMS_LOCK, clock, lock
+from arcadia_pipeline.days.locks import TERMS_LOCK, clock, lock, lock_shared
 from arcadia_pipeline.db.schema import (
     day_writes,
     inventory_snapshots,
@@ -93,10 +93,12 @@ def hold_month(connection: Connection, month: date, shared: bool = False) -> dat
     so no run re-meters them and no change of the terms commits until the transaction ends;
     the time from which what it reads is fixed."""
     lock(connection, ASSET, month, shared)
-    for day in iter_days(month, month_end(month)):
-        for step in STATEMENT_READS:  # the usage and the inventory, each day locked once
-            lock(connection, step.asset, day, shared=True)
-    lock(connection, *TERMS_LOCK, shared=True)  # a change of its terms is before or after
+    # The usage and the inventory, each day locked once; the terms last: a change of them is
+    # before or after.
+    days = iter_days(month, month_end(month))
+    lock_shared(
+        connection, [*((step.asset, day) for day in days for step in STATEMENT_READS), TERMS_LOCK]
+    )
     return clock(connection)
 
 

@@ -11,8 +11,8 @@ from arcadia_pipeline.pricing.proration import STAGED_TIERS, stage_tiers
 
 def test_a_staging_and_what_reads_it_are_compiled_once_for_every_day(engine, caplog):
     """SQLAlchemy logs each statement, then whether its SQL was generated or cached. The
-    second day's CREATE TABLE AS and its reading reuse the first day's SQL: compiling them
-    anew each day cost the quotes about a tenth of their time in the tests."""
+    second day's CREATE TABLE AS and its reading reuse the SQL compiled before: compiling
+    them anew each day cost the quotes about a tenth of their time in the tests."""
     caplog.set_level(logging.INFO, logger="sqlalchemy.engine.Engine")
     staged = []
     for day in (date(2025, 3, 4), date(2025, 4, 9)):
@@ -24,8 +24,7 @@ def test_a_staging_and_what_reads_it_are_compiled_once_for_every_day(engine, cap
         kind: [messages[i + 1].split("]")[0] for i, m in enumerate(messages) if m.startswith(kind)]
         for kind in ("CREATE TEMPORARY TABLE staged_tiers", "SELECT staged_tiers.plan_code")
     }
-    for kind, (first, second) in outcomes.items():
-        assert first.startswith("[generated in"), (kind, first)
+    for kind, (_first, second) in outcomes.items():  # the first, cached by an earlier test
         assert second.startswith("[cached since"), (kind, second)
     t = overage_tiers.c
     with engine.connect() as connection:
