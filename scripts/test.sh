@@ -12,10 +12,10 @@
 # They run side by side, and the single pass in two pytest-xdist workers (a file's tests in
 # one): a test's run is in-process, so a pytest keeps at most about one core busy, and CI's
 # machine has two, which the single pass alone then keeps busy to its end. The single pass
-# prints to the console; the others' output follows it. ARCADIA_TEST_BACKENDS picks backends (default "single citus"; single
-# is both single-node passes); ARCADIA_TEST_MARK is a marker expression every pass keeps
-# (make test-fast: the slow tiers left out). Each pass ends with its slowest tests
-# (--durations): where `make test`'s hour would go.
+# prints to the console; the others' output follows it. ARCADIA_TEST_BACKENDS picks
+# backends (default "single citus"; single is both single-node passes); ARCADIA_TEST_MARK
+# is a marker expression every pass keeps (make test-fast: the slow tiers left out). Each
+# pass ends with its slowest tests (--durations): where `make test`'s hour would go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,8 +68,8 @@ run_pass() {
     eval "$cluster_env"
     # The fault-injection tests stop and restart this cluster (a database outage).
     export ARCADIA_TEST_PG_CLUSTER="$cluster"
-    .venv/bin/python -m pytest -p no:cacheprovider --durations="$durations" \
-      ${marks:+-m "$marks"} "$@" || {
+    .venv/bin/python -m pytest -p no:cacheprovider --durations="$durations" -m "$marks" \
+      "$@" || {
       code=$?
       [ "$code" -eq 5 ] && echo "no test of this pass among these arguments" || exit "$code"
     }
@@ -87,15 +87,13 @@ if [[ " $backends " == *" citus "* ]]; then
 fi
 if [[ " $backends " == *" single "* ]]; then
   slow_env=$(ARCADIA_PG_FSYNC=off scripts/pg-cluster.sh start "$slow")
-  mkdir -p "$logs/slow"
   run_pass "the slow tiers ($slow_tiers) on a single node" "$slow_env" "$slow" \
-    "$(with_mark "$slow_tiers")" 25 --basetemp="$logs/slow/pytest" "$@" \
+    "$(with_mark "$slow_tiers")" 25 --basetemp="$logs/slow-pytest" "$@" \
     >"$logs/slow.log" 2>&1 &
   pids+=($!)
   outputs+=("$logs/slow.log")
   if [[ -n "${citus_pass+x}" ]]; then
-    mkdir -p "$logs/citus"
-    "${citus_pass[@]}" --basetemp="$logs/citus/pytest" "$@" >"$logs/citus.log" 2>&1 &
+    "${citus_pass[@]}" --basetemp="$logs/citus-pytest" "$@" >"$logs/citus.log" 2>&1 &
     pids+=($!)
     outputs+=("$logs/citus.log")
   fi
